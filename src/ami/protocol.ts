@@ -1,0 +1,215 @@
+/**
+ * AMI wire format, pure: bytes in, messages out; pairs in, bytes out. No sockets, timers or logs.
+ *
+ * AMI is line based: a banner line first ("Asterisk Call Manager/11.0.0"), then messages made of
+ * `Key: Value` lines ending in CRLF (we also accept a bare LF), each message ended by an empty line.
+ * Keys repeat (`Variable:`, `Output:`), so a message is an ordered list of pairs, never a map.
+ */
+import { AmiProtocolError, AmiSerializeError } from '../errors.js';
+
+/** One `Key: Value` line. */
+export type AmiPair = readonly [key: string, value: string];
+
+/** One AMI message (action, response or event): its lines in wire order, repeated keys kept. */
+export interface AmiMessage {
+  readonly pairs: readonly AmiPair[];
+  /** Set when a line of this message was longer than the parser's limit and was dropped ('mark' mode). */
+  readonly overlong?: true;
+}
+
+/** What the parser yields: the banner (once, first) or a message. */
+export type AmiFrame = { readonly kind: 'banner'; readonly text: string } | { readonly kind: 'message'; readonly message: AmiMessage };
+
+/** Asterisk's own input buffer: a line (with its CRLF) longer than this is dropped by Asterisk. */
+export const ASTERISK_MAX_LINE_BYTES = 1024;
+
+export interface ParserOptions {
+  /** Expect a banner line before the first message (true for a client reading Asterisk). */
+  readonly expectBanner?: boolean;
+  /** Longest line kept, in bytes, without its line ending. */
+  readonly maxLineBytes?: number;
+  /**
+   * What to do with a longer line: 'throw' an AmiProtocolError (a client facing a hostile peer), or
+   * 'mark' — drop the line, keep reading, flag the message (what Asterisk does with its clients).
+   */
+  readonly overlong?: 'throw' | 'mark';
+  /** Most lines one message may have; more is a protocol error (memory stays bounded). */
+  readonly maxPairs?: number;
+}
+
+const LF = 0x0a;
+
+/** First value of `name` (case-insensitive, as Asterisk reads headers), or undefined. */
+export function getHeader(message: AmiMessage, name: string): string | undefined {
+  const pairs = message.pairs;
+  // Exact match first: Asterisk spells its own keys consistently, so this is the hot path.
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    if (pair[0] === name) return pair[1];
+  }
+  const lower = name.toLowerCase();
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i]!;
+    if (pair[0].length === lower.length && pair[0].toLowerCase() === lower) return pair[1];
+  }
+  return undefined;
+}
+
+/** Every value of `name`, in order (case-insensitive). */
+export function getHeaders(message: AmiMessage, name: string): string[] {
+  const lower = name.toLowerCase();
+  const values: string[] = [];
+  for (const [key, value] of message.pairs) if (key.toLowerCase() === lower) values.push(value);
+  return values;
+}
+
+/** Splits one line (no line ending) into a pair. Only the first colon separates: values keep theirs. */
+export function parseLine(line: string): AmiPair {
+  const colon = line.indexOf(':');
+  if (colon < 0) return [line, ''];
+  let start = colon + 1;
+  // Asterisk skips all blanks after the colon when it reads a header; we do the same.
+  while (start < line.length && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+  return [line.slice(0, colon), line.slice(start)];
+}
+
+/**
+ * Incremental parser. Feed it chunks as they arrive, split anywhere; it returns the frames that
+ * became complete. Memory is bounded by maxLineBytes × maxPairs.
+ */
+export class AmiParser {
+  private readonly expectBanner: boolean;
+  private readonly maxLineBytes: number;
+  private readonly overlongMode: 'throw' | 'mark';
+  private readonly maxPairs: number;
+  private sawBanner = false;
+  /** Bytes of the current, unfinished line. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  /** True while skipping the rest of an overlong line ('mark' mode). */
+  private skipping = false;
+  private pairs: AmiPair[] = [];
+  private overlong = false;
+
+  constructor(options: ParserOptions = {}) {
+    this.expectBanner = options.expectBanner ?? true;
+    this.maxLineBytes = options.maxLineBytes ?? 64 * 1024;
+    this.overlongMode = options.overlong ?? 'throw';
+    this.maxPairs = options.maxPairs ?? 4096;
+  }
+
+  /** Parses one chunk; returns the frames it completed (maybe none). Throws AmiProtocolError on a violation. */
+  push(chunk: Buffer): AmiFrame[] {
+    const frames: AmiFrame[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const lf = chunk.indexOf(LF, start);
+      if (lf < 0) {
+        this.keepPartial(chunk.subarray(start));
+        break;
+      }
+      const piece = chunk.subarray(start, lf);
+      start = lf + 1;
+      if (this.skipping) {
+        this.skipping = false;
+        continue;
+      }
+      if (this.partialBytes + piece.length > this.maxLineBytes + 1) {
+        // +1: the CR of a CRLF ending is still in `piece`.
+        this.dropOverlong();
+        continue;
+      }
+      let line: Buffer = piece;
+      if (this.partialBytes > 0) {
+        this.partial.push(piece);
+        line = Buffer.concat(this.partial, this.partialBytes + piece.length);
+        this.partial = [];
+        this.partialBytes = 0;
+      }
+      const end = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
+      if (end > this.maxLineBytes) {
+        this.dropOverlong();
+        continue;
+      }
+      this.onLine(line.toString('utf8', 0, end), frames);
+    }
+    return frames;
+  }
+
+  private keepPartial(rest: Buffer): void {
+    if (this.skipping) return;
+    if (this.partialBytes + rest.length > this.maxLineBytes + 1) {
+      this.partial = [];
+      this.partialBytes = 0;
+      this.dropOverlong();
+      this.skipping = true;
+      return;
+    }
+    // Copy: the caller may reuse its buffer.
+    this.partial.push(Buffer.from(rest));
+    this.partialBytes += rest.length;
+  }
+
+  private dropOverlong(): void {
+    if (this.overlongMode === 'throw') {
+      throw new AmiProtocolError(`AMI line longer than ${this.maxLineBytes} bytes`);
+    }
+    this.overlong = true;
+  }
+
+  private onLine(line: string, frames: AmiFrame[]): void {
+    if (this.expectBanner && !this.sawBanner) {
+      this.sawBanner = true;
+      frames.push({ kind: 'banner', text: line });
+      return;
+    }
+    if (line.length === 0) {
+      // Blank lines between messages (or a lone one) carry nothing.
+      if (this.pairs.length === 0 && !this.overlong) return;
+      const message: AmiMessage = this.overlong ? { pairs: this.pairs, overlong: true } : { pairs: this.pairs };
+      frames.push({ kind: 'message', message });
+      this.pairs = [];
+      this.overlong = false;
+      return;
+    }
+    if (this.pairs.length >= this.maxPairs) {
+      throw new AmiProtocolError(`AMI message with more than ${this.maxPairs} lines`);
+    }
+    this.pairs.push(parseLine(line));
+  }
+}
+
+const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
+// eslint-disable-next-line no-control-regex -- the control characters are the point.
+const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+
+export interface SerializeOptions {
+  /** Longest line allowed, in bytes, CRLF included. Defaults to Asterisk's 1024. */
+  readonly maxLineBytes?: number;
+}
+
+/**
+ * Serializes pairs into one AMI message (CRLF lines, blank line at the end). Refuses, with an
+ * AmiSerializeError and before returning anything, a header name outside [A-Za-z0-9_-], a value
+ * with CR, LF or NUL (they would end the header and start another: injection), and a line longer
+ * than Asterisk accepts (it would drop the line and so change the action's meaning).
+ */
+export function serialize(pairs: readonly AmiPair[], options: SerializeOptions = {}): string {
+  const maxLine = options.maxLineBytes ?? ASTERISK_MAX_LINE_BYTES;
+  let out = '';
+  for (const [key, value] of pairs) {
+    if (!HEADER_NAME.test(key)) {
+      throw new AmiSerializeError(`AMI header name ${JSON.stringify(key)} is not [A-Za-z0-9_-]+`);
+    }
+    if (FORBIDDEN_IN_VALUE.test(value)) {
+      throw new AmiSerializeError(`AMI header ${key} has a CR, LF or NUL in its value`);
+    }
+    const line = `${key}: ${value}\r\n`;
+    // Byte length only matters near the limit; most lines are short ASCII.
+    if (line.length * 3 > maxLine && Buffer.byteLength(line) > maxLine) {
+      throw new AmiSerializeError(`AMI header ${key} makes a line of ${Buffer.byteLength(line)} bytes (limit ${maxLine})`);
+    }
+    out += line;
+  }
+  return out + '\r\n';
+}

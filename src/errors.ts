@@ -1,0 +1,134 @@
+/**
+ * The error tree. Every failure a job can meet is one of these classes, and the class
+ * carries the policy: what the worker does with the message (see worker/policy.ts, the
+ * one function that reads it). Imports nothing of ours.
+ */
+
+/** What happens to a job message whose attempt ended in this error. */
+export type Disposition =
+  /** Will never succeed: publish `failed`, dead-letter now. */
+  | 'dead-letter'
+  /** Might succeed later: retry with backoff until MaxAttempts, then dead-letter. */
+  | 'retry'
+  /** The deployment is broken (dialplan missing, login refused): stop consuming, keep the message. */
+  | 'pause';
+
+/** Public error codes (SPEC.md "Result message"). */
+export type ErrorCode =
+  | 'INVALID_MESSAGE'
+  | 'PATH_NOT_ALLOWED'
+  | 'INPUT_MISSING'
+  | 'CONVERSION_FAILED'
+  | 'TIMEOUT'
+  | 'ORIGINATE_FAILED'
+  | 'HANGUP_WITHOUT_RESULT'
+  | 'AMI_DISCONNECTED'
+  | 'DEPLOYMENT_ERROR'
+  | 'SHUTTING_DOWN';
+
+/** Base class: a code a program can switch on, a message a person can read, a policy, a cause. */
+export abstract class AppError extends Error {
+  abstract readonly code: ErrorCode;
+  abstract readonly disposition: Disposition;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The body is not a valid job (not JSON, wrong shape, bad job_id, too large...). */
+export class InvalidMessageError extends AppError {
+  readonly code = 'INVALID_MESSAGE' as const;
+  readonly disposition = 'dead-letter' as const;
+}
+
+/** A path is outside the allowed roots, has a forbidden character, a `..` segment or the wrong extension. */
+export class PathNotAllowedError extends AppError {
+  readonly code = 'PATH_NOT_ALLOWED' as const;
+  readonly disposition = 'dead-letter' as const;
+}
+
+/** The dialplan reported that the GSM input does not exist. */
+export class InputMissingError extends AppError {
+  readonly code = 'INPUT_MISSING' as const;
+  readonly disposition = 'dead-letter' as const;
+}
+
+/**
+ * The conversion step ran and failed (corrupt input, output directory missing or not writable,
+ * converter killed by its timeout). Retried, because the usual causes (permissions, a full disk,
+ * an overloaded host) are fixed by people; bounded by MaxAttempts.
+ */
+export class ConversionFailedError extends AppError {
+  readonly code = 'CONVERSION_FAILED' as const;
+  readonly disposition = 'retry' as const;
+}
+
+/** The job's hard deadline passed before Asterisk reported a result. */
+export class JobTimeoutError extends AppError {
+  readonly code = 'TIMEOUT' as const;
+  readonly disposition = 'retry' as const;
+}
+
+/** Asterisk accepted the Originate but could not start the call (OriginateResponse: Failure). */
+export class OriginateFailedError extends AppError {
+  readonly code = 'ORIGINATE_FAILED' as const;
+  readonly disposition = 'retry' as const;
+}
+
+/** The job's channel hung up without the dialplan's UserEvent (Asterisk restarted, channel killed). */
+export class HangupWithoutResultError extends AppError {
+  readonly code = 'HANGUP_WITHOUT_RESULT' as const;
+  readonly disposition = 'retry' as const;
+}
+
+/** The AMI connection was lost (or was never up) while the job needed it. */
+export class AmiDisconnectedError extends AppError {
+  readonly code = 'AMI_DISCONNECTED' as const;
+  readonly disposition = 'retry' as const;
+}
+
+/**
+ * Asterisk refused the action itself: extension/context missing, permission denied, login refused.
+ * Retrying cannot help until a person fixes the deployment, so consuming stops and messages stay queued.
+ */
+export class DeploymentError extends AppError {
+  readonly code = 'DEPLOYMENT_ERROR' as const;
+  readonly disposition = 'pause' as const;
+}
+
+/** The service is stopping; the message goes back to the queue untouched. */
+export class ShuttingDownError extends AppError {
+  readonly code = 'SHUTTING_DOWN' as const;
+  readonly disposition = 'pause' as const;
+}
+
+/** A protocol violation on the AMI socket (hostile or broken peer). Not a job error: the connection is reset. */
+export class AmiProtocolError extends Error {
+  readonly code = 'AMI_PROTOCOL' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AmiProtocolError';
+  }
+}
+
+/**
+ * A value or header name that must never be written to AMI (CR, LF, NUL, a line over the limit).
+ * Thrown before a single byte is written.
+ */
+export class AmiSerializeError extends Error {
+  readonly code = 'AMI_SERIALIZE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'AmiSerializeError';
+  }
+}
+
+/** A configuration file that cannot be used. The message names file, section, key, value and what is allowed. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
