@@ -1,0 +1,115 @@
+/**
+ * The one part of job validation that looks at the disk: symlinks.
+ *
+ * parseJob (message.ts) proves the paths are lexically inside an allowed root. A symlink inside
+ * the root can still point out of it: the dialplan would then read a file it must not read, or
+ * overwrite one it must not touch. This check resolves what exists now. It is defence in depth,
+ * not a lock: someone who can write in the data directories can swap a link after the check
+ * (time of check to time of use); the data directories' ownership and permissions are what keep
+ * such people out.
+ */
+import type { Stats } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { PathNotAllowedError } from '../errors.js';
+import type { Job, PathRules } from './message.js';
+
+/**
+ * Refuses a job whose existing files or directories resolve outside the allowed roots.
+ * - the GSM, if it exists: its real path must be a regular file inside a (real) root, with the input extension;
+ * - the WAV's directory, if it exists: its real path must be inside a (real) root or be one;
+ * - the WAV itself, if it exists: must be a regular file, not a symlink (the conversion would write through it).
+ * A missing file or directory is fine (the dialplan reports it), except a GSM that is a dangling symlink.
+ * @throws PathNotAllowedError; other file system errors (EACCES, EIO) are thrown as they are.
+ */
+export async function checkRealPaths(job: Job, rules: PathRules): Promise<void> {
+  const roots = await realRoots(rules.allowedRoots);
+  await checkInput(job.gsmPath, roots, rules.inputExtension);
+  await checkOutput(job.wavPath, roots);
+}
+
+async function checkInput(gsmPath: string, roots: readonly string[], extension: string): Promise<void> {
+  const real = await resolve('gsm_path', gsmPath);
+  if (real === undefined) {
+    // Missing is fine, but not a dangling link: its target could be created, anywhere, before the dialplan runs.
+    if ((await lstatOrUndefined(gsmPath))?.isSymbolicLink() === true) {
+      throw new PathNotAllowedError(`gsm_path ${gsmPath} is a symlink to a file that does not exist`);
+    }
+    return;
+  }
+  if (!isInside(real, roots, false)) {
+    throw new PathNotAllowedError(`gsm_path ${gsmPath} resolves to a file outside the allowed roots (a symlink?)`);
+  }
+  if (!posix.basename(real).endsWith(extension)) {
+    throw new PathNotAllowedError(`gsm_path ${gsmPath} resolves to a file without the ${extension} extension (a symlink?)`);
+  }
+  const stats = await stat(real);
+  if (!stats.isFile()) throw new PathNotAllowedError(`gsm_path ${gsmPath} is not a regular file`);
+}
+
+async function checkOutput(wavPath: string, roots: readonly string[]): Promise<void> {
+  const dir = posix.dirname(wavPath);
+  const realDir = await resolve('wav_path', dir);
+  if (realDir !== undefined && !isInside(realDir, roots, true)) {
+    throw new PathNotAllowedError(`wav_path's directory ${dir} resolves outside the allowed roots (a symlink?)`);
+  }
+  const stats = await lstatOrUndefined(wavPath);
+  if (stats === undefined) return;
+  if (stats.isSymbolicLink()) {
+    throw new PathNotAllowedError(`wav_path ${wavPath} is a symlink; the conversion would write through it`);
+  }
+  if (!stats.isFile()) throw new PathNotAllowedError(`wav_path ${wavPath} exists and is not a regular file`);
+}
+
+/** Real path of each root; a root that does not exist (yet) is kept as written. */
+async function realRoots(roots: readonly string[]): Promise<string[]> {
+  return Promise.all(
+    roots.map(async (root) => {
+      const written = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+      try {
+        return await realpath(written);
+      } catch (error) {
+        if (isMissing(error)) return written;
+        throw error;
+      }
+    }),
+  );
+}
+
+/** Real path, or undefined when something on the way does not exist. A symlink loop is refused. */
+async function resolve(field: string, path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    if (errorCode(error) === 'ELOOP') throw new PathNotAllowedError(`${field} ${path} is a symlink loop`, { cause: error });
+    throw error;
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+function isInside(real: string, roots: readonly string[], orEqual: boolean): boolean {
+  return roots.some((root) => {
+    if (orEqual && real === root) return true;
+    const prefix = root.endsWith('/') ? root : `${root}/`;
+    return real.startsWith(prefix) && real.length > prefix.length;
+  });
+}
+
+function errorCode(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+}
+
+/** ENOENT, or ENOTDIR (a component is a file): either way the thing is not there. */
+function isMissing(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
