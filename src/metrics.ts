@@ -1,0 +1,117 @@
+/**
+ * Every metric of the service, in ONE explicit prom-client Registry (never the global one, so tests
+ * and several instances in one process do not collide). Injected into the modules that count.
+ * Labels are small closed sets (result, error code): never job ids or paths.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ErrorCode } from './errors.js';
+
+/** Every {@link ErrorCode}, so each `{code}` series exists (at 0) from the first scrape. */
+export const ERROR_CODES = [
+  'INVALID_MESSAGE',
+  'PATH_NOT_ALLOWED',
+  'INPUT_MISSING',
+  'CONVERSION_FAILED',
+  'TIMEOUT',
+  'ORIGINATE_FAILED',
+  'HANGUP_WITHOUT_RESULT',
+  'AMI_DISCONNECTED',
+  'DEPLOYMENT_ERROR',
+  'SHUTTING_DOWN',
+] as const satisfies readonly ErrorCode[];
+
+// Compile-time check: a code added to errors.ts and not listed above fails the build here.
+type MissingCodes = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>;
+const _allCodesListed: [MissingCodes] extends [never] ? true : MissingCodes = true;
+
+/** How a job ended, as the result message says. */
+export type JobResult = 'converted' | 'failed';
+export const JOB_RESULTS = ['converted', 'failed'] as const satisfies readonly JobResult[];
+
+/** Job durations are seconds to minutes (a conversion is ~0.1–1 s; JobTimeout defaults to 120 s). */
+export const JOB_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+
+export interface Metrics {
+  /** The registry `/metrics` serves. */
+  readonly registry: Registry;
+  /** `audioconvert_jobs_received_total`: job messages taken from the queue. */
+  readonly jobsReceived: Counter;
+  /** `audioconvert_jobs_completed_total{result}`: jobs that reached a final outcome (result published, message settled). */
+  readonly jobsCompleted: Counter<'result'>;
+  /** `audioconvert_job_duration_seconds{result}`: from taking the message to its final outcome. */
+  readonly jobDuration: Histogram<'result'>;
+  /** `audioconvert_jobs_in_flight`: jobs being worked on now. */
+  readonly jobsInFlight: Gauge;
+  /** `audioconvert_worker_concurrency`: the configured limit on jobs in flight. */
+  readonly workerConcurrency: Gauge;
+  /** `audioconvert_jobs_retried_total{code}`: attempts that failed transiently and were scheduled again. */
+  readonly jobsRetried: Counter<'code'>;
+  /** `audioconvert_jobs_dead_lettered_total{code}`: messages dead-lettered (invalid, refused, or out of attempts). */
+  readonly jobsDeadLettered: Counter<'code'>;
+  /** `audioconvert_jobs_requeued_total`: messages handed back to the queue untouched (shutdown). */
+  readonly jobsRequeued: Counter;
+  /** `audioconvert_ami_connected`: 1 while logged in to AMI. */
+  readonly amiConnected: Gauge;
+  /** `audioconvert_ami_reconnects_total`: AMI connections re-established after a loss. */
+  readonly amiReconnects: Counter;
+  /** `audioconvert_amqp_connected`: 1 while connected to RabbitMQ. */
+  readonly amqpConnected: Gauge;
+  /** `audioconvert_consuming`: 1 while taking messages from the job queue. */
+  readonly consuming: Gauge;
+  /** `audioconvert_build_info{version,node}`: always 1. */
+  readonly buildInfo: Gauge<'version' | 'node'>;
+}
+
+/** Create a fresh registry with every metric defined and every known series at 0. */
+export function createMetrics(options: { readonly version: string }): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
+    new Counter<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> =>
+    new Gauge<L>({ name, help, labelNames, registers });
+
+  const metrics: Metrics = {
+    registry,
+    jobsReceived: counter('audioconvert_jobs_received_total', 'Job messages taken from the queue.'),
+    jobsCompleted: counter('audioconvert_jobs_completed_total', 'Jobs that reached a final outcome, by result.',
+      ['result']),
+    jobDuration: new Histogram({
+      name: 'audioconvert_job_duration_seconds',
+      help: 'Time from taking a job message to its final outcome, by result.',
+      labelNames: ['result'],
+      buckets: JOB_DURATION_BUCKETS,
+      registers,
+    }),
+    jobsInFlight: gauge('audioconvert_jobs_in_flight', 'Jobs being worked on now.'),
+    workerConcurrency: gauge('audioconvert_worker_concurrency', 'Configured maximum of jobs in flight.'),
+    jobsRetried: counter('audioconvert_jobs_retried_total', 'Attempts that failed transiently and will be retried, by error code.',
+      ['code']),
+    jobsDeadLettered: counter('audioconvert_jobs_dead_lettered_total', 'Job messages dead-lettered, by error code.',
+      ['code']),
+    jobsRequeued: counter('audioconvert_jobs_requeued_total', 'Job messages returned to the queue untouched (shutdown).'),
+    amiConnected: gauge('audioconvert_ami_connected', '1 while logged in to Asterisk AMI.'),
+    amiReconnects: counter('audioconvert_ami_reconnects_total', 'AMI connections re-established after a loss.'),
+    amqpConnected: gauge('audioconvert_amqp_connected', '1 while connected to RabbitMQ.'),
+    consuming: gauge('audioconvert_consuming', '1 while taking messages from the job queue.'),
+    buildInfo: gauge('audioconvert_build_info', 'Build information; always 1.', ['version', 'node']),
+  };
+
+  // Series that exist from the first scrape: rate() and alerts need a 0 before the first event.
+  for (const result of JOB_RESULTS) {
+    metrics.jobsCompleted.inc({ result }, 0);
+    metrics.jobDuration.zero({ result });
+  }
+  for (const code of ERROR_CODES) {
+    metrics.jobsRetried.inc({ code }, 0);
+    metrics.jobsDeadLettered.inc({ code }, 0);
+  }
+  for (const g of [metrics.jobsInFlight, metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected,
+    metrics.consuming]) {
+    g.set(0);
+  }
+  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
+  return metrics;
+}
