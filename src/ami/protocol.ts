@@ -98,6 +98,11 @@ export class AmiParser {
     this.maxPairs = options.maxPairs ?? 4096;
   }
 
+  /** Bytes held for the current unfinished line; never more than maxLineBytes + 1. */
+  get bufferedBytes(): number {
+    return this.partialBytes;
+  }
+
   /** Parses one chunk; returns the frames it completed (maybe none). Throws AmiProtocolError on a violation. */
   push(chunk: Buffer): AmiFrame[] {
     const frames: AmiFrame[] = [];
@@ -115,7 +120,10 @@ export class AmiParser {
         continue;
       }
       if (this.partialBytes + piece.length > this.maxLineBytes + 1) {
-        // +1: the CR of a CRLF ending is still in `piece`.
+        // +1: the CR of a CRLF ending is still in `piece`. Forget the line's first part too, or
+        // it would be glued to the next line.
+        this.partial = [];
+        this.partialBytes = 0;
         this.dropOverlong();
         continue;
       }
@@ -180,7 +188,6 @@ export class AmiParser {
 }
 
 const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
-// eslint-disable-next-line no-control-regex -- the control characters are the point.
 const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 
 export interface SerializeOptions {

@@ -1,0 +1,300 @@
+/**
+ * One AMI connection: connect (TCP or TLS), banner, login (plain or MD5 challenge), ActionID →
+ * pending map, event fan-out, Ping deadline, reconnect forever with capped backoff + jitter.
+ *
+ * State: idle → connecting ⇄ open → closing → closed. `connecting` covers the TCP connect, the
+ * login and the wait before a retry. The login is a small synchronous handshake (not awaited
+ * promises) so that `connected` is emitted before the events Asterisk sends right after it.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../errors.js';
+import { expBackoff } from '../util/backoff.js';
+import { PendingMap } from '../util/deferred.js';
+import {
+  AmiActionTimeoutError, AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
+  type AmiClientState, type AmiLogger, type DisconnectReason, silentLogger,
+} from './client-types.js';
+import { closeReason, endSocket, openConn, type Conn } from './connection.js';
+import { firstLoginStep, nextLoginStep, type LoginPhase, type LoginStep } from './login.js';
+import { getHeader, serialize, type AmiMessage, type AmiPair } from './protocol.js';
+
+export * from './client-types.js';
+
+const BANNER = /^Asterisk Call Manager\//;
+const LOGOFF_TIMEOUT_MS = 1000;
+const noop = (): void => undefined;
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+export class AmiClient extends EventEmitter<AmiClientEvents> {
+  private readonly opts: Required<Omit<AmiClientOptions, 'tls' | 'logger'>> & Pick<AmiClientOptions, 'tls'>;
+  private readonly log: AmiLogger;
+  private readonly pending = new PendingMap<AmiMessage>();
+  private current: Conn | undefined;
+  private stateValue: AmiClientState = 'idle';
+  private attempt = 0;
+  private authFailing = false;
+  private outageSince: number | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  private lastErrorValue: Error | undefined;
+  private reconnectCount = 0;
+
+  constructor(options: AmiClientOptions) {
+    super();
+    this.opts = {
+      authType: 'plain', events: 'call,user,system', actionTimeoutMs: 10_000, pingIntervalMs: 5000,
+      pingTimeoutMs: 5000, connectTimeoutMs: 5000, backoff: { baseMs: 200, capMs: 15_000 },
+      authBackoff: { baseMs: 5000, capMs: 60_000 }, random: Math.random, ...options,
+    };
+    this.log = options.logger ?? silentLogger;
+    const { port } = this.opts;
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new RangeError(`AMI port must be 1-65535, not ${port}`);
+  }
+
+  get state(): AmiClientState { return this.stateValue; }
+  /** Logged in and usable. */
+  get connected(): boolean { return this.stateValue === 'open'; }
+  /** Why the last connection or attempt failed (undefined before the first failure). */
+  get lastError(): Error | undefined { return this.lastErrorValue; }
+  /** Reconnect attempts scheduled since start() (for the reconnects metric). */
+  get reconnects(): number { return this.reconnectCount; }
+
+  /** Starts connecting; reconnects forever until close(). Wait with `once(client, 'connected')`. */
+  start(): void {
+    if (this.stateValue !== 'idle') throw new AmiClientStateError(`AmiClient.start() in state ${this.stateValue}`);
+    this.connect();
+  }
+
+  /**
+   * Sends one action with a fresh ActionID; resolves with its Response (Success, Error, Goodbye:
+   * the caller reads `Response:`). Rejects with AmiDisconnectedError when not open or when the
+   * connection drops, AmiSerializeError (nothing written) for a bad value, AmiActionTimeoutError.
+   */
+  action(pairs: readonly AmiPair[], options: ActionOptions = {}): Promise<AmiMessage> {
+    try {
+      const conn = this.current;
+      if (this.stateValue !== 'open' || conn === undefined) throw new AmiDisconnectedError(`AMI not connected (state ${this.stateValue})`);
+      if (pairs.some(([key]) => key.toLowerCase() === 'actionid')) throw new AmiSerializeError('ActionID is set by AmiClient (use options.actionId)');
+      const id = options.actionId ?? randomUUID();
+      if (this.pending.has(id)) throw new AmiSerializeError(`ActionID ${id} is already pending`);
+      return this.send(conn, pairs, options.timeoutMs ?? this.opts.actionTimeoutMs, id);
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+  }
+
+  /** Idempotent: stops reconnecting, Logoff (bounded) if open, ends the socket, rejects what is pending. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stateValue = 'closing';
+    clearTimeout(this.reconnectTimer);
+    const conn = this.current;
+    if (conn !== undefined) {
+      conn.closing = true;
+      if (conn.phase === 'open') await this.send(conn, [['Action', 'Logoff']], LOGOFF_TIMEOUT_MS).catch(noop);
+      await endSocket(conn.socket);
+      this.lose(conn, 'closed');
+    }
+    this.pending.rejectAll(() => new AmiDisconnectedError('AMI client closed'));
+    this.stateValue = 'closed';
+    this.emitSafe('closed');
+  }
+
+  private connect(): void {
+    this.stateValue = 'connecting';
+    const { host, port } = this.opts;
+    let conn: Conn;
+    try {
+      conn = openConn(host, port, this.opts.tls);
+    } catch (err) {
+      // e.g. unreadable TLS material: never throw from a timer; report it and keep trying.
+      this.lastErrorValue = asError(err);
+      return this.scheduleReconnect('connect-failed', this.lastErrorValue);
+    }
+    const socket = conn.socket;
+    this.current = conn;
+    conn.timer = setTimeout(() => this.fail(conn, 'connect-timeout', new Error(`no AMI banner from ${host}:${port} within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('error', (err) => { conn.error ??= err; });
+    socket.on('close', () => this.lose(conn, closeReason(conn), conn.error));
+  }
+
+  private onData(conn: Conn, chunk: Buffer): void {
+    let frames;
+    try {
+      frames = conn.parser.push(chunk);
+    } catch (err) {
+      // A hostile or broken peer: drop the connection, never the process.
+      this.log.error('AMI protocol error; resetting the connection', { error: errText(err) });
+      this.fail(conn, 'protocol-error', asError(err));
+      return;
+    }
+    for (const frame of frames) {
+      if (this.current !== conn) return;
+      try {
+        if (frame.kind === 'message') this.dispatch(conn, frame.message);
+        else this.onBanner(conn, frame.text);
+      } catch (err) {
+        this.log.error('AMI message handler threw', { error: errText(err) });
+      }
+    }
+  }
+
+  /** Hot path: one compare for an event whose first header is Event (Asterisk's order). */
+  private dispatch(conn: Conn, message: AmiMessage): void {
+    const first = message.pairs[0];
+    const eventName = first !== undefined && first[0] === 'Event' ? first[1] : getHeader(message, 'Event');
+    if (eventName !== undefined) {
+      if (eventName === 'FullyBooted') this.emit('fullyBooted', message);
+      else if (eventName === 'Shutdown') this.onShutdown(conn, message);
+      this.emit('event', message);
+      return;
+    }
+    const id = getHeader(message, 'ActionID');
+    if (id === undefined) return;
+    if ((conn.phase === 'login' || conn.phase === 'challenge') && id === conn.handshakeId) {
+      clearTimeout(conn.timer);
+      this.loginStep(conn, nextLoginStep(this.opts, conn.phase, message));
+    }
+    else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { actionId: id });
+  }
+
+  private onShutdown(conn: Conn, message: AmiMessage): void {
+    conn.sawShutdown = true;
+    this.log.warning('Asterisk is shutting down', { restart: getHeader(message, 'Restart') });
+    this.emit('shutdown', message);
+  }
+
+  private onBanner(conn: Conn, banner: string): void {
+    clearTimeout(conn.timer);
+    if (!BANNER.test(banner)) {
+      this.fail(conn, 'protocol-error', new AmiProtocolError(`not an AMI server: banner ${JSON.stringify(banner.slice(0, 80))}`));
+      return;
+    }
+    this.loginStep(conn, firstLoginStep(this.opts));
+  }
+
+  private loginStep(conn: Conn, step: LoginStep): void {
+    if (step.kind === 'send') this.handshake(conn, step.phase, step.pairs);
+    else if (step.kind === 'logged-in') this.onLoggedIn(conn);
+    else if (step.kind === 'auth-failed') this.onAuthFailed(conn, `AMI login refused for user "${this.opts.username}": ${step.message}`);
+    else this.fail(conn, 'login-failed', new AmiDisconnectedError(`AMI login refused: ${step.message}`));
+  }
+
+  /** Writes a login action; its Response comes back to loginStep through dispatch. */
+  private handshake(conn: Conn, phase: LoginPhase, pairs: readonly AmiPair[]): void {
+    const id = randomUUID();
+    let wire: string;
+    try {
+      wire = serialize([...pairs, ['ActionID', id]]);
+    } catch (err) {
+      // A username or secret that cannot be sent is a deployment error, as a wrong one is.
+      this.onAuthFailed(conn, `AMI login cannot be sent: ${errText(err)}`);
+      return;
+    }
+    conn.phase = phase;
+    conn.handshakeId = id;
+    const action = phase === 'login' ? 'Login' : 'Challenge';
+    conn.timer = setTimeout(() => this.fail(conn, 'login-timeout', new AmiActionTimeoutError(action, this.opts.actionTimeoutMs)), this.opts.actionTimeoutMs);
+    conn.socket.write(wire);
+  }
+
+  private onAuthFailed(conn: Conn, text: string): void {
+    // Not logged here: the outage's first failure is logged by scheduleReconnect, and the
+    // composition root reports a deployment error at CRITICAL from this event.
+    const error = new DeploymentError(`${text} (check [AsteriskAMI] User/Secret and manager.conf)`);
+    this.authFailing = true;
+    this.emitSafe('authFailed', error);
+    this.fail(conn, 'auth-failed', error);
+  }
+
+  private onLoggedIn(conn: Conn): void {
+    conn.phase = 'open';
+    this.stateValue = 'open';
+    const meta = { host: this.opts.host, port: this.opts.port, user: this.opts.username };
+    if (this.outageSince === undefined) this.log.info('AMI connected', meta);
+    else this.log.info('AMI connection restored', { ...meta, downMs: Date.now() - this.outageSince, attempts: this.attempt });
+    this.attempt = 0;
+    this.authFailing = false;
+    this.outageSince = undefined;
+    this.schedulePing(conn);
+    this.emit('connected');
+  }
+
+  private schedulePing(conn: Conn): void {
+    if (this.opts.pingIntervalMs <= 0) return;
+    this.pingTimer = setTimeout(() => {
+      if (this.current !== conn || conn.phase !== 'open') return;
+      this.send(conn, [['Action', 'Ping']], this.opts.pingTimeoutMs).then(
+        () => { if (this.current === conn && !conn.closing) this.schedulePing(conn); },
+        (err: unknown) => {
+          if (err instanceof AmiActionTimeoutError) this.fail(conn, 'ping-timeout', new Error(`AMI peer silent: no Pong within ${this.opts.pingTimeoutMs} ms`));
+        },
+      );
+    }, this.opts.pingIntervalMs);
+  }
+
+  /** Serializes first (a refusal writes nothing), registers the deadline, then one write. */
+  private send(conn: Conn, pairs: readonly AmiPair[], timeoutMs: number, id: string = randomUUID()): Promise<AmiMessage> {
+    const wire = serialize([...pairs, ['ActionID', id]]);
+    const name = pairs.find(([key]) => key.toLowerCase() === 'action')?.[1] ?? '(no Action)';
+    const response = this.pending.add(id, timeoutMs, () => new AmiActionTimeoutError(name, timeoutMs));
+    conn.socket.write(wire);
+    return response;
+  }
+
+  /** Ends this connection on our side with a reason; `lose` follows at once. */
+  private fail(conn: Conn, reason: DisconnectReason, error: Error): void {
+    conn.socket.destroy();
+    this.lose(conn, reason, error);
+  }
+
+  /** The one place a connection ends: runs once per connection, whichever way it ended. */
+  private lose(conn: Conn, reason: DisconnectReason, error?: Error): void {
+    if (this.current !== conn) return;
+    this.current = undefined;
+    clearTimeout(conn.timer);
+    clearTimeout(this.pingTimer);
+    conn.socket.destroy();
+    if (error !== undefined) this.lastErrorValue = error;
+    const wasOpen = conn.phase === 'open';
+    const stopping = this.stateValue === 'closing' || this.stateValue === 'closed';
+    if (!stopping) this.stateValue = 'connecting';
+    this.pending.rejectAll(() => new AmiDisconnectedError(`AMI connection lost (${reason})`, { cause: error }));
+    if (wasOpen) this.emitSafe('disconnected', error === undefined ? { reason } : { reason, error });
+    if (!stopping) this.scheduleReconnect(reason, error);
+  }
+
+  private scheduleReconnect(reason: DisconnectReason, error: Error | undefined): void {
+    const delayMs = expBackoff(this.attempt, this.authFailing ? this.opts.authBackoff : this.opts.backoff, this.opts.random);
+    this.attempt++;
+    this.reconnectCount++;
+    const meta = { reason, error: error?.message, attempt: this.attempt, delayMs };
+    // One line per outage at warning; the retries of the same outage at debug.
+    if (this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      this.log.warning(`AMI connection to ${this.opts.host}:${this.opts.port} unavailable; reconnecting`, meta);
+    } else this.log.debug('AMI reconnect attempt failed', meta);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.stateValue === 'connecting') this.connect();
+    }, delayMs);
+    this.emitSafe('reconnecting', { attempt: this.attempt, delayMs, reason });
+  }
+
+  /** Rare events: a throwing listener is logged, never thrown into a socket callback. */
+  private emitSafe<K extends keyof AmiClientEvents>(name: K, ...args: AmiClientEvents[K]): void {
+    try {
+      (this.emit as (name: K, ...args: AmiClientEvents[K]) => boolean)(name, ...args);
+    } catch (err) {
+      this.log.error(`AmiClient '${name}' listener threw`, { error: errText(err) });
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * One AMI socket's bookkeeping for AmiClient: the connection record, opening it (TCP or TLS,
+ * Nagle off: actions are small and latency matters), naming why it closed, closing it politely.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { DisconnectReason } from './client-types.js';
+import type { LoginPhase } from './login.js';
+import { AmiParser } from './protocol.js';
+
+const CLOSE_GRACE_MS = 1000;
+
+/** One TCP connection and its login progress. */
+export interface Conn {
+  readonly socket: net.Socket;
+  readonly parser: AmiParser;
+  phase: 'banner' | LoginPhase | 'open';
+  handshakeId: string;
+  timer: NodeJS.Timeout | undefined;
+  error: Error | undefined;
+  sawShutdown: boolean;
+  closing: boolean;
+}
+
+/** Opens a socket (TLS when `tlsOptions` is set) with a fresh parser; the caller attaches handlers at once. */
+export function openConn(host: string, port: number, tlsOptions: tls.ConnectionOptions | undefined): Conn {
+  const socket = tlsOptions ? tls.connect({ ...tlsOptions, host, port }) : net.connect({ host, port });
+  socket.setNoDelay(true);
+  return {
+    socket, parser: new AmiParser({ expectBanner: true }), phase: 'banner', handshakeId: '',
+    timer: undefined, error: undefined, sawShutdown: false, closing: false,
+  };
+}
+
+/** Why a socket that closed by itself closed, from what was seen on it. */
+export function closeReason(conn: Conn): DisconnectReason {
+  if (conn.closing) return 'closed';
+  if (conn.phase === 'banner') return 'connect-failed';
+  if (conn.sawShutdown) return 'shutdown';
+  return conn.error === undefined ? 'peer-closed' : 'socket-error';
+}
+
+/** Half-closes and waits for the peer to close, at most `graceMs`; then destroys. */
+export function endSocket(socket: net.Socket, graceMs = CLOSE_GRACE_MS): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, graceMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.end();
+  });
+}
