@@ -1,0 +1,179 @@
+/**
+ * The AMI half of `audio-convert doctor`: reachable, login, the dialplan's `ping` extension
+ * answers, the conversion extension exists. The conversion check originates with paths the
+ * shipped dialplan's path check refuses (`invalid-path`), so nothing ever runs.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { AmiClient, type DisconnectReason } from '../ami/client.js';
+import { Originator, type OriginateOutcome } from '../ami/originate.js';
+import type { Config } from '../config.js';
+import type { DoctorReport } from './doctor.js';
+
+const CONNECT_TIMEOUT_MS = 5000;
+const LOGIN_TIMEOUT_MS = 5000;
+const DIALPLAN_TIMEOUT_MS = 10_000;
+
+type LoginResult = { kind: 'connected' } | { kind: 'auth-failed'; message: string } | { kind: 'failed'; reason: DisconnectReason; message: string };
+
+export async function checkAmi(config: Config, report: DoctorReport): Promise<void> {
+  const ami = config.ami;
+  const where = `${ami.tls ? 'tls://' : ''}${ami.host}:${ami.port}`;
+  let tls: TlsOptions | undefined;
+  try {
+    tls = tlsOptionsFor(ami);
+  } catch (error) {
+    report.fail('AMI TLS', `cannot read [AsteriskAMI] TLSCAFile: ${error instanceof Error ? error.message : String(error)}`,
+      `make ${ami.tlsCaFile ?? 'the CA file'} readable by the service user, or fix TLSCAFile in ${config.file}`);
+    report.skip('AMI login and dialplan', 'no TLS settings');
+    return;
+  }
+  const client = new AmiClient({
+    host: ami.host,
+    port: ami.port,
+    username: ami.username,
+    secret: ami.secret,
+    authType: ami.authType,
+    tls,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    actionTimeoutMs: LOGIN_TIMEOUT_MS,
+    pingIntervalMs: 0,
+  });
+  try {
+    const login = await firstLogin(client);
+    if (!reportLogin(login, config, where, report)) {
+      report.skip('dialplan', 'no AMI session');
+      return;
+    }
+    await checkDialplan(client, config, report);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Starts the client and waits for the outcome of its first attempt (it would retry forever). */
+function firstLogin(client: AmiClient): Promise<LoginResult> {
+  return new Promise((resolve) => {
+    const done = (result: LoginResult): void => {
+      client.off('connected', onConnected);
+      client.off('authFailed', onAuthFailed);
+      client.off('reconnecting', onReconnecting);
+      resolve(result);
+    };
+    const onConnected = (): void => done({ kind: 'connected' });
+    // authFailed comes before the 'reconnecting' of the same attempt.
+    const onAuthFailed = (error: Error): void => done({ kind: 'auth-failed', message: error.message });
+    const onReconnecting = (info: { reason: DisconnectReason }): void =>
+      done({ kind: 'failed', reason: info.reason, message: client.lastError?.message ?? info.reason });
+    client.on('connected', onConnected);
+    client.on('authFailed', onAuthFailed);
+    client.on('reconnecting', onReconnecting);
+    client.start();
+  });
+}
+
+/** Prints the reachability and login lines; true when logged in. */
+function reportLogin(login: LoginResult, config: Config, where: string, report: DoctorReport): boolean {
+  const { file, ami } = config;
+  const portFix =
+    `start Asterisk (systemctl start asterisk); check [AsteriskAMI] Addr/Port${ami.tls ? '/TLS' : ''} in ${file} and ` +
+    `/etc/asterisk/manager.conf [general]: enabled = yes, port${ami.tls ? ' (tlsenable, tlsbindport)' : ''}, bindaddr`;
+  if (login.kind === 'failed' && (login.reason === 'connect-failed' || login.reason === 'connect-timeout' || login.reason === 'protocol-error')) {
+    const fix = login.reason === 'protocol-error' ? `point [AsteriskAMI] Addr/Port in ${file} at Asterisk's manager port (5038 by default)` : portFix;
+    report.fail(`AMI reachable at ${where}`, login.message, fix);
+    report.skip(`AMI login as '${ami.username}'`, 'AMI is not reachable');
+    return false;
+  }
+  report.ok(`AMI reachable at ${where}`);
+  if (login.kind === 'connected') {
+    report.ok(`AMI login as '${ami.username}'`);
+    return true;
+  }
+  if (login.kind === 'auth-failed') {
+    report.fail(
+      `AMI login as '${ami.username}'`,
+      login.message,
+      `check [AsteriskAMI] Secret in ${file} (or AUDIOCONVERT_AMI_SECRET) against the [${ami.username}] section of ` +
+        `/etc/asterisk/manager.conf (secret, permit/deny for this host); after changing manager.conf run: asterisk -rx "manager reload"`,
+    );
+  } else {
+    report.fail(`AMI login as '${ami.username}'`, login.message, `look at Asterisk's log (/var/log/asterisk/messages) for the refused login; ${portFix}`);
+  }
+  return false;
+}
+
+async function checkDialplan(client: AmiClient, config: Config, report: DoctorReport): Promise<void> {
+  const { channel, context, exten } = config.ami;
+  const ping = new Originator(client, { channel, context, exten: 'ping' });
+  const convert = new Originator(client, { channel, context, exten });
+  try {
+    // Dummy values: they pass the AMI serializer, and the ping extension ignores them.
+    const pong = await ping.run({ gsmPath: 'ping', wavPath: 'ping', timeoutMs: DIALPLAN_TIMEOUT_MS });
+    const pingWhat = `dialplan answers (${channel} → ping@${context})`;
+    if (pong.kind === 'converted') report.ok(`${pingWhat}: ${pong.detail || 'OK'}`);
+    else reportOutcome(pingWhat, pong, config, report, 'ping');
+
+    // Paths without a slash fail the dialplan's REGEX check before any step runs.
+    const probe = await convert.run({ gsmPath: 'probe', wavPath: 'probe', timeoutMs: DIALPLAN_TIMEOUT_MS });
+    const convertWhat = `conversion extension ${exten}@${context}`;
+    if (probe.kind === 'conversion-failed' && probe.invalidPath) {
+      report.ok(`${convertWhat} present (refused the probe's path as it should: nothing ran)`);
+    } else if (probe.kind === 'conversion-failed' || probe.kind === 'converted') {
+      report.fail(
+        convertWhat,
+        `answered ${probe.kind === 'converted' ? 'OK' : `FAILED (Detail: ${probe.detail || 'none'})`} to a path it must refuse ('probe')`,
+        `install the shipped path checks: copy config/asterisk/extensions.conf into /etc/asterisk/extensions.conf, then asterisk -rx "dialplan reload"`,
+      );
+    } else reportOutcome(convertWhat, probe, config, report, exten);
+  } finally {
+    ping.dispose();
+    convert.dispose();
+  }
+}
+
+const DIALPLAN_FIX = 'copy config/asterisk/extensions.conf into /etc/asterisk/extensions.conf (or #include it), then asterisk -rx "dialplan reload"';
+
+/** A FAIL line for an outcome that is not the expected answer, with the fix its kind points to. */
+function reportOutcome(what: string, outcome: OriginateOutcome, config: Config, report: DoctorReport, exten: string): void {
+  const { file, ami } = config;
+  switch (outcome.kind) {
+    case 'rejected':
+      if (/extension does not exist/i.test(outcome.message)) {
+        report.fail(what, `Asterisk: "${outcome.message}" (no extension '${exten}' in context '${ami.context}')`, `${DIALPLAN_FIX}; or fix [AsteriskAMI] Context/Exten in ${file}`);
+      } else if (/permission denied/i.test(outcome.message)) {
+        report.fail(what, `Asterisk: "${outcome.message}"`, `give the [${ami.username}] user of /etc/asterisk/manager.conf write = originate, then asterisk -rx "manager reload"`);
+      } else {
+        report.fail(what, `Asterisk refused the Originate: "${outcome.message}"`, `${DIALPLAN_FIX}; check [AsteriskAMI] Channel/Context/Exten in ${file}`);
+      }
+      return;
+    case 'start-failed':
+      report.fail(what, `the call could not start (${outcome.reason})`, `check [AsteriskAMI] Channel = ${ami.channel} in ${file}: its context must exist (the shipped audio-convert-hold); ${DIALPLAN_FIX}`);
+      return;
+    case 'hangup-without-result':
+      report.fail(what, `the call ended without the AudioConvert UserEvent (cause: ${outcome.cause})`,
+        `give the [${ami.username}] user of /etc/asterisk/manager.conf read = call,user,system (asterisk -rx "manager reload"), and use the shipped dialplan: ${DIALPLAN_FIX}`);
+      return;
+    case 'timeout':
+      report.fail(what, `no answer within ${DIALPLAN_TIMEOUT_MS / 1000} s`,
+        `check that the [${ami.username}] user of manager.conf has read = call,user,system, and look at the Asterisk console (asterisk -rvvv) while running doctor again`);
+      return;
+    case 'invalid-request':
+      report.fail(what, outcome.message, `check [AsteriskAMI] Channel/Context/Exten in ${file}`);
+      return;
+    case 'disconnected':
+      report.fail(what, `AMI connection lost: ${outcome.message}`, 'run doctor again; if it persists, look at the Asterisk log');
+      return;
+    default:
+      report.fail(what, `unexpected outcome ${outcome.kind}`, DIALPLAN_FIX);
+  }
+}
+
+/** TLS to AMI when configured; the CA file is read here, at the edge (as main.ts does). */
+function tlsOptionsFor(ami: Config['ami']): TlsOptions | undefined {
+  if (!ami.tls) return undefined;
+  return {
+    servername: ami.host,
+    rejectUnauthorized: ami.tlsRejectUnauthorized,
+    ...(ami.tlsCaFile === undefined ? {} : { ca: readFileSync(ami.tlsCaFile) }),
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * `audio-convert doctor`: checks a deployment from the outside, in order, and says for each
+ * problem how to fix it: the config file, RabbitMQ (reachable, queues as the service declares
+ * them), AMI (reachable, login), and the dialplan (the `ping` extension answers, the conversion
+ * extension exists). It never converts a file and never creates a queue.
+ */
+import { statSync } from 'node:fs';
+import type { Connection } from 'rabbitmq-client';
+import { configFileWarnings, loadConfig, redactUrl, type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { brokerNames } from '../main.js';
+import { explainDeclareMismatch, mainQueueDeclare, type QueueDeclare } from '../queue/broker.js';
+import { checkAmi } from './doctor-ami.js';
+import { RabbitConnectError, connectRabbit } from './rabbit.js';
+import type { Output } from './replies.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The doctor's printed lines: `OK   what`, `FAIL what: problem` + `     fix: …`, `INFO`, `WARN`, `SKIP`. */
+export class DoctorReport {
+  failures = 0;
+  constructor(private readonly out: Output) {}
+
+  ok(what: string): void {
+    this.out.write(`OK   ${what}\n`);
+  }
+
+  fail(what: string, problem: string, fix: string): void {
+    this.failures++;
+    this.out.write(`FAIL ${what}: ${problem}\n     fix: ${fix}\n`);
+  }
+
+  info(what: string): void {
+    this.out.write(`INFO ${what}\n`);
+  }
+
+  warn(what: string): void {
+    this.out.write(`WARN ${what}\n`);
+  }
+
+  skip(what: string, why: string): void {
+    this.out.write(`SKIP ${what}: ${why}\n`);
+  }
+}
+
+/**
+ * Runs every check and prints one line (or two, with the fix) per check on `out`.
+ * Resolves with the exit code: 0 when all pass, 1 otherwise. Closes every connection it opens.
+ */
+export async function runDoctor(configPath: string, env: Env, out: Output): Promise<number> {
+  const report = new DoctorReport(out);
+  const config = checkConfig(configPath, env, report);
+  if (config === undefined) return 1;
+  await checkRabbit(config, report);
+  await checkAmi(config, report);
+  out.write(report.failures === 0 ? 'all checks passed\n' : `${report.failures} check${report.failures === 1 ? '' : 's'} failed\n`);
+  return report.failures === 0 ? 0 : 1;
+}
+
+function checkConfig(path: string, env: Env, report: DoctorReport): Config | undefined {
+  let config: Config;
+  try {
+    config = loadConfig(path, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    report.fail('config', error.message, `correct ${path}, then check it with: audio-convert check-config --config ${path}`);
+    return undefined;
+  }
+  report.ok(`config ${config.file} loads`);
+  for (const warning of config.warnings) report.warn(warning);
+  const readable = configFileWarnings(config.file, statSync(config.file, { throwIfNoEntry: false }));
+  if (readable !== undefined) report.warn(readable);
+  return config;
+}
+
+async function checkRabbit(config: Config, report: DoctorReport): Promise<void> {
+  let connection: Connection;
+  try {
+    connection = await connectRabbit(config, 'audio-convert doctor', 5000);
+  } catch (error) {
+    if (!(error instanceof RabbitConnectError)) throw error;
+    report.fail('RabbitMQ', error.problem, error.fix);
+    report.skip('RabbitMQ queues', 'RabbitMQ is not reachable');
+    return;
+  }
+  try {
+    report.ok(`RabbitMQ reachable at ${redactUrl(config.rabbitmq.url)}`);
+    await checkQueues(connection, config, report);
+  } catch (error) {
+    // E.g. ACCESS_REFUSED on a queue: report it and go on to the AMI checks.
+    report.fail('RabbitMQ queues', error instanceof Error ? error.message : String(error),
+      `check that user '${config.rabbitmq.username}' may configure and read the queues: rabbitmqctl list_permissions -p '${config.rabbitmq.vhost}'`);
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+async function checkQueues(connection: Connection, config: Config, report: DoctorReport): Promise<void> {
+  const names = brokerNames(config);
+  const main = mainQueueDeclare(names);
+  const input = await inspectQueue(connection, main);
+  if (input.kind === 'absent') {
+    report.info(`input queue '${main.queue}' does not exist yet: the service declares it on first start`);
+  } else if (input.kind === 'mismatch') {
+    report.fail(
+      `input queue '${main.queue}'`,
+      input.problem,
+      `set [RabbitMQ] QueueType in ${config.file} to match the existing queue, or drain it and delete it ` +
+        `(rabbitmqctl delete_queue '${main.queue}') so that the service declares it again`,
+    );
+  } else {
+    report.ok(`input queue '${main.queue}' present with the expected arguments (${plural(input.messageCount, 'message')} waiting, ${plural(input.consumerCount, 'consumer')})`);
+    if (input.consumerCount === 0) report.info(`nobody consumes '${main.queue}': the service is not running, or is paused (see its /readyz)`);
+  }
+
+  const dead = await inspectQueue(connection, { queue: names.deadLetterQueue, durable: true }, false);
+  if (dead.kind === 'present') {
+    report.ok(`dead-letter queue '${names.deadLetterQueue}' present (${plural(dead.messageCount, 'message')})`);
+  } else {
+    report.info(`dead-letter queue '${names.deadLetterQueue}' does not exist yet: the service declares it on first start`);
+  }
+
+  const exchange = await exchangePresent(connection, names.resultsExchange);
+  if (exchange) report.ok(`results exchange '${names.resultsExchange}' present`);
+  else report.info(`results exchange '${names.resultsExchange}' does not exist yet: the service declares it on first start`);
+}
+
+type QueueState =
+  | { kind: 'absent' }
+  | { kind: 'present'; messageCount: number; consumerCount: number }
+  | { kind: 'mismatch'; problem: string };
+
+/**
+ * Passive declare first (never creates the queue); when the queue exists and `compare` is set,
+ * a declare with the service's arguments, which RabbitMQ refuses (PRECONDITION_FAILED) when they differ.
+ */
+async function inspectQueue(connection: Connection, declare: QueueDeclare, compare = true): Promise<QueueState> {
+  // A refused declare closes its channel: one channel per step.
+  const passive = await onChannel(connection, (ch) => ch.queueDeclare({ queue: declare.queue, passive: true }));
+  if (passive instanceof Error) {
+    if (codeOf(passive) === 'NOT_FOUND') return { kind: 'absent' };
+    throw passive;
+  }
+  if (compare) {
+    const again = await onChannel(connection, (ch) => ch.queueDeclare(declare));
+    if (again instanceof Error) {
+      const explained = explainDeclareMismatch(again, declare.queue);
+      if (explained === undefined) throw again;
+      // explainDeclareMismatch ends with the fix, which the report prints on its own line.
+      return { kind: 'mismatch', problem: explained.split('. Either')[0] ?? explained };
+    }
+  }
+  return { kind: 'present', messageCount: passive.messageCount, consumerCount: passive.consumerCount };
+}
+
+async function exchangePresent(connection: Connection, exchange: string): Promise<boolean> {
+  const result = await onChannel(connection, (ch) => ch.exchangeDeclare({ exchange, type: 'topic', passive: true }));
+  if (!(result instanceof Error)) return true;
+  if (codeOf(result) === 'NOT_FOUND') return false;
+  throw result;
+}
+
+/** Runs `fn` on a fresh channel and closes it; an AMQP error comes back as a value. */
+async function onChannel<T>(connection: Connection, fn: (channel: Awaited<ReturnType<Connection['acquire']>>) => Promise<T>): Promise<T | Error> {
+  const channel = await connection.acquire();
+  try {
+    return await fn(channel);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

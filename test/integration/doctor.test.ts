@@ -1,0 +1,205 @@
+/**
+ * `audio-convert doctor` against the real RabbitMQ and the AMI emulator over TCP: all OK, and each
+ * broken piece reported as FAIL with its fix. Each test has its own queue names (test-<uuid>).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { Connection } from 'rabbitmq-client';
+import { AsteriskEmulator } from '../../src/emulator/server.js';
+import { runDoctor } from '../../src/tools/doctor.js';
+
+const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+const ROOT = resolve(import.meta.dirname, '../..');
+
+let rabbit: Connection;
+let emulator: AsteriskEmulator;
+let dir: string;
+const queuesToDelete = new Set<string>();
+
+before(async () => {
+  rabbit = new Connection({ url: AMQP_URL, retryLow: 200, retryHigh: 1000 });
+  rabbit.on('error', () => undefined);
+  try {
+    await rabbit.onConnect(5000);
+  } catch {
+    throw new Error(
+      `RabbitMQ is not reachable at ${AMQP_URL}; these tests need it. ` +
+        'Start it with `rabbitmq-server -detached` (or `systemctl start rabbitmq-server`) and run them again.',
+    );
+  }
+  dir = mkdtempSync(join(tmpdir(), 'doctor-test-'));
+  emulator = await AsteriskEmulator.start({ port: 0, users: { auditorai: 'simulator' }, mode: 'instant', root: dir });
+});
+
+afterEach(async () => {
+  for (const queue of queuesToDelete) await rabbit.queueDelete({ queue }).catch(() => undefined);
+  queuesToDelete.clear();
+  emulator.refuseLogins(false);
+  emulator.setDialplan({ convertContextPresent: true });
+});
+
+after(async () => {
+  await emulator?.close();
+  await rabbit?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Overrides {
+  readonly amqpUrl?: string;
+  readonly secret?: string;
+  readonly queueType?: 'classic' | 'quorum';
+  readonly amiPort?: number;
+}
+
+/** A config file (mode 0600) for the emulator and a fresh queue name. */
+function testConfig(overrides: Overrides = {}): { file: string; queue: string } {
+  const queue = `test-${randomUUID()}`;
+  const file = join(dir, `${queue}.conf`);
+  writeFileSync(
+    file,
+    `[RabbitMQ]\nUrl = ${overrides.amqpUrl ?? AMQP_URL}\nQueueName = ${queue}\nDeadLetterQueue = ${queue}.dead\n` +
+      `ResultsExchange = ${queue}.results\nQueueType = ${overrides.queueType ?? 'classic'}\n` +
+      `[AsteriskAMI]\nAddr = 127.0.0.1\nPort = ${overrides.amiPort ?? emulator.port}\nUser = auditorai\nSecret = ${overrides.secret ?? 'simulator'}\n`,
+    { mode: 0o600 },
+  );
+  queuesToDelete.add(queue);
+  queuesToDelete.add(`${queue}.dead`);
+  return { file, queue };
+}
+
+async function doctor(file: string): Promise<{ code: number; text: string }> {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => (text += c.toString()));
+  const code = await runDoctor(file, {}, out);
+  return { code, text };
+}
+
+/** A TCP port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+describe('doctor', () => {
+  it('all OK against RabbitMQ and the emulator (queues absent: INFO, not FAIL)', async () => {
+    const { file, queue } = testConfig();
+    const { code, text } = await doctor(file);
+    assert.equal(code, 0, text);
+    assert.match(text, new RegExp(`^OK   config ${file} loads$`, 'm'));
+    assert.match(text, /^OK {3}RabbitMQ reachable at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672\/%2F$/m);
+    assert.match(text, new RegExp(`^INFO input queue '${queue}' does not exist yet`, 'm'));
+    assert.match(text, new RegExp(`^OK   AMI reachable at 127\\.0\\.0\\.1:${emulator.port}$`, 'm'));
+    assert.match(text, /^OK {3}AMI login as 'auditorai'$/m);
+    assert.match(text, /^OK {3}dialplan answers \(Local\/s@audio-convert-hold → ping@audio-convert\): pong$/m);
+    assert.match(text, /^OK {3}conversion extension convert@audio-convert present/m);
+    assert.match(text, /^all checks passed$/m);
+    assert.doesNotMatch(text, /^FAIL/m);
+  });
+
+  it('reports the queues the service declared, with message and consumer counts', async () => {
+    const { file, queue } = testConfig();
+    await rabbit.queueDeclare({ queue, durable: true });
+    await rabbit.queueDeclare({ queue: `${queue}.dead`, durable: true });
+    const publisher = rabbit.createPublisher({ confirm: true });
+    await publisher.send(queue, { job_id: 'x' });
+    await publisher.close();
+    const { code, text } = await doctor(file);
+    assert.equal(code, 0, text);
+    assert.match(text, new RegExp(`^OK   input queue '${queue}' present with the expected arguments \\(1 message waiting, 0 consumers\\)$`, 'm'));
+    assert.match(text, /^INFO nobody consumes/m);
+    assert.match(text, new RegExp(`^OK   dead-letter queue '${queue}\\.dead' present \\(0 messages\\)$`, 'm'));
+  });
+
+  it('a queue with other arguments: FAIL with the difference and the fix', async () => {
+    const { file, queue } = testConfig({ queueType: 'quorum' });
+    await rabbit.queueDeclare({ queue, durable: true });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, new RegExp(`^FAIL input queue '${queue}': .*x-queue-type.*\\n     fix: .*QueueType.*rabbitmqctl delete_queue`, 'm'));
+  });
+
+  it('AMI login refused: FAIL with the Secret / manager.conf fix, dialplan skipped, exit 1', async () => {
+    const { file } = testConfig({ secret: 'wrong' });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, /^OK {3}AMI reachable/m);
+    assert.match(text, /^FAIL AMI login as 'auditorai': .*\n {5}fix: check \[AsteriskAMI\] Secret .*manager\.conf.*manager reload/m);
+    assert.match(text, /^SKIP dialplan/m);
+    assert.match(text, /^1 check failed$/m);
+  });
+
+  it('emulator refusing every login: same FAIL', async () => {
+    const { file } = testConfig();
+    emulator.refuseLogins(true);
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, /^FAIL AMI login as 'auditorai': /m);
+  });
+
+  it('dialplan missing: FAIL "Extension does not exist" with the extensions.conf fix', async () => {
+    const { file } = testConfig();
+    emulator.setDialplan({ convertContextPresent: false });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, /^OK {3}AMI login as 'auditorai'$/m);
+    assert.match(text, /^FAIL (dialplan answers|conversion extension convert@audio-convert).*Extension does not exist.*\n {5}fix: copy config\/asterisk\/extensions\.conf into \/etc\/asterisk\/extensions\.conf.*dialplan reload/m);
+  });
+
+  it('RabbitMQ unreachable: FAIL with how to start it; the AMI checks still run', async () => {
+    const { file } = testConfig({ amqpUrl: `amqp://guest:guest@127.0.0.1:${await closedPort()}` });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, /^FAIL RabbitMQ: cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+\/%2F: .*ECONNREFUSED.*\n {5}fix: start it: systemctl start rabbitmq-server/m);
+    assert.match(text, /^SKIP RabbitMQ queues/m);
+    assert.match(text, /^OK {3}AMI login as 'auditorai'$/m);
+  });
+
+  it('AMI unreachable: FAIL with how to start Asterisk', async () => {
+    const port = await closedPort();
+    const { file } = testConfig({ amiPort: port });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, new RegExp(`^FAIL AMI reachable at 127\\.0\\.0\\.1:${port}: .*\\n     fix: start Asterisk`, 'm'));
+  });
+
+  it('a config file with secrets readable by everyone: WARN with the chmod, still exit 0', async () => {
+    const { file } = testConfig();
+    chmodSync(file, 0o644);
+    const { code, text } = await doctor(file);
+    assert.equal(code, 0, text);
+    assert.match(text, new RegExp(`^WARN ${file} .*readable by every user \\(mode 0644\\).*run chmod 640 ${file}`, 'm'));
+  });
+
+  it('a bad config file: FAIL naming the key, nothing else checked', async () => {
+    const file = join(dir, `bad-${randomUUID()}.conf`);
+    writeFileSync(file, '[AsteriskAMI]\nUser = auditorai\nSecret = x\nPort = 99999\n', { mode: 0o600 });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1);
+    assert.match(text, /^FAIL config: .*\[AsteriskAMI\] Port.*99999.*\n {5}fix: correct /m);
+    assert.doesNotMatch(text, /RabbitMQ/);
+  });
+
+  it('the CLI prints the report and exits promptly with the code', async () => {
+    const { file } = testConfig();
+    const started = Date.now();
+    const result = await new Promise<{ code: number; stdout: string }>((done) => {
+      execFile(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts'), 'doctor', '--config', file], { timeout: 60_000 }, (error, stdout) => {
+        done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout });
+      });
+    });
+    assert.equal(result.code, 0, result.stdout);
+    assert.match(result.stdout, /^all checks passed$/m);
+    assert.ok(Date.now() - started < 15_000, 'doctor must not hang on open connections');
+  });
+});
