@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+/**
+ * `audio-convert`: argv → command. The only file that reads process.env for the app, installs
+ * signal handlers and calls process.exit. Exit codes: 0 ok, 1 runtime failure, 2 usage/config error.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './log.js';
+import { start } from './main.js';
+import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
+import { runDoctor } from './tools/doctor.js';
+import { AsteriskEmulator } from './emulator/server.js';
+
+const DEFAULT_CONFIG = '/etc/auditorai/transcoding.conf';
+
+/** A usage error: printed with a hint, exit code 2. */
+class UsageError extends Error {}
+
+const HELP = `audio-convert — Asterisk AMI ↔ RabbitMQ transcoding bridge (GSM → WAV)
+
+Usage:
+  audio-convert [run] [--config PATH]          run the service (the default command)
+  audio-convert enqueue IN.gsm OUT.wav [--wait] [--config PATH]
+  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--wait] [--config PATH]
+  audio-convert check-config [--config PATH]   validate and print the effective config (secrets redacted)
+  audio-convert doctor [--config PATH]         check RabbitMQ, AMI login and the dialplan, with fixes
+  audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
+                                               a local stand-in for Asterisk's AMI (loopback only)
+  audio-convert COMMAND --help                 help for one command
+  audio-convert --version
+
+Config file: --config, else $AUDIOCONVERT_CONFIG, else ${DEFAULT_CONFIG}.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+`;
+
+const COMMAND_HELP: Record<string, string> = {
+  run: `audio-convert run [--config PATH]
+
+Runs the service: consumes jobs from RabbitMQ, converts them through Asterisk AMI, publishes a
+result for each, then acks. SIGTERM/SIGINT: stop taking jobs, let jobs in flight finish within
+[Worker] DrainTimeout, put the rest back in the queue, exit 0. A second signal exits at once
+(jobs not finished stay in the queue: RabbitMQ redelivers them).
+`,
+  'check-config': `audio-convert check-config [--config PATH]
+
+Loads the config file, applies defaults and environment overrides, prints the effective config as
+JSON with secrets redacted. Exit 0 when valid, 2 with one clear error when not.
+`,
+  doctor: `audio-convert doctor [--config PATH]
+
+Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable and the
+queue present with the expected arguments; AMI login with the configured user; the dialplan
+answers (the shipped 'ping' extension). Exit 0 when all pass, 1 otherwise.
+`,
+  'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
+
+A local stand-in for Asterisk's AMI, for trying the product without a PBX. Listens on 127.0.0.1
+only, accepts one user, behaves like the recordings of a real Asterisk 22 and really converts the
+files with sox, applying the shipped dialplan's path rules under --root (default
+/var/local/auditorai: GSM files in <root>/gsm, WAV files in <root>/wav). --instant answers
+without converting (for benchmarks). Try it: nc 127.0.0.1 5038
+`,
+  enqueue: '',
+};
+
+function configPath(explicit: string | undefined): string {
+  return explicit ?? process.env.AUDIOCONVERT_CONFIG ?? DEFAULT_CONFIG;
+}
+
+function readConfig(explicit: string | undefined): Config {
+  return loadConfig(configPath(explicit), process.env);
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function parse(args: string[], options: ParseArgsConfig['options'], positionals = false): ReturnType<typeof parseArgs> {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' } });
+  if (values.help) return help('run');
+  const config = readConfig(values.config as string | undefined);
+  const logger = createLogger({ level: config.logging.level, format: config.logging.format, secrets: secretsOf(config) });
+  const warning = configFileWarnings(config.file, statSync(config.file, { throwIfNoEntry: false }));
+  if (warning !== undefined) logger.warning(warning);
+  for (const note of config.warnings) logger.warning(note);
+  const service = await start(config, { logger, version: version() });
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        logger.warning(`second ${signal}: exiting now; unfinished jobs stay in RabbitMQ and will be redelivered`);
+        process.exit(1);
+      }
+      logger.notice(`${signal} received: draining (send it again to exit at once)`);
+      void service.close().then(resolve, resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
+}
+
+function cmdCheckConfig(args: string[]): number {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' } });
+  if (values.help) return help('check-config');
+  const config = readConfig(values.config as string | undefined);
+  process.stdout.write(JSON.stringify(redactedConfig(config), null, 2) + '\n');
+  const warning = configFileWarnings(config.file, statSync(config.file, { throwIfNoEntry: false }));
+  if (warning !== undefined) process.stderr.write(`warning: ${warning}\n`);
+  for (const note of config.warnings) process.stderr.write(`note: ${note}\n`);
+  return 0;
+}
+
+async function cmdSimulate(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    port: { type: 'string', short: 'p' },
+    user: { type: 'string' },
+    secret: { type: 'string' },
+    root: { type: 'string' },
+    instant: { type: 'boolean' },
+  });
+  if (values.help) return help('simulate-asterisk');
+  const port = values.port === undefined ? 5038 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${String(values.port)}: must be a port number from 0 to 65535`);
+  const user = (values.user as string | undefined) ?? 'auditorai';
+  const emulator = await AsteriskEmulator.start({
+    port,
+    users: { [user]: (values.secret as string | undefined) ?? 'simulator' },
+    mode: values.instant ? 'instant' : 'real',
+    ...(values.root === undefined ? {} : { root: values.root as string }),
+  });
+  process.stdout.write(`simulated Asterisk AMI listening on ${emulator.host}:${emulator.port} (user ${user}); Ctrl-C to stop\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await emulator.close();
+  return 0;
+}
+
+function help(command: string): number {
+  process.stdout.write(command === 'enqueue' ? ENQUEUE_HELP : (COMMAND_HELP[command] ?? HELP));
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h' || first === 'help') return help('');
+  if (first === '--version' || first === '-V') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (first === undefined || first.startsWith('-')) return cmdRun(argv);
+  switch (first) {
+    case 'run':
+      return cmdRun(rest);
+    case 'check-config':
+      return cmdCheckConfig(rest);
+    case 'simulate-asterisk':
+      return cmdSimulate(rest);
+    case 'enqueue': {
+      const { values, positionals } = parse(rest, {
+        config: { type: 'string', short: 'c' },
+        dir: { type: 'string' },
+        out: { type: 'string' },
+        wait: { type: 'boolean', short: 'w' },
+        timeout: { type: 'string' },
+      }, true);
+      if (values.help) return help('enqueue');
+      const config = readConfig(values.config as string | undefined);
+      return runEnqueue(config, { ...values, positionals } as Parameters<typeof runEnqueue>[1], { stdout: process.stdout, stderr: process.stderr });
+    }
+    case 'doctor': {
+      const { values } = parse(rest, { config: { type: 'string', short: 'c' } });
+      if (values.help) return help('doctor');
+      return runDoctor(configPath(values.config as string | undefined), process.env, process.stdout);
+    }
+    default:
+      throw new UsageError(`unknown command '${first}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`audio-convert: ${error.message}\nTry 'audio-convert --help'.\n`);
+      process.exit(2);
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`audio-convert: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`audio-convert: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,147 @@
+/**
+ * RabbitMQ topology and publishing (rabbitmq-client). Knows queue names and message envelopes;
+ * knows nothing of AMI or of the policy.
+ *
+ * Topology:
+ *   <QueueName>                    durable input queue (classic, or quorum when configured)
+ *   <QueueName>.retry.<ms>         durable delay queues, one per backoff step: x-message-ttl, then
+ *                                  dead-lettered by the broker back into <QueueName>. A fixed TTL per
+ *                                  queue avoids the head-of-line blocking of per-message expiry.
+ *   <DeadLetterQueue>              durable, where messages that cannot succeed end, with the reason
+ *   <ResultsExchange>              durable topic exchange; routing keys `converted` / `failed`
+ */
+import type { Connection, Envelope, Publisher } from 'rabbitmq-client';
+
+export interface BrokerNames {
+  readonly queueName: string;
+  readonly resultsExchange: string;
+  readonly deadLetterQueue: string;
+  readonly queueType: 'classic' | 'quorum';
+  /** Delay before attempt n+1, for n = 1 … MaxAttempts-1 (index 0 is level 1). */
+  readonly retryDelaysMs: readonly number[];
+}
+
+/** The header that counts the attempts already made (the broker's redeliveries do not count). */
+export const ATTEMPTS_HEADER = 'x-audioconvert-attempts';
+
+export type QueueDeclare = { queue: string; durable: boolean; arguments?: Record<string, unknown> };
+
+/** Arguments of the input queue; the consumer re-declares it on every reconnect with these. */
+export function mainQueueDeclare(names: BrokerNames): QueueDeclare {
+  return names.queueType === 'quorum'
+    ? { queue: names.queueName, durable: true, arguments: { 'x-queue-type': 'quorum' } }
+    : { queue: names.queueName, durable: true };
+}
+
+export function retryQueueName(names: BrokerNames, level: number): string {
+  const delay = names.retryDelaysMs[Math.min(level, names.retryDelaysMs.length) - 1] ?? 0;
+  return `${names.queueName}.retry.${delay}`;
+}
+
+/** Every queue the publisher needs: the dead-letter queue and one delay queue per distinct delay. */
+export function publisherQueues(names: BrokerNames): QueueDeclare[] {
+  const queues: QueueDeclare[] = [{ queue: names.deadLetterQueue, durable: true }];
+  for (const delay of new Set(names.retryDelaysMs)) {
+    queues.push({
+      queue: `${names.queueName}.retry.${delay}`,
+      durable: true,
+      arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.queueName },
+    });
+  }
+  return queues;
+}
+
+/**
+ * Turns RabbitMQ's PRECONDITION_FAILED on a queue declare into a message that says what differs
+ * and how to fix it. Returns undefined when the error is something else.
+ */
+export function explainDeclareMismatch(error: unknown, queue: string): string | undefined {
+  const text = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== 'PRECONDITION_FAILED' && !text.includes('PRECONDITION_FAILED') && !text.includes('inequivalent arg')) return undefined;
+  const match = /inequivalent arg '([^']+)' for queue '([^']+)'[^:]*:\s*(.*)$/.exec(text);
+  const what = match ? `argument ${match[1]}: ${match[3]}` : text;
+  const name = match?.[2] ?? queue;
+  return (
+    `queue '${name}' already exists with other arguments (${what}). ` +
+    `Either make the config match the existing queue (e.g. [RabbitMQ] QueueType), or drain and delete it ` +
+    `(rabbitmqctl delete_queue '${name}') so the service can declare it again.`
+  );
+}
+
+/** Properties kept from the job message when it is re-published for a retry. */
+export interface JobEnvelope {
+  readonly messageId?: string | undefined;
+  readonly correlationId?: string | undefined;
+  readonly replyTo?: string | undefined;
+  readonly headers?: Record<string, unknown> | undefined;
+}
+
+/** The envelope without its undefined fields (rabbitmq-client's types, exactOptionalPropertyTypes). */
+function envelopeOf(fields: Record<string, unknown>): Envelope {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
+  return out as Envelope;
+}
+
+/** Publishing, always with publisher confirms: a resolved promise means the broker has it. */
+export class BrokerPublisher {
+  private readonly publisher: Publisher;
+
+  constructor(
+    connection: Connection,
+    private readonly names: BrokerNames,
+  ) {
+    this.publisher = connection.createPublisher({
+      confirm: true,
+      maxAttempts: 3,
+      queues: publisherQueues(names),
+      exchanges: [{ exchange: names.resultsExchange, type: 'topic', durable: true }],
+    });
+  }
+
+  /** The result for the next stage; also to the job's reply_to queue when it named one. */
+  async publishResult(status: 'converted' | 'failed', result: object, envelope: JobEnvelope): Promise<void> {
+    const common = { contentType: 'application/json', durable: true, correlationId: envelope.correlationId, messageId: envelope.messageId };
+    const sends = [this.publisher.send(envelopeOf({ ...common, exchange: this.names.resultsExchange, routingKey: status }), result)];
+    if (envelope.replyTo) sends.push(this.publisher.send(envelopeOf({ ...common, exchange: '', routingKey: envelope.replyTo }), result));
+    await Promise.all(sends);
+  }
+
+  /** A copy of the job into the delay queue for `level`; the broker brings it back after the delay. */
+  async publishRetry(level: number, attemptsDone: number, job: object, envelope: JobEnvelope): Promise<void> {
+    await this.publisher.send(
+      envelopeOf({
+        exchange: '',
+        routingKey: retryQueueName(this.names, level),
+        contentType: 'application/json',
+        durable: true,
+        messageId: envelope.messageId,
+        correlationId: envelope.correlationId,
+        replyTo: envelope.replyTo,
+        headers: { ...envelope.headers, [ATTEMPTS_HEADER]: attemptsDone },
+      }),
+      job,
+    );
+  }
+
+  /** The dead-letter record: reason in headers and body, original body inside. */
+  async publishDeadLetter(body: object, headers: Record<string, string | number>, envelope: JobEnvelope): Promise<void> {
+    await this.publisher.send(
+      envelopeOf({
+        exchange: '',
+        routingKey: this.names.deadLetterQueue,
+        contentType: 'application/json',
+        durable: true,
+        messageId: envelope.messageId,
+        correlationId: envelope.correlationId,
+        headers,
+      }),
+      body,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.publisher.close();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Intake: whether we take messages from RabbitMQ right now. The consumer runs only while no
+ * reason to pause holds: AMI down, a deployment error, shutdown. Pausing closes the AMQP consumer
+ * (unstarted prefetched messages go back to the queue, in-flight ones finish), so while Asterisk
+ * is away messages wait in RabbitMQ — no hot requeue loop, no delivery-limit burn on quorum queues.
+ *
+ * The concurrency gate is the consumer's own `concurrency` with prefetch equal to it: one gate.
+ */
+import { EventEmitter } from 'node:events';
+import type { Consumer } from 'rabbitmq-client';
+
+export type PauseReason = 'ami-down' | 'deployment' | 'shutdown';
+
+/** The part of rabbitmq-client's Consumer that intake drives (created with `lazy: true`). */
+export type StartStop = Pick<Consumer, 'start' | 'close'> & Pick<EventEmitter, 'on'>;
+
+/**
+ * Drives one lazy consumer from a set of pause reasons. Transitions are serialised: a close()
+ * in progress is awaited before a start(), since rabbitmq-client ignores start() while closing.
+ * Emits 'change' with `consuming` whenever the effective state changes.
+ */
+export class Intake extends EventEmitter {
+  private readonly reasons = new Set<PauseReason>();
+  private running = false;
+  private ready = false;
+  private busy: Promise<void> | undefined;
+  private dirty = false;
+
+  constructor(
+    private readonly consumer: StartStop,
+    initial: readonly PauseReason[] = [],
+  ) {
+    super();
+    for (const reason of initial) this.reasons.add(reason);
+    consumer.on('ready', () => {
+      if (!this.running) return;
+      this.ready = true;
+      this.emit('change', true);
+    });
+  }
+
+  /** True when the consumer is subscribed and no pause reason holds. */
+  get consuming(): boolean {
+    return this.running && this.ready && this.reasons.size === 0;
+  }
+
+  /** The reasons currently holding intake paused. */
+  get pausedFor(): PauseReason[] {
+    return [...this.reasons];
+  }
+
+  pause(reason: PauseReason): Promise<void> {
+    this.reasons.add(reason);
+    return this.reconcile();
+  }
+
+  resume(reason: PauseReason): Promise<void> {
+    this.reasons.delete(reason);
+    return this.reconcile();
+  }
+
+  /** Resolves once the consumer's state matches the reasons (a pause: all handlers settled). */
+  private reconcile(): Promise<void> {
+    if (this.busy !== undefined) {
+      this.dirty = true;
+      return this.busy;
+    }
+    this.busy = this.loop().finally(() => {
+      this.busy = undefined;
+    });
+    return this.busy;
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.dirty = false;
+      const want = this.reasons.size === 0;
+      if (want && !this.running) {
+        this.running = true;
+        this.consumer.start();
+      } else if (!want && this.running) {
+        this.running = false;
+        const wasReady = this.ready;
+        this.ready = false;
+        // `consuming` is false from here on; the event waits until every handler has settled and
+        // unstarted messages are back in the queue, so a listener sees the queue as it will stay.
+        await this.consumer.close();
+        if (wasReady) this.emit('change', false);
+      }
+    } while (this.dirty);
+  }
+}

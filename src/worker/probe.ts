@@ -1,0 +1,65 @@
+/**
+ * After a deployment error (Asterisk refused the Originate: extension or context missing,
+ * permission denied) consuming stops. This probe finds out when a person has fixed it, without
+ * touching any job: it originates the configured context/extension with a JOB_ID and paths that
+ * the shipped dialplan's path check refuses (`invalid-path`), so nothing is ever executed.
+ * Any answer other than a refusal of the action itself means the dialplan is back.
+ */
+import { EventEmitter } from 'node:events';
+import type { Originator } from '../ami/originate.js';
+import type { Logger } from '../log.js';
+import { expBackoff } from '../util/backoff.js';
+
+const PROBE_TIMEOUT_MS = 10_000;
+
+export class DeploymentProbe extends EventEmitter {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private tries = 0;
+
+  constructor(
+    private readonly originator: Pick<Originator, 'run'>,
+    private readonly logger: Logger,
+    private readonly backoff = { baseMs: 2000, capMs: 60_000 },
+  ) {
+    super();
+  }
+
+  /** Starts probing (idempotent). Emits 'fixed' once, then stops. */
+  start(): void {
+    if (this.timer !== undefined || this.running) return;
+    this.schedule();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.tries = 0;
+  }
+
+  private schedule(): void {
+    const delay = expBackoff(this.tries++, this.backoff);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.probe();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    this.running = true;
+    try {
+      // Paths without a slash fail the dialplan's REGEX check before any step runs.
+      const outcome = await this.originator.run({ gsmPath: 'probe', wavPath: 'probe', timeoutMs: PROBE_TIMEOUT_MS });
+      this.logger.debug('deployment probe', { outcome: outcome.kind });
+      if (outcome.kind === 'conversion-failed' || outcome.kind === 'converted') {
+        this.tries = 0;
+        this.emit('fixed');
+        return;
+      }
+    } finally {
+      this.running = false;
+    }
+    this.schedule();
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Test harness: a real RabbitMQ (unique queue, exchange and DLQ per test), the AMI emulator over
+ * real TCP, a temp data root with real GSM files, and the service started in-process or as the
+ * built CLI. Everything created is removed by `close()`.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Connection, type AsyncMessage, type Consumer } from 'rabbitmq-client';
+import { parseConfig, type Config } from '../../src/config.js';
+import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
+import { createLogger, nullLogger, type Logger } from '../../src/log.js';
+import { brokerNames, start, type Service } from '../../src/main.js';
+import { publisherQueues } from '../../src/queue/broker.js';
+
+export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Fails (never skips) with a message saying how to start RabbitMQ when it is not reachable. */
+export async function requireRabbit(): Promise<void> {
+  const conn = new Connection({ url: AMQP_URL, connectionTimeout: 3000, retryLow: 100, retryHigh: 200 });
+  conn.on('error', () => {});
+  try {
+    await conn.onConnect(5000);
+  } catch (error) {
+    assert.fail(
+      `RabbitMQ is not reachable at ${AMQP_URL} (${String(error)}). The integration tests need a real broker: ` +
+        `start it with 'rabbitmq-server -detached' (or 'systemctl start rabbitmq-server'; install: apt-get install rabbitmq-server), ` +
+        `or point AUDIOCONVERT_TEST_AMQP_URL at one. .ci/run does this for you.`,
+    );
+  } finally {
+    await conn.close();
+  }
+}
+
+export interface DataRoot {
+  readonly root: string;
+  readonly gsmDir: string;
+  readonly wavDir: string;
+  /** Writes a real GSM file of `seconds` seconds (sox) and returns its path. */
+  gsm(name: string, seconds?: number): string;
+  wav(name: string): string;
+  remove(): void;
+}
+
+/** A temp data root laid out like /var/local/auditorai: gsm/ and wav/. */
+export function makeDataRoot(): DataRoot {
+  const root = mkdtempSync(path.join(tmpdir(), 'ac-root-'));
+  const gsmDir = path.join(root, 'gsm');
+  const wavDir = path.join(root, 'wav');
+  mkdirSync(gsmDir);
+  mkdirSync(wavDir);
+  let template: string | undefined;
+  return {
+    root,
+    gsmDir,
+    wavDir,
+    gsm(name, seconds = 1) {
+      const file = path.join(gsmDir, `${name}.gsm`);
+      if (seconds === 1) {
+        // One sox run, then copies: 200 files must not cost 200 process spawns.
+        template ??= synthGsm(path.join(root, 'template.gsm'), 1);
+        execFileSync('cp', [template, file]);
+      } else {
+        synthGsm(file, seconds);
+      }
+      return file;
+    },
+    wav: (name) => path.join(wavDir, `${name}.wav`),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+function synthGsm(file: string, seconds: number): string {
+  execFileSync('sox', ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', file, 'synth', String(seconds), 'sine', '440']);
+  return file;
+}
+
+export interface ConfigOverrides {
+  readonly worker?: Record<string, string>;
+  readonly ami?: Record<string, string>;
+  readonly rabbitmq?: Record<string, string>;
+  readonly metrics?: string;
+}
+
+/** A Config for one test: unique queue, exchange and DLQ; AMI at the emulator; the temp root allowed. */
+export function testConfig(root: string, amiPort: number, overrides: ConfigOverrides = {}): Config {
+  const id = randomUUID().slice(0, 8);
+  const section = (name: string, values: Record<string, string>): string =>
+    `[${name}]\n${Object.entries(values)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`;
+  const text = [
+    section('RabbitMQ', {
+      Url: AMQP_URL,
+      QueueName: `test.${id}`,
+      ResultsExchange: `test.${id}.results`,
+      DeadLetterQueue: `test.${id}.dead`,
+      ...overrides.rabbitmq,
+    }),
+    section('AsteriskAMI', { Addr: '127.0.0.1', Port: String(amiPort), User: 'auditorai', Secret: 'simulator', PingInterval: '1', ...overrides.ami }),
+    section('Worker', { Concurrency: '4', JobTimeout: '10', MaxAttempts: '3', RetryDelay: '50ms', RetryMaxDelay: '200ms', DrainTimeout: '5', AllowedRoots: root, ...overrides.worker }),
+    section('Metrics', { Listen: overrides.metrics ?? '127.0.0.1:0' }),
+    section('Logging', { MinimumLevel: 'ERROR' }),
+  ].join('\n');
+  return parseConfig(text, `<test ${id}>`, {});
+}
+
+/** Collects every message of a queue (a test's own queue bound to an exchange, or the DLQ). */
+export class Collector {
+  readonly messages: AsyncMessage[] = [];
+  private waiters: { n: number; resolve: () => void }[] = [];
+  constructor(readonly consumer: Consumer) {}
+
+  push(message: AsyncMessage): void {
+    this.messages.push(message);
+    this.waiters = this.waiters.filter((w) => (this.messages.length >= w.n ? (w.resolve(), false) : true));
+  }
+
+  /** Resolves when at least n messages have arrived. */
+  onCount(n: number): Promise<void> {
+    if (this.messages.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+
+  bodies<T = Record<string, unknown>>(): T[] {
+    return this.messages.map((m) => (Buffer.isBuffer(m.body) ? JSON.parse(m.body.toString()) : m.body) as T);
+  }
+}
+
+export interface Stack {
+  readonly config: Config;
+  readonly emulator: AsteriskEmulator;
+  readonly data: DataRoot;
+  readonly amqp: Connection;
+  readonly results: Collector;
+  readonly dead: Collector;
+  service: Service | undefined;
+  /** Starts the service in-process. */
+  startService(): Promise<Service>;
+  /** Publishes a job (object bodies as JSON) to the input queue. */
+  publish(body: unknown, props?: Record<string, unknown>): Promise<void>;
+  /** Messages waiting in the input queue (ready, not unacked). */
+  queueDepth(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  readonly emulator?: EmulatorOptions;
+  readonly config?: ConfigOverrides;
+}
+
+/** Brings up broker objects, emulator and data root; the service is started by startService(). */
+export async function makeStack(options: StackOptions = {}): Promise<Stack> {
+  await requireRabbit();
+  const data = makeDataRoot();
+  const emulator = await AsteriskEmulator.start({ port: 0, root: data.root, mode: 'real', ...options.emulator });
+  const config = testConfig(data.root, emulator.port, options.config);
+  const names = brokerNames(config);
+  const amqp = new Connection(AMQP_URL);
+  amqp.on('error', () => {});
+  const resultsQueue = `${config.rabbitmq.queueName}.observed-results`;
+  const results: Collector = new Collector(
+    amqp.createConsumer(
+      {
+        queue: resultsQueue,
+        queueOptions: { exclusive: true, autoDelete: true },
+        exchanges: [{ exchange: names.resultsExchange, type: 'topic', durable: true }],
+        queueBindings: [{ exchange: names.resultsExchange, queue: resultsQueue, routingKey: '#' }],
+      },
+      (m) => results.push(m),
+    ),
+  );
+  const dead: Collector = new Collector(
+    amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: { durable: true } }, (m) => dead.push(m)),
+  );
+  results.consumer.on('error', () => {});
+  dead.consumer.on('error', () => {});
+  await Promise.all([once(results.consumer, 'ready'), once(dead.consumer, 'ready')]);
+  const publisher = amqp.createPublisher({ confirm: true });
+  await amqp.queueDeclare({ queue: names.queueName, durable: true });
+
+  const stack: Stack = {
+    config,
+    emulator,
+    data,
+    amqp,
+    results,
+    dead,
+    service: undefined,
+    async startService() {
+      stack.service = await start(config, { logger: testLogger(), version: 'test' });
+      return stack.service;
+    },
+    async publish(body, props = {}) {
+      await publisher.send({ routingKey: names.queueName, durable: true, ...props }, body as never);
+    },
+    async queueDepth() {
+      return (await amqp.queueDeclare({ queue: names.queueName, passive: true })).messageCount;
+    },
+    async close() {
+      await stack.service?.close();
+      await Promise.allSettled([results.consumer.close(), dead.consumer.close(), publisher.close()]);
+      for (const q of [names.queueName, names.deadLetterQueue, ...publisherQueues(names).map((d) => d.queue)]) {
+        await amqp.queueDelete({ queue: q }).catch(() => {});
+      }
+      await amqp.exchangeDelete({ exchange: names.resultsExchange }).catch(() => {});
+      await amqp.close();
+      await emulator.close();
+      data.remove();
+    },
+  };
+  return stack;
+}
+
+/** Silent, unless AUDIOCONVERT_TEST_LOG names a level (debugging a failing test). */
+function testLogger(): Logger {
+  const level = process.env['AUDIOCONVERT_TEST_LOG'];
+  return level ? createLogger({ level: level as 'debug', format: 'text' }) : nullLogger();
+}
+
+/** A valid job body for `name` in the stack's data root (the GSM file is created unless told not to). */
+export function job(stack: Pick<Stack, 'data'>, name: string, createInput = true): { job_id: string; gsm_path: string; wav_path: string } {
+  const gsm = createInput ? stack.data.gsm(name) : path.join(stack.data.gsmDir, `${name}.gsm`);
+  return { job_id: name, gsm_path: gsm, wav_path: stack.data.wav(name) };
+}
+
+/** Writes a file (helper for tests that need odd inputs). */
+export function writeFile(file: string, content: string | Buffer): void {
+  writeFileSync(file, content);
+}
