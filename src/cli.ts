@@ -184,7 +184,7 @@ async function main(argv: string[]): Promise<number> {
       }, true);
       if (values.help) return help('enqueue');
       const config = readConfig(values.config as string | undefined);
-      return runEnqueue(config, { ...values, positionals } as Parameters<typeof runEnqueue>[1], { stdout: process.stdout, stderr: process.stderr });
+      return runEnqueue(config, { ...values, positionals }, { stdout: process.stdout, stderr: process.stderr });
     }
     case 'doctor': {
       const { values } = parse(rest, { config: { type: 'string', short: 'c' } });

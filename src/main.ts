@@ -100,21 +100,20 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   // Declared before the handler: the handler reports deployment errors to it.
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
   const counters = countersFor(metrics);
-  let intake: Intake | undefined;
   const onDeploymentError = (error: AppError): void => {
     if (deploymentProblem === undefined) {
       log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
     }
     deploymentProblem = error.message;
     events.emit('deployment', deploymentProblem);
-    void intake?.pause('deployment');
+    void intake.pause('deployment');
     probe.start();
   };
   probe.on('fixed', () => {
     log.notice('deployment error fixed: consuming again', { was: deploymentProblem });
     deploymentProblem = undefined;
     events.emit('deployment', undefined);
-    void intake?.resume('deployment');
+    void intake.resume('deployment');
   });
 
   const handler = createJobHandler({
@@ -146,11 +145,12 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     if (mismatch !== undefined) log.crit(mismatch);
     else amqpLog.error('consumer error', { error: errorText(error) });
   });
-  intake = new Intake(consumer, ['ami-down']);
+  // Referenced by the callbacks above; they only run after start() has returned.
+  const intake = new Intake(consumer, ['ami-down']);
   intake.on('change', (consuming: boolean) => {
     metrics.consuming.set(consuming ? 1 : 0);
     events.emit('consuming', consuming);
-    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake?.pausedFor.join(',') ?? '' });
+    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') ?? '' });
   });
 
   let authProblem: string | undefined;
@@ -161,13 +161,13 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     metrics.amiConnected.set(1);
     authProblem = undefined;
     events.emit('ami', true);
-    void intake?.resume('ami-down');
+    void intake.resume('ami-down');
     if (deploymentProblem !== undefined) probe.start();
   });
   ami.on('disconnected', () => {
     metrics.amiConnected.set(0);
     events.emit('ami', false);
-    void intake?.pause('ami-down');
+    void intake.pause('ami-down');
   });
   ami.on('authFailed', (error: Error) => {
     if (authProblem === undefined) log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
@@ -180,7 +180,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
       amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
       ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (authProblem ?? 'AMI not connected') },
       dialplan: { ok: deploymentProblem === undefined, detail: deploymentProblem ?? 'ok' },
-      consuming: { ok: intake?.consuming ?? false, detail: intake?.consuming ? 'consuming' : `paused: ${intake?.pausedFor.join(', ') || 'starting'}` },
+      consuming: { ok: intake.consuming ?? false, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
     };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };
@@ -205,7 +205,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     };
     log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: config.worker.drainTimeoutMs });
     probe.stop();
-    const drain = intake?.pause('shutdown') ?? Promise.resolve();
+    const drain = intake.pause('shutdown') ?? Promise.resolve();
     const deadline = setTimeout(() => abandon.abort(), config.worker.drainTimeoutMs);
     await step('drain', () => drain);
     clearTimeout(deadline);

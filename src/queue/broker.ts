@@ -81,7 +81,7 @@ export interface JobEnvelope {
 function envelopeOf(fields: Record<string, unknown>): Envelope {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
-  return out as Envelope;
+  return out;
 }
 
 /** Publishing, always with publisher confirms: a resolved promise means the broker has it. */

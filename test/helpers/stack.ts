@@ -196,7 +196,7 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
       return stack.service;
     },
     async publish(body, props = {}) {
-      await publisher.send({ routingKey: names.queueName, durable: true, ...props }, body as never);
+      await publisher.send({ routingKey: names.queueName, durable: true, ...props }, body);
     },
     async queueDepth() {
       return (await amqp.queueDeclare({ queue: names.queueName, passive: true })).messageCount;
