@@ -1,0 +1,93 @@
+/**
+ * The conversion step of the shipped dialplan (priorities 11–15), for real: the same sox command
+ * line, bounded like `timeout -k 10 <limit>`, written to the temp file and renamed onto the target,
+ * the temp file removed on failure. Reports TrySystem's SYSTEMSTATUS. No shell is involved: the
+ * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rename, rm, stat } from 'node:fs/promises';
+
+/** TrySystem's verdict: SUCCESS (exit 0), APPERROR (non-zero exit or killed), FAILURE (could not run). */
+export type SystemStatus = 'SUCCESS' | 'APPERROR' | 'FAILURE';
+
+export interface ConvertJob {
+  readonly soxPath: string;
+  readonly gsmPath: string;
+  readonly tmpPath: string;
+  readonly wavPath: string;
+  /** `timeout`'s limit: SIGTERM then, SIGKILL 10 s later (`-k 10`). */
+  readonly timeoutMs: number;
+}
+
+/** The sox argv of priority 12 (after `sox`). */
+export function soxArgs(gsmPath: string, outPath: string): string[] {
+  return ['-t', 'gsm', gsmPath, '-r', '8000', '-c', '1', '-e', 'signed-integer', '-b', '16', '-t', 'wav', outPath];
+}
+
+const KILL_AFTER_MS = 10_000;
+
+/**
+ * Runs one step. `children` tracks the live sox processes so the emulator can kill them on close();
+ * an Asterisk restart does not (the recordings show the steps running on as orphans).
+ */
+export async function convert(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemStatus> {
+  const status = await runSox(job, children);
+  if (status !== 'SUCCESS') {
+    await rm(job.tmpPath, { force: true }).catch(() => undefined);
+    return status;
+  }
+  try {
+    await rename(job.tmpPath, job.wavPath);
+    return 'SUCCESS';
+  } catch {
+    // `mv -f` failed: the shell line exits non-zero.
+    await rm(job.tmpPath, { force: true }).catch(() => undefined);
+    return 'APPERROR';
+  }
+}
+
+function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemStatus> {
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(job.soxPath, soxArgs(job.gsmPath, job.tmpPath), { stdio: 'ignore' });
+    } catch {
+      resolve('FAILURE');
+      return;
+    }
+    children.add(child);
+    let killTimer: NodeJS.Timeout | undefined;
+    const termTimer = setTimeout(() => {
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+    }, job.timeoutMs);
+    const done = (status: SystemStatus): void => {
+      clearTimeout(termTimer);
+      clearTimeout(killTimer);
+      children.delete(child);
+      resolve(status);
+    };
+    // ENOENT: the shell would have said "not found" (exit 127), which TrySystem reports as FAILURE.
+    child.once('error', () => done('FAILURE'));
+    child.once('exit', (code) => done(code === 0 ? 'SUCCESS' : 'APPERROR'));
+  });
+}
+
+/** STAT(s,path): the size, or 0 when it cannot be read (func_env prints 0 then). */
+export async function statSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** STAT(e,path). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

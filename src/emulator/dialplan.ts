@@ -1,0 +1,171 @@
+/**
+ * The shipped dialplan (config/asterisk/extensions.conf) as the emulator runs it: which contexts
+ * and extensions exist, the checks of exten `convert` in their order, the names it builds, and
+ * the UserEvent each outcome sends. Pure: no sockets, no files, no timers.
+ */
+
+/** Priorities of the UserEvent lines in extensions.conf; the Hangup() after each is +1. */
+export const PRIORITY = {
+  invalidJobId: 3,
+  invalidPath: 6,
+  inputMissing: 9,
+  result: 16,
+  ping: 1,
+} as const;
+
+/** [audio-convert-hold] exten s: Answer() is 1, Wait() is 2. */
+export const HOLD_ANSWER_PRIORITY = 1;
+export const HOLD_WAIT_PRIORITY = 2;
+/** Answer() on the ;2 half waits up to 500 ms for media before Wait() starts (alt-job-on-2.txt). */
+export const ANSWER_HOLD_MS = 500;
+
+export const HOLD_CONTEXT = 'audio-convert-hold';
+export const CONVERT_CONTEXT = 'audio-convert';
+
+/** What exists in the dialplan right now (setDialplan can remove either context). */
+export interface DialplanState {
+  convertContextPresent: boolean;
+  holdContextPresent: boolean;
+}
+
+/** Extensions and their priority labels, per context, as loaded from the shipped file. */
+const EXTENSIONS: Record<string, Record<string, { last: number; labels: Record<string, number> }>> = {
+  [HOLD_CONTEXT]: { s: { last: 3, labels: {} } },
+  [CONVERT_CONTEXT]: {
+    convert: { last: 17, labels: { paths: 5, input: 8, run: 11, report: 16 } },
+    ping: { last: 2, labels: {} },
+    h: { last: 1, labels: {} },
+  },
+};
+
+function contextOf(state: DialplanState, context: string): (typeof EXTENSIONS)[string] | undefined {
+  if (context === HOLD_CONTEXT && !state.holdContextPresent) return undefined;
+  if (context === CONVERT_CONTEXT && !state.convertContextPresent) return undefined;
+  return EXTENSIONS[context];
+}
+
+/** ast_exists_extension(context, exten, priority). */
+export function extensionExists(state: DialplanState, context: string, exten: string, priority: number): boolean {
+  const ext = contextOf(state, context)?.[exten];
+  return ext !== undefined && priority >= 1 && priority <= ext.last;
+}
+
+/** ast_findlabel_extension: a named priority, or -1. */
+export function findLabel(state: DialplanState, context: string, exten: string, label: string): number {
+  return contextOf(state, context)?.[exten]?.labels[label] ?? -1;
+}
+
+/**
+ * Splits one `Variable:` value the way Asterisk does (ast_app_separate_args with quote and
+ * backslash removal): commas separate variables unless inside quotes, () or []; `"` is dropped;
+ * `\x` is a literal x. Each piece is split at its first `=`; pieces without one are ignored.
+ * hdr-variable-values.txt shows every rule.
+ */
+export function parseVariableHeader(value: string, into: Map<string, string>): void {
+  let cur = '';
+  let paren = 0;
+  let bracket = 0;
+  let quote = false;
+  const flush = (): void => {
+    const eq = cur.indexOf('=');
+    if (eq > 0) into.set(cur.slice(0, eq), cur.slice(eq + 1));
+    cur = '';
+  };
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '"') quote = !quote;
+    else if (c === '\\') cur += value[++i] ?? '';
+    else if (c === ',' && paren === 0 && bracket === 0 && !quote) flush();
+    else {
+      if (c === '(') paren++;
+      else if (c === ')' && paren > 0) paren--;
+      else if (c === '[') bracket++;
+      else if (c === ']' && bracket > 0) bracket--;
+      cur += c;
+    }
+  }
+  flush();
+}
+
+/** A character the shell (or the dialplan) would treat specially: anything outside [A-Za-z0-9._/-]. */
+export const UNSAFE_PATH_CHAR = /[^A-Za-z0-9._/-]/;
+
+const JOB_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The two path REGEXes of priority 5, for a root (default /var/local/auditorai). */
+export function pathRules(root: string): { gsm: RegExp; wav: RegExp } {
+  const r = escapeRe(root.replace(/\/+$/, ''));
+  return { gsm: new RegExp(`^${r}/gsm/[A-Za-z0-9_.-]+[.]gsm$`), wav: new RegExp(`^${r}/wav/[A-Za-z0-9_.-]+[.]wav$`) };
+}
+
+/** The dialplan's result: the UserEvent it sends (body lines) and where, or none. */
+export interface DialplanOutcome {
+  /** Priority of the UserEvent; the SoftHangupRequest shows priority + 1. */
+  readonly priority: number;
+  readonly status: 'OK' | 'FAILED';
+  readonly detail: string;
+  readonly jobId: string | undefined;
+  readonly wavBytes: number | undefined;
+}
+
+/** The UserEvent application's lines, in the order extensions.conf writes them. */
+export function userEventBody(o: DialplanOutcome): string {
+  const job = o.jobId === undefined ? '' : `JobId: ${o.jobId}\r\n`;
+  const bytes = o.wavBytes === undefined ? '' : `WavBytes: ${o.wavBytes}\r\n`;
+  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${bytes}`;
+}
+
+/** Priorities 1–10 of exten convert: a refusal, or the validated names the step needs. */
+export type ConvertCheck =
+  | { readonly kind: 'refused'; readonly outcome: DialplanOutcome }
+  | { readonly kind: 'check-input'; readonly jobId: string; readonly gsmPath: string; readonly wavPath: string };
+
+export function checkConvert(vars: ReadonlyMap<string, string>, rules: { gsm: RegExp; wav: RegExp }): ConvertCheck {
+  const jobId = vars.get('JOB_ID') ?? '';
+  if (!JOB_ID_RE.test(jobId)) {
+    return refused({ priority: PRIORITY.invalidJobId, status: 'FAILED', detail: 'invalid-job-id', jobId: undefined, wavBytes: undefined });
+  }
+  const gsmPath = vars.get('GSM_PATH') ?? '';
+  const wavPath = vars.get('WAV_PATH') ?? '';
+  if (!rules.gsm.test(gsmPath) || !rules.wav.test(wavPath)) {
+    return refused({ priority: PRIORITY.invalidPath, status: 'FAILED', detail: 'invalid-path', jobId, wavBytes: undefined });
+  }
+  return { kind: 'check-input', jobId, gsmPath, wavPath };
+}
+
+const refused = (outcome: DialplanOutcome): ConvertCheck => ({ kind: 'refused', outcome });
+
+/** Priority 9: the input does not exist. */
+export const inputMissing = (jobId: string): DialplanOutcome => ({
+  priority: PRIORITY.inputMissing,
+  status: 'FAILED',
+  detail: 'input-missing',
+  jobId,
+  wavBytes: undefined,
+});
+
+/** Priority 16, from the step's SYSTEMSTATUS and STAT(s,WAV_PATH) (0 when the file is absent). */
+export const stepResult = (jobId: string, systemStatus: 'SUCCESS' | 'APPERROR' | 'FAILURE', wavBytes: number): DialplanOutcome => ({
+  priority: PRIORITY.result,
+  status: systemStatus === 'SUCCESS' ? 'OK' : 'FAILED',
+  detail: systemStatus,
+  jobId,
+  wavBytes,
+});
+
+/** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong)`. */
+export const pong = (vars: ReadonlyMap<string, string>): DialplanOutcome => ({
+  priority: PRIORITY.ping,
+  status: 'OK',
+  detail: 'pong',
+  jobId: vars.get('JOB_ID') ?? '',
+  wavBytes: undefined,
+});
+
+/** Priority 11: `${WAV_PATH}.tmp-${JOB_ID}.wav`, beside the target so the final mv is a rename. */
+export const tempPathFor = (wavPath: string, jobId: string): string => `${wavPath}.tmp-${jobId}.wav`;
+
+/** WAV size of `instant` mode: 3 s of 8 kHz 16-bit mono (the recordings' files) + 44-byte header. */
+export const INSTANT_WAV_BYTES = 48044;
