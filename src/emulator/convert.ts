@@ -1,6 +1,6 @@
 /**
  * The conversion step of the shipped dialplan (priorities 11–15), for real: the same sox command
- * line, bounded like `timeout -k 10 <limit>`, written to the temp file and renamed onto the target,
+ * line, bounded like `timeout -k 5 <limit>`, written to the temp file and renamed onto the target,
  * the temp file removed on failure. Reports TrySystem's SYSTEMSTATUS. No shell is involved: the
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
@@ -15,7 +15,7 @@ export interface ConvertJob {
   readonly gsmPath: string;
   readonly tmpPath: string;
   readonly wavPath: string;
-  /** `timeout`'s limit: SIGTERM then, SIGKILL 10 s later (`-k 10`). */
+  /** `timeout`'s limit: SIGTERM then, SIGKILL 5 s later (`-k 5`). */
   readonly timeoutMs: number;
 }
 
@@ -24,7 +24,7 @@ export function soxArgs(gsmPath: string, outPath: string): string[] {
   return ['-t', 'gsm', gsmPath, '-r', '8000', '-c', '1', '-e', 'signed-integer', '-b', '16', '-t', 'wav', outPath];
 }
 
-const KILL_AFTER_MS = 10_000;
+const KILL_AFTER_MS = 5_000;
 
 /**
  * Runs one step. `children` tracks the live sox processes so the emulator can kill them on close();

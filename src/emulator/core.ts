@@ -80,7 +80,7 @@ export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
     this.authTimeoutMs = opts.authTimeoutMs ?? 30_000;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.latencyMs = opts.latencyMs ?? 0;
-    this.conversionTimeoutMs = opts.conversionTimeoutMs ?? 120_000;
+    this.conversionTimeoutMs = opts.conversionTimeoutMs ?? 100_000;
     for (const [name, u] of Object.entries(opts.users ?? { auditorai: 'simulator' })) {
       const user = typeof u === 'string' ? { secret: u } : u;
       this.users.set(name.toLowerCase(), {
