@@ -3,7 +3,7 @@
  * imports from every folder; it fixes the shutdown order. Reads no environment and no files:
  * cli.ts hands it a finished Config.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Connection } from 'rabbitmq-client';
@@ -95,6 +95,8 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   });
   const originator = new Originator(ami, { channel: config.ami.channel, context: config.ami.context, exten: config.ami.exten });
   const abandon = new AbortController();
+  // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
+  setMaxListeners(config.worker.concurrency + 10, abandon.signal);
   let deploymentProblem: string | undefined;
 
   // Declared before the handler: the handler reports deployment errors to it.
@@ -143,7 +145,11 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   consumer.on('error', (error: unknown) => {
     const mismatch = explainDeclareMismatch(error, names.queueName);
     if (mismatch !== undefined) log.crit(mismatch);
-    else amqpLog.error('consumer error', { error: errorText(error) });
+    else if (errorText(error).includes('failed to ack/nack')) {
+      // The channel closed under a settled job (pause or connection loss): nothing is lost, the
+      // broker redelivers the message; at-least-once makes the re-run harmless.
+      amqpLog.notice('a message could not be settled on a closed channel; RabbitMQ will redeliver it', { error: errorText(error) });
+    } else amqpLog.error('consumer error', { error: errorText(error) });
   });
   // Referenced by the callbacks above; they only run after start() has returned.
   const intake = new Intake(consumer, ['ami-down']);
