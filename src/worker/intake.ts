@@ -49,6 +49,16 @@ export class Intake extends EventEmitter {
     return [...this.reasons];
   }
 
+  /**
+   * The AMQP connection dropped under a running consumer. rabbitmq-client re-subscribes by itself
+   * and emits 'ready' again; until then we are not consuming.
+   */
+  channelLost(): void {
+    if (!this.ready) return;
+    this.ready = false;
+    this.emit('change', false);
+  }
+
   pause(reason: PauseReason): Promise<void> {
     this.reasons.add(reason);
     return this.reconcile();

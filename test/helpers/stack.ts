@@ -26,14 +26,15 @@ export async function requireRabbit(): Promise<void> {
   try {
     await conn.onConnect(5000);
   } catch (error) {
+    // onConnect has closed the connection already: a second close() would never resolve, and
+    // the test process would end with this promise pending instead of this message.
     assert.fail(
       `RabbitMQ is not reachable at ${AMQP_URL} (${String(error)}). The integration tests need a real broker: ` +
         `start it with 'rabbitmq-server -detached' (or 'systemctl start rabbitmq-server'; install: apt-get install rabbitmq-server), ` +
         `or point AUDIOCONVERT_TEST_AMQP_URL at one. .ci/run does this for you.`,
     );
-  } finally {
-    await conn.close();
   }
+  await conn.close();
 }
 
 export interface DataRoot {
