@@ -27,6 +27,8 @@ export interface Config {
     readonly password: string;
     /** amqps */
     readonly tls: boolean;
+    /** PEM file of the CA that signed the broker's certificate (amqps with a private CA); absent: the system CAs. */
+    readonly tlsCaFile?: string;
     readonly queueName: string;
     readonly resultsExchange: string;
     readonly deadLetterQueue: string;
@@ -131,11 +133,13 @@ function build(text: string, file: string, env: Env, credentialsDir: string | un
   const warnings: string[] = [];
   const r = readSources(text, file, env, credentialsDir, warnings);
   const ami = amiSection(r);
+  const rabbitmq = rabbitmqSection(r);
+  if (rabbitmq.tlsCaFile !== undefined && !rabbitmq.tls) warnings.push(`${file}: [RabbitMQ] TLSCAFile is set but TLS is off: it is not used`);
   if (ami.tlsCaFile !== undefined && !ami.tls) warnings.push(`${file}: [AsteriskAMI] TLSCAFile is set but TLS is off: it is not used`);
   if (ami.tls && !ami.tlsRejectUnauthorized) warnings.push(`${file}: [AsteriskAMI] TLSVerify = false: the AMI certificate is not checked`);
   const config: Config = {
     file,
-    rabbitmq: rabbitmqSection(r),
+    rabbitmq,
     ami,
     worker: workerSection(r),
     metrics: r.get('Metrics', 'Listen', v.listen(DEFAULT_LISTEN), DEFAULT_LISTEN),
@@ -186,13 +190,15 @@ function rabbitmqSection(r: Reader): Config['rabbitmq'] {
     };
   }
   const { search: _search, ...rest } = parts;
-  return { url: v.formatAmqpUrl(parts), ...rest, ...names };
+  const tlsCaFile = r.source('RabbitMQ', 'TLSCAFile')?.value === ''
+    ? undefined : r.get('RabbitMQ', 'TLSCAFile', v.absolutePath, undefined);
+  return { url: v.formatAmqpUrl(parts), ...rest, ...(tlsCaFile === undefined ? {} : { tlsCaFile }), ...names };
 }
 
 const AMI_USER_FIX = 'add it to [AsteriskAMI] (the [user] of manager.conf, e.g. User = auditorai)';
 const AMI_SECRET_FIX =
   'set Secret = "..." in [AsteriskAMI], or the environment variable AUDIOCONVERT_AMI_SECRET, or a systemd ' +
-  'credential named ami-secret (LoadCredential=ami-secret:/etc/auditorai/ami-secret in the unit)';
+  'credential named ami-secret (LoadCredential=ami-secret:/etc/auditorai/credentials/ami-secret in the unit)';
 
 function amiSection(r: Reader): Config['ami'] {
   const tlsCaFile = r.source('AsteriskAMI', 'TLSCAFile')?.value === ''

@@ -4,6 +4,7 @@
  * shipped dialplan's path check refuses (`invalid-path`), so nothing ever runs.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { AmiClient, type DisconnectReason } from '../ami/client.js';
 import { Originator, type OriginateOutcome } from '../ami/originate.js';
@@ -172,7 +173,8 @@ function reportOutcome(what: string, outcome: OriginateOutcome, config: Config, 
 function tlsOptionsFor(ami: Config['ami']): TlsOptions | undefined {
   if (!ami.tls) return undefined;
   return {
-    servername: ami.host,
+    // SNI takes a host name only: an IP address there is deprecated (DEP0123) and ignored anyway.
+    ...(isIP(ami.host) === 0 ? { servername: ami.host } : {}),
     rejectUnauthorized: ami.tlsRejectUnauthorized,
     ...(ami.tlsCaFile === undefined ? {} : { ca: readFileSync(ami.tlsCaFile) }),
   };

@@ -4,6 +4,7 @@
  */
 import { Connection } from 'rabbitmq-client';
 import { redactUrl, type Config } from '../config.js';
+import { amqpTlsOptions } from '../main.js';
 
 /** Why the broker could not be used, and what to do about it. */
 export class RabbitConnectError extends Error {
@@ -30,6 +31,7 @@ export async function connectRabbit(config: Config, name: string, timeoutMs = 50
     connectionTimeout: timeoutMs,
     retryLow: 200,
     retryHigh: 1000,
+    ...amqpTlsOptions(config.rabbitmq),
   });
   // Without a listener an 'error' event would throw; the last one says why the window passed.
   let lastError: unknown;
