@@ -53,6 +53,13 @@ export interface AmiClientOptions {
   readonly logger?: AmiLogger | undefined;
   /** Jitter source in [0, 1). Default Math.random. */
   readonly random?: () => number;
+  /**
+   * Only these events reach 'event' listeners (FullyBooted and Shutdown are always kept: the
+   * client needs them); the rest are read but never turned into messages. Default: every event.
+   * The bridge follows 3 of the 14 events a job produces; skipping the others halves the parsing
+   * and its garbage (docs/benchmarks.md).
+   */
+  readonly keepEvents?: readonly string[] | undefined;
 }
 
 export interface DisconnectInfo {

@@ -22,12 +22,12 @@ export interface Conn {
   closing: boolean;
 }
 
-/** Opens a socket (TLS when `tlsOptions` is set) with a fresh parser; the caller attaches handlers at once. */
-export function openConn(host: string, port: number, tlsOptions: tls.ConnectionOptions | undefined): Conn {
+/** Opens a socket (TLS when `tlsOptions` is set) with a fresh parser (keeping only `keepEvents`, when set); the caller attaches handlers at once. */
+export function openConn(host: string, port: number, tlsOptions: tls.ConnectionOptions | undefined, keepEvents?: ReadonlySet<string>): Conn {
   const socket = tlsOptions ? tls.connect({ ...tlsOptions, host, port }) : net.connect({ host, port });
   socket.setNoDelay(true);
   return {
-    socket, parser: new AmiParser({ expectBanner: true }), phase: 'banner', handshakeId: '',
+    socket, parser: new AmiParser({ expectBanner: true, keepEvents }), phase: 'banner', handshakeId: '',
     timer: undefined, error: undefined, sawShutdown: false, closing: false,
   };
 }

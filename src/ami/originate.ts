@@ -133,6 +133,9 @@ export class AttemptState {
   }
 }
 
+/** The only events an Originator reads (an AmiClient may drop the rest: its `keepEvents` option). */
+export const ORIGINATOR_EVENTS: readonly string[] = ['OriginateResponse', 'UserEvent', 'Hangup'];
+
 interface Pending {
   readonly state: AttemptState;
   readonly finish: (outcome: OriginateOutcome) => void;

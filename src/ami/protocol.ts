@@ -5,6 +5,7 @@
  * `Key: Value` lines ending in CRLF (we also accept a bare LF), each message ended by an empty line.
  * Keys repeat (`Variable:`, `Output:`), so a message is an ordered list of pairs, never a map.
  */
+import { isAscii } from 'node:buffer';
 import { AmiProtocolError, AmiSerializeError } from '../errors.js';
 
 /** One `Key: Value` line. */
@@ -35,6 +36,19 @@ export interface ParserOptions {
   readonly overlong?: 'throw' | 'mark';
   /** Most lines one message may have; more is a protocol error (memory stays bounded). */
   readonly maxPairs?: number;
+  /**
+   * Most characters of text (keys and values, line endings not counted) one message may hold;
+   * more is a protocol error. Without it a peer could fill maxPairs lines of maxLineBytes each
+   * (256 MiB with the defaults) before the message ends.
+   */
+  readonly maxMessageBytes?: number;
+  /**
+   * When set, an event (a message whose first line is `Event: <name>`) whose name is not in the set
+   * is still read, within every limit above, but not returned: no pairs are built for it. Responses
+   * and messages that do not start with `Event:` are always returned. For a client that only
+   * follows a few events among the many Asterisk sends (10 of the 14 per job: docs/benchmarks.md).
+   */
+  readonly keepEvents?: ReadonlySet<string> | undefined;
 }
 
 const LF = 0x0a;
@@ -73,9 +87,27 @@ export function parseLine(line: string): AmiPair {
   return [line.slice(0, colon), line.slice(start)];
 }
 
+/** parseLine of text[start, end), without slicing the line first. */
+function parseSpan(text: string, start: number, end: number): AmiPair {
+  const colon = text.indexOf(':', start);
+  if (colon < 0 || colon >= end) return [text.slice(start, end), ''];
+  let from = colon + 1;
+  while (from < end && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  return [text.slice(start, colon), text.slice(from, end)];
+}
+
+/** Is text[start, end) an `Event: <name>` line whose name `keep` does not hold? */
+function leftOut(keep: ReadonlySet<string>, text: string, start: number, end: number): boolean {
+  if (!text.startsWith('Event:', start)) return false;
+  let from = start + 6;
+  while (from < end && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  return !keep.has(text.slice(from, end));
+}
+
 /**
  * Incremental parser. Feed it chunks as they arrive, split anywhere; it returns the frames that
- * became complete. Memory is bounded by maxLineBytes × maxPairs.
+ * became complete. Memory is bounded by maxLineBytes (the unfinished line) plus maxMessageBytes
+ * (the unfinished message).
  */
 export class AmiParser {
   private readonly expectBanner: boolean;
@@ -89,13 +121,22 @@ export class AmiParser {
   /** True while skipping the rest of an overlong line ('mark' mode). */
   private skipping = false;
   private pairs: AmiPair[] = [];
+  /** Characters of text in `pairs`. */
+  private pairsBytes = 0;
+  private readonly maxMessageBytes: number;
   private overlong = false;
+  private readonly keepEvents: ReadonlySet<string> | undefined;
+  /** True while reading an event keepEvents leaves out; `droppedLines` counts its lines. */
+  private dropping = false;
+  private droppedLines = 0;
 
   constructor(options: ParserOptions = {}) {
     this.expectBanner = options.expectBanner ?? true;
     this.maxLineBytes = options.maxLineBytes ?? 64 * 1024;
     this.overlongMode = options.overlong ?? 'throw';
     this.maxPairs = options.maxPairs ?? 4096;
+    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
+    this.keepEvents = options.keepEvents;
   }
 
   /** Bytes held for the current unfinished line; never more than maxLineBytes + 1. */
@@ -103,14 +144,63 @@ export class AmiParser {
     return this.partialBytes;
   }
 
+  /** Characters held for the current unfinished message; never more than maxMessageBytes. */
+  get pendingMessageBytes(): number {
+    return this.pairsBytes;
+  }
+
   /** Parses one chunk; returns the frames it completed (maybe none). Throws AmiProtocolError on a violation. */
   push(chunk: Buffer): AmiFrame[] {
     const frames: AmiFrame[] = [];
     let start = 0;
-    while (start < chunk.length) {
-      const lf = chunk.indexOf(LF, start);
+    if (this.partialBytes > 0 || this.skipping) {
+      // The end of a line begun in an earlier chunk: the byte path joins the pieces.
+      const lf = chunk.indexOf(LF);
       if (lf < 0) {
-        this.keepPartial(chunk.subarray(start));
+        this.keepPartial(chunk);
+        return frames;
+      }
+      this.pushBytes(chunk, 0, lf + 1, frames);
+      start = lf + 1;
+    }
+    const last = chunk.lastIndexOf(LF);
+    if (last >= start) {
+      // Hot path (docs/benchmarks.md): Asterisk's output is ASCII, so the complete lines are decoded
+      // with one call and split as text, one character per byte; anything else goes byte by byte.
+      const whole = chunk.subarray(start, last + 1);
+      if (isAscii(whole)) this.pushText(whole.toString('latin1'), frames);
+      else this.pushBytes(chunk, start, last + 1, frames);
+      start = last + 1;
+    }
+    if (start < chunk.length) this.keepPartial(chunk.subarray(start));
+    return frames;
+  }
+
+  /** Complete lines of ASCII text (ends with LF), nothing pending before them. */
+  private pushText(text: string, frames: AmiFrame[]): void {
+    let pos = 0;
+    while (pos < text.length) {
+      const lf = text.indexOf('\n', pos);
+      const next = lf + 1;
+      // The same limits as pushBytes: +1 for the CR still in the line.
+      if (lf - pos > this.maxLineBytes + 1) {
+        this.dropOverlong();
+        pos = next;
+        continue;
+      }
+      const end = lf > pos && text.charCodeAt(lf - 1) === 0x0d ? lf - 1 : lf;
+      if (end - pos > this.maxLineBytes) this.dropOverlong();
+      else this.onText(text, pos, end, frames);
+      pos = next;
+    }
+  }
+
+  /** Bytes [start, end) of `chunk`, split at LF; a line without its LF is kept for the next chunk. */
+  private pushBytes(chunk: Buffer, start: number, end: number, frames: AmiFrame[]): void {
+    while (start < end) {
+      const lf = chunk.indexOf(LF, start);
+      if (lf < 0 || lf >= end) {
+        this.keepPartial(chunk.subarray(start, end));
         break;
       }
       const piece = chunk.subarray(start, lf);
@@ -134,14 +224,14 @@ export class AmiParser {
         this.partial = [];
         this.partialBytes = 0;
       }
-      const end = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
-      if (end > this.maxLineBytes) {
+      const lineEnd = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length;
+      if (lineEnd > this.maxLineBytes) {
         this.dropOverlong();
         continue;
       }
-      this.onLine(line.toString('utf8', 0, end), frames);
+      const text = line.toString('utf8', 0, lineEnd);
+      this.onText(text, 0, text.length, frames);
     }
-    return frames;
   }
 
   private keepPartial(rest: Buffer): void {
@@ -165,25 +255,44 @@ export class AmiParser {
     this.overlong = true;
   }
 
-  private onLine(line: string, frames: AmiFrame[]): void {
+  /** One line: text[start, end), its line ending excluded. Slices key and value straight out of `text`. */
+  private onText(text: string, start: number, end: number, frames: AmiFrame[]): void {
     if (this.expectBanner && !this.sawBanner) {
       this.sawBanner = true;
-      frames.push({ kind: 'banner', text: line });
+      frames.push({ kind: 'banner', text: text.slice(start, end) });
       return;
     }
-    if (line.length === 0) {
+    const length = end - start;
+    if (length === 0) {
+      if (this.dropping) {
+        this.dropping = false;
+        this.droppedLines = 0;
+        this.pairsBytes = 0;
+        this.overlong = false;
+        return;
+      }
       // Blank lines between messages (or a lone one) carry nothing.
       if (this.pairs.length === 0 && !this.overlong) return;
       const message: AmiMessage = this.overlong ? { pairs: this.pairs, overlong: true } : { pairs: this.pairs };
       frames.push({ kind: 'message', message });
       this.pairs = [];
+      this.pairsBytes = 0;
       this.overlong = false;
       return;
     }
-    if (this.pairs.length >= this.maxPairs) {
+    const lines = this.dropping ? this.droppedLines : this.pairs.length;
+    if (lines >= this.maxPairs) {
       throw new AmiProtocolError(`AMI message with more than ${this.maxPairs} lines`);
     }
-    this.pairs.push(parseLine(line));
+    if (this.pairsBytes + length > this.maxMessageBytes) {
+      throw new AmiProtocolError(`AMI message larger than ${this.maxMessageBytes} bytes`);
+    }
+    this.pairsBytes += length;
+    if (this.dropping) this.droppedLines++;
+    else if (lines === 0 && this.keepEvents !== undefined && !this.overlong && leftOut(this.keepEvents, text, start, end)) {
+      this.dropping = true;
+      this.droppedLines = 1;
+    } else this.pairs.push(parseSpan(text, start, end));
   }
 }
 

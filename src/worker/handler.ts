@@ -80,8 +80,10 @@ async function handle(deps: HandlerDeps, message: AsyncMessage, now: () => Date)
     return finish(deps, message, envelope, { fields, jobId: fields.jobId, attempts: attemptsBefore, startedAt }, failure, undefined, now);
   }
 
-  const log = deps.logger.child({ job_id: job.jobId });
-  log.debug('job received', { gsm_path: job.gsmPath, wav_path: job.wavPath, attempt: attemptsBefore + 1, redelivered: message.redelivered });
+  // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
+  // filtered line through its stream (~5 µs each), a cost paid for every job (docs/benchmarks.md).
+  const debug = deps.logger.isLevelEnabled('debug');
+  if (debug) deps.logger.debug('job received', { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath, attempt: attemptsBefore + 1, redelivered: message.redelivered });
   if (!deps.amiConnected()) {
     // Consuming is paused while AMI is down; a message that slipped in goes back without counting an attempt.
     deps.counters.requeued();
@@ -90,7 +92,7 @@ async function handle(deps: HandlerDeps, message: AsyncMessage, now: () => Date)
 
   const attempt = attemptsBefore + 1;
   const attemptId = randomUUID();
-  log.debug('job originated', { attempt, attempt_id: attemptId });
+  if (debug) deps.logger.debug('job originated', { job_id: job.jobId, attempt, attempt_id: attemptId });
   const outcome = await raceAbandon(deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId }), deps.abandon);
   const error = outcome === 'abandoned' ? new ShuttingDownError('the service stopped before the job finished') : outcomeError(outcome);
   const action = decide(error, attempt, deps.maxAttempts);
@@ -122,8 +124,8 @@ async function finish(
   const finishedAt = now();
   const seconds = (finishedAt.getTime() - done.startedAt.getTime()) / 1000;
   const base = { jobId: done.jobId, attempts: done.attempts, startedAt: done.startedAt, finishedAt, ...paths(done.fields) };
-  const log = deps.logger.child({ job_id: done.jobId });
-  const meta = { attempt: done.attempts, duration_ms: Math.round(seconds * 1000) };
+  const log = deps.logger;
+  const meta = { job_id: done.jobId, attempt: done.attempts, duration_ms: Math.round(seconds * 1000) };
   switch (action.kind) {
     case 'complete': {
       await deps.publisher.publishResult('converted', convertedResult({ ...base, wavBytes: wavBytes ?? 0 }), envelope);
@@ -185,7 +187,13 @@ export function attemptsDone(headers: Record<string, unknown> | undefined): numb
 function originalBytes(body: unknown): Buffer {
   if (Buffer.isBuffer(body)) return body;
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  return Buffer.from(JSON.stringify(body) ?? 'null', 'utf8');
+  try {
+    return Buffer.from(JSON.stringify(body) ?? 'null', 'utf8');
+  } catch {
+    // An application/json body nested ~10,000 deep parses (rabbitmq-client) but overflows
+    // JSON.stringify's stack. Throwing here would nack and requeue the message: redelivered forever.
+    return Buffer.from('(decoded application/json body that cannot be serialised again: nested too deep)', 'utf8');
+  }
 }
 
 function raceAbandon(attempt: Promise<OriginateOutcome>, signal: AbortSignal): Promise<OriginateOutcome | 'abandoned'> {

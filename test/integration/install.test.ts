@@ -210,7 +210,7 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assertOwnerMode(unit, 0, 0, 0o644);
   const text = fs.readFileSync(unit, 'utf8');
   const node = sh('sh', ['-c', 'command -v node']).stdout.trim();
-  assert.match(text, new RegExp(`^ExecStart=${node} /usr/local/bin/auditorai/transcoding/dist/src/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
+  assert.match(text, new RegExp(`^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/src/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
   assert.equal(text.replace(/^ExecStart=\S+ /m, 'ExecStart=/usr/bin/node '), fs.readFileSync(repoUnit, 'utf8'),
     'installed unit differs from systemd/ beyond the node path');
   const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants/auditorai-transcoding.service');
@@ -276,7 +276,7 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('Group'), [GROUP]);
   assert.deepEqual(values('UMask'), ['0002']);
   assert.deepEqual(values('WorkingDirectory'), ['/usr/local/bin/auditorai/transcoding']);
-  assert.deepEqual(values('ExecStart'), ['/usr/bin/node /usr/local/bin/auditorai/transcoding/dist/src/cli.js run --config /etc/auditorai/transcoding.conf']);
+  assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/src/cli.js run --config /etc/auditorai/transcoding.conf']);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
   assert.ok(Number(values('TimeoutStopSec')[0]) > 30, 'TimeoutStopSec must exceed the default 30 s DrainTimeout');
   assert.deepEqual(values('MemoryDenyWriteExecute'), [], 'MemoryDenyWriteExecute breaks the V8 JIT');
