@@ -93,7 +93,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     username: config.ami.username,
     secret: config.ami.secret,
     authType: config.ami.authType,
-    tls: tlsOptionsFor(config.ami),
+    tls: amiTlsOptions(config.ami),
     actionTimeoutMs: config.ami.actionTimeoutMs,
     pingIntervalMs: config.ami.pingIntervalMs,
     logger: logger.child({ component: 'ami' }),
@@ -247,7 +247,7 @@ function countersFor(metrics: Metrics): JobCounters {
 }
 
 /** TLS to AMI (Asterisk's `tlsenable`), when configured. The CA file is read here, at the edge. */
-function tlsOptionsFor(ami: Config['ami']): TlsOptions | undefined {
+export function amiTlsOptions(ami: Config['ami']): TlsOptions | undefined {
   if (!ami.tls) return undefined;
   return {
     // SNI takes a host name only: an IP address there is deprecated (DEP0123) and ignored anyway.

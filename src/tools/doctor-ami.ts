@@ -3,12 +3,11 @@
  * answers, the conversion extension exists. The conversion check originates with paths the
  * shipped dialplan's path check refuses (`invalid-path`), so nothing ever runs.
  */
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { AmiClient, type DisconnectReason } from '../ami/client.js';
 import { Originator, type OriginateOutcome } from '../ami/originate.js';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Config } from '../config.js';
+import { amiTlsOptions } from '../main.js';
 import type { DoctorReport } from './doctor.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
@@ -22,7 +21,7 @@ export async function checkAmi(config: Config, report: DoctorReport): Promise<vo
   const where = `${ami.tls ? 'tls://' : ''}${ami.host}:${ami.port}`;
   let tls: TlsOptions | undefined;
   try {
-    tls = tlsOptionsFor(ami);
+    tls = amiTlsOptions(ami);
   } catch (error) {
     report.fail('AMI TLS', `cannot read [AsteriskAMI] TLSCAFile: ${error instanceof Error ? error.message : String(error)}`,
       `make ${ami.tlsCaFile ?? 'the CA file'} readable by the service user, or fix TLSCAFile in ${config.file}`);
@@ -167,15 +166,4 @@ function reportOutcome(what: string, outcome: OriginateOutcome, config: Config, 
     default:
       report.fail(what, `unexpected outcome ${outcome.kind}`, DIALPLAN_FIX);
   }
-}
-
-/** TLS to AMI when configured; the CA file is read here, at the edge (as main.ts does). */
-function tlsOptionsFor(ami: Config['ami']): TlsOptions | undefined {
-  if (!ami.tls) return undefined;
-  return {
-    // SNI takes a host name only: an IP address there is deprecated (DEP0123) and ignored anyway.
-    ...(isIP(ami.host) === 0 ? { servername: ami.host } : {}),
-    rejectUnauthorized: ami.tlsRejectUnauthorized,
-    ...(ami.tlsCaFile === undefined ? {} : { ca: readFileSync(ami.tlsCaFile) }),
-  };
 }
