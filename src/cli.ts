@@ -98,21 +98,25 @@ async function cmdRun(args: string[]): Promise<number> {
   const warning = configFileWarnings(config.file, statSync(config.file, { throwIfNoEntry: false }));
   if (warning !== undefined) logger.warning(warning);
   for (const note of config.warnings) logger.warning(note);
-  const service = await start(config, { logger, version: version() });
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        logger.warning(`second ${signal}: exiting now; unfinished jobs stay in RabbitMQ and will be redelivered`);
-        process.exit(1);
-      }
-      logger.notice(`${signal} received: draining (send it again to exit at once)`);
-      void service.close().then(resolve, resolve);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  // Handlers first: a SIGTERM while start() runs (AMQP and AMI may already be connecting) must
+  // drain and exit 0 too, not kill the process by the signal's default action.
+  let stopped!: () => void;
+  const stopping = new Promise<void>((resolve) => (stopped = resolve));
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warning(`second ${signal}: exiting now; unfinished jobs stay in RabbitMQ and will be redelivered`);
+      process.exit(1);
+    }
+    logger.notice(`${signal} received: draining (send it again to exit at once)`);
+    void starting.then((service) => service.close()).then(stopped, stopped);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const starting = start(config, { logger, version: version() });
+  await starting;
+  await stopping;
   return 0;
 }
 
