@@ -37,6 +37,27 @@ export async function requireRabbit(): Promise<void> {
   await conn.close();
 }
 
+/** A connection to the test broker; fails (never skips) with how to start RabbitMQ. Close it yourself. */
+export async function openRabbit(): Promise<Connection> {
+  await requireRabbit();
+  const conn = new Connection({ url: AMQP_URL, retryLow: 200, retryHigh: 1000 });
+  conn.on('error', () => undefined);
+  await conn.onConnect(5000);
+  return conn;
+}
+
+/** Resolves when the stack's service emits `event` with `value` (listener registered now). */
+export function onServiceEvent(stack: Pick<Stack, 'service'>, event: string, value: unknown): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (v: unknown): void => {
+      if (v !== value) return;
+      stack.service?.events.off(event, listener);
+      resolve();
+    };
+    stack.service?.events.on(event, listener);
+  });
+}
+
 export interface DataRoot {
   readonly root: string;
   readonly gsmDir: string;

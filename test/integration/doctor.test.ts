@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Connection } from 'rabbitmq-client';
+import { openRabbit } from '../helpers/stack.js';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 
@@ -24,16 +25,7 @@ let dir: string;
 const queuesToDelete = new Set<string>();
 
 before(async () => {
-  rabbit = new Connection({ url: AMQP_URL, retryLow: 200, retryHigh: 1000 });
-  rabbit.on('error', () => undefined);
-  try {
-    await rabbit.onConnect(5000);
-  } catch {
-    throw new Error(
-      `RabbitMQ is not reachable at ${AMQP_URL}; these tests need it. ` +
-        'Start it with `rabbitmq-server -detached` (or `systemctl start rabbitmq-server`) and run them again.',
-    );
-  }
+  rabbit = await openRabbit();
   dir = mkdtempSync(join(tmpdir(), 'doctor-test-'));
   emulator = await AsteriskEmulator.start({ port: 0, users: { auditorai: 'simulator' }, mode: 'instant', root: dir });
 });

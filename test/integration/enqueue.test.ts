@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Connection, type AsyncMessage } from 'rabbitmq-client';
+import { openRabbit } from '../helpers/stack.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { convertedResult, failedResult } from '../../src/queue/result.js';
 import { runEnqueue, jobIdFor, ENQUEUE_HELP, type EnqueueArgs } from '../../src/tools/enqueue.js';
@@ -25,16 +26,7 @@ const queuesToDelete = new Set<string>();
 const cleanups: (() => Promise<void>)[] = [];
 
 before(async () => {
-  rabbit = new Connection({ url: AMQP_URL, retryLow: 200, retryHigh: 1000 });
-  rabbit.on('error', () => undefined);
-  try {
-    await rabbit.onConnect(5000);
-  } catch {
-    throw new Error(
-      `RabbitMQ is not reachable at ${AMQP_URL}; these tests need it. ` +
-        'Start it with `rabbitmq-server -detached` (or `systemctl start rabbitmq-server`) and run them again.',
-    );
-  }
+  rabbit = await openRabbit();
   dir = mkdtempSync(join(tmpdir(), 'enqueue-test-'));
 });
 

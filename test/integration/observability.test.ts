@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { createLogger, type LogLevel } from '../../src/log.js';
 import { start } from '../../src/main.js';
-import { AMQP_URL, job, makeStack, type Stack } from '../helpers/stack.js';
+import { AMQP_URL, job, makeStack, onServiceEvent, type Stack } from '../helpers/stack.js';
 
 const DASHBOARD = new URL('../../docs/grafana-dashboard.json', import.meta.url);
 const RULES = new URL('../../docs/prometheus-alerts.yml', import.meta.url);
@@ -113,17 +113,6 @@ function sampleNames(exposition: string): Set<string> {
 
 // ---- service helpers -------------------------------------------------------------------------
 
-/** Resolves when the service emits `event` with `value` (listener registered now). */
-function onServiceEvent(stack: Stack, event: string, value: unknown): Promise<void> {
-  return new Promise((resolve) => {
-    const listener = (v: unknown): void => {
-      if (v !== value) return;
-      stack.service?.events.off(event, listener);
-      resolve();
-    };
-    stack.service?.events.on(event, listener);
-  });
-}
 
 interface ReadyzReply {
   status: number;

@@ -6,22 +6,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { job, makeStack, type Stack } from '../helpers/stack.js';
+import { job, makeStack, onServiceEvent } from '../helpers/stack.js';
 import { readWav } from '../helpers/wav.js';
 
 type Result = { job_id: string; status: string; wav_bytes?: number; attempts: number; error?: { code: string; message: string } };
 
-/** Resolves when the service emits `event` with `value`. */
-function onServiceEvent(stack: Stack, event: string, value: unknown): Promise<void> {
-  return new Promise((resolve) => {
-    const listener = (v: unknown): void => {
-      if (v !== value) return;
-      stack.service?.events.off(event, listener);
-      resolve();
-    };
-    stack.service?.events.on(event, listener);
-  });
-}
 
 describe('bridge end to end', () => {
   it('200 jobs → 200 valid PCM WAVs and 200 converted results, all acked', async () => {
