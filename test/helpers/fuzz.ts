@@ -7,22 +7,19 @@
 import assert from 'node:assert/strict';
 import { AmiParser, serialize, type AmiFrame, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
 import { AmiProtocolError, AmiSerializeError } from '../../src/errors.js';
+import { Prng } from '../../scripts/chaos/prng.js';
 import { listTranscripts, readTranscript, serverStream } from './transcripts.js';
 
-/** mulberry32: small, fast, good enough to drive a fuzzer; the same seed replays the same run. */
+/** The chaos run's seeded mulberry32, with the helpers a fuzzer wants; the same seed replays the same run. */
 export class Rng {
-  private state: number;
+  private readonly source: Prng;
   constructor(readonly seed: number) {
-    this.state = seed >>> 0;
+    this.source = new Prng(seed);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.source.next();
   }
 
   /** Integer in [0, n). */
