@@ -72,7 +72,16 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const names = brokerNames(config);
   const events: ServiceEvents = new EventEmitter();
 
-  const amqp = new Connection({ url: config.rabbitmq.url, connectionName: 'audio-convert', retryLow: 250, retryHigh: 15000, ...amqpTlsOptions(config.rabbitmq) });
+  // acquireTimeout 5 s (library default 20 s): while the broker is away, a publish or a consumer
+  // close gives up after 5 s instead of 20; the job is simply redelivered, and a stop stays short.
+  const amqp = new Connection({
+    url: config.rabbitmq.url,
+    connectionName: 'audio-convert',
+    retryLow: 250,
+    retryHigh: 15000,
+    acquireTimeout: 5000,
+    ...amqpTlsOptions(config.rabbitmq),
+  });
   const amqpLog = logger.child({ component: 'amqp' });
   amqp.on('error', (error: unknown) => {
     metrics.amqpConnected.set(0);
