@@ -7,7 +7,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { Connection } from 'rabbitmq-client';
+import { Connection, type Consumer } from 'rabbitmq-client';
 import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
 import type { Config } from './config.js';
@@ -63,6 +63,14 @@ export function brokerNames(config: Config): BrokerNames {
   };
 }
 
+/** What the service knows of its own troubles; /readyz and the logs read it. */
+interface Troubles {
+  /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
+  deployment: string | undefined;
+  /** AMI refused the login; cleared by the next successful login. */
+  auth: string | undefined;
+}
+
 /** Starts the service. Resolves once the HTTP server listens; AMQP and AMI connect in the background. */
 export async function start(config: Config, options: StartOptions): Promise<Service> {
   const logger = options.logger;
@@ -71,64 +79,30 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   metrics.workerConcurrency.set(config.worker.concurrency);
   const names = brokerNames(config);
   const events: ServiceEvents = new EventEmitter();
+  const troubles: Troubles = { deployment: undefined, auth: undefined };
 
-  // acquireTimeout 5 s (library default 20 s): while the broker is away, a publish or a consumer
-  // close gives up after 5 s instead of 20; the job is simply redelivered, and a stop stays short.
-  const amqp = new Connection({
-    url: config.rabbitmq.url,
-    connectionName: 'audio-convert',
-    retryLow: 250,
-    retryHigh: 15000,
-    acquireTimeout: 5000,
-    ...amqpTlsOptions(config.rabbitmq),
-  });
-  const amqpLog = logger.child({ component: 'amqp' });
-  amqp.on('error', (error: unknown) => {
-    metrics.amqpConnected.set(0);
-    intake.channelLost();
-    amqpLog.error('RabbitMQ connection lost; reconnecting', { error: errorText(error) });
-  });
-  amqp.on('connection', () => {
-    metrics.amqpConnected.set(1);
-    amqpLog.info('RabbitMQ connected', { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost });
-  });
-  // One writev per event-loop turn instead of one write per publish and per ack (docs/benchmarks.md).
-  coalesceWrites(amqp);
+  // `intake` is created below: the AMQP, handler and probe callbacks that use it only run later.
+  const amqp = connectAmqp(config, metrics, logger, () => intake.channelLost());
   const publisher = new BrokerPublisher(amqp, names);
-
-  const ami = new AmiClient({
-    host: config.ami.host,
-    port: config.ami.port,
-    username: config.ami.username,
-    secret: config.ami.secret,
-    authType: config.ami.authType,
-    tls: amiTlsOptions(config.ami),
-    actionTimeoutMs: config.ami.actionTimeoutMs,
-    pingIntervalMs: config.ami.pingIntervalMs,
-    logger: logger.child({ component: 'ami' }),
-    keepEvents: ORIGINATOR_EVENTS,
-  });
+  const ami = createAmiClient(config, logger);
   const originator = new Originator(ami, { channel: config.ami.channel, context: config.ami.context, exten: config.ami.exten });
   const abandon = new AbortController();
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
   setMaxListeners(config.worker.concurrency + 10, abandon.signal);
-  let deploymentProblem: string | undefined;
 
-  // Declared before the handler: the handler reports deployment errors to it.
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
-  const counters = countersFor(metrics);
   const onDeploymentError = (error: AppError): void => {
-    if (deploymentProblem === undefined) {
+    if (troubles.deployment === undefined) {
       log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
     }
-    deploymentProblem = error.message;
-    events.emit('deployment', deploymentProblem);
+    troubles.deployment = error.message;
+    events.emit('deployment', troubles.deployment);
     void intake.pause('deployment');
     probe.start();
   };
   probe.on('fixed', () => {
-    log.notice('deployment error fixed: consuming again', { was: deploymentProblem });
-    deploymentProblem = undefined;
+    log.notice('deployment error fixed: consuming again', { was: troubles.deployment });
+    troubles.deployment = undefined;
     events.emit('deployment', undefined);
     void intake.resume('deployment');
   });
@@ -140,12 +114,105 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     maxAttempts: config.worker.maxAttempts,
     originator,
     publisher,
-    counters,
+    counters: countersFor(metrics),
     logger,
     amiConnected: () => ami.connected,
     onDeploymentError,
     abandon: abandon.signal,
   });
+  const intake = new Intake(createConsumer(amqp, names, config, handler, logger), ['ami-down']);
+  intake.on('change', (consuming: boolean) => {
+    metrics.consuming.set(consuming ? 1 : 0);
+    events.emit('consuming', consuming);
+    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') });
+  });
+  followAmi(ami, { metrics, events, troubles, intake, probe, log });
+  ami.start();
+
+  const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
+  const http = config.metrics.enabled
+    ? await startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) })
+    : undefined;
+  log.info('started', { queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: config.worker.drainTimeoutMs });
+      probe.stop();
+      const deadline = setTimeout(() => abandon.abort(), config.worker.drainTimeoutMs);
+      await inOrder(log, [
+        ['drain', () => intake.pause('shutdown')],
+        ['deadline', () => clearTimeout(deadline)],
+        ['originator', () => originator.dispose()],
+        ['AMI', () => ami.close()],
+        ['publisher', () => publisher.close()],
+        ['AMQP', () => amqp.close()],
+        ['HTTP', () => http?.close()],
+      ]);
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  return { events, httpPort: http?.port, metrics, readiness, close };
+}
+
+/** Runs shutdown steps one after another; a failing step is logged and the next one still runs. */
+async function inOrder(log: Logger, steps: [name: string, fn: () => Promise<void> | void][]): Promise<void> {
+  for (const [name, fn] of steps) {
+    try {
+      await fn();
+    } catch (error) {
+      log.error(`shutdown: ${name} failed`, { error: errorText(error) });
+    }
+  }
+}
+
+/** The AMQP connection, its state in the metrics and the logs (first failure of an outage only: the library says so once). */
+function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: () => void): Connection {
+  // acquireTimeout 5 s (library default 20 s): while the broker is away, a publish or a consumer
+  // close gives up after 5 s instead of 20; the job is simply redelivered, and a stop stays short.
+  const amqp = new Connection({
+    url: config.rabbitmq.url,
+    connectionName: 'audio-convert',
+    retryLow: 250,
+    retryHigh: 15000,
+    acquireTimeout: 5000,
+    ...amqpTlsOptions(config.rabbitmq),
+  });
+  const log = logger.child({ component: 'amqp' });
+  amqp.on('error', (error: unknown) => {
+    metrics.amqpConnected.set(0);
+    onLost();
+    log.error('RabbitMQ connection lost; reconnecting', { error: errorText(error) });
+  });
+  amqp.on('connection', () => {
+    metrics.amqpConnected.set(1);
+    log.info('RabbitMQ connected', { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost });
+  });
+  // One writev per event-loop turn instead of one write per publish and per ack (docs/benchmarks.md).
+  coalesceWrites(amqp);
+  return amqp;
+}
+
+function createAmiClient(config: Config, logger: Logger): AmiClient {
+  return new AmiClient({
+    host: config.ami.host,
+    port: config.ami.port,
+    username: config.ami.username,
+    secret: config.ami.secret,
+    authType: config.ami.authType,
+    tls: amiTlsOptions(config.ami),
+    actionTimeoutMs: config.ami.actionTimeoutMs,
+    pingIntervalMs: config.ami.pingIntervalMs,
+    logger: logger.child({ component: 'ami' }),
+    keepEvents: ORIGINATOR_EVENTS,
+  });
+}
+
+/** The lazy consumer intake drives: prefetch = concurrency, the one gate. */
+function createConsumer(amqp: Connection, names: BrokerNames, config: Config, handler: ReturnType<typeof createJobHandler>, logger: Logger): Consumer {
   const consumer = amqp.createConsumer(
     {
       queue: names.queueName,
@@ -157,88 +224,53 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     },
     handler,
   );
+  const log = logger.child({ component: 'amqp' });
   consumer.on('error', (error: unknown) => {
     const mismatch = explainDeclareMismatch(error, names.queueName);
     if (mismatch !== undefined) log.crit(mismatch);
     else if (errorText(error).includes('failed to ack/nack')) {
       // The channel closed under a settled job (pause or connection loss): nothing is lost, the
       // broker redelivers the message; at-least-once makes the re-run harmless.
-      amqpLog.notice('a message could not be settled on a closed channel; RabbitMQ will redeliver it', { error: errorText(error) });
-    } else amqpLog.error('consumer error', { error: errorText(error) });
+      log.notice('a message could not be settled on a closed channel; RabbitMQ will redeliver it', { error: errorText(error) });
+    } else log.error('consumer error', { error: errorText(error) });
   });
-  // Referenced by the callbacks above; they only run after start() has returned.
-  const intake = new Intake(consumer, ['ami-down']);
-  intake.on('change', (consuming: boolean) => {
-    metrics.consuming.set(consuming ? 1 : 0);
-    events.emit('consuming', consuming);
-    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') ?? '' });
-  });
+  return consumer;
+}
 
-  let authProblem: string | undefined;
-  let amiLogins = 0;
+/** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
+function followAmi(
+  ami: AmiClient,
+  s: { metrics: Metrics; events: ServiceEvents; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
+): void {
+  let logins = 0;
   ami.on('connected', () => {
     // A reconnect is a login after the first one (the metric counts sessions re-established).
-    if (amiLogins++ > 0) metrics.amiReconnects.inc();
-    metrics.amiConnected.set(1);
-    authProblem = undefined;
-    events.emit('ami', true);
-    void intake.resume('ami-down');
-    if (deploymentProblem !== undefined) probe.start();
+    if (logins++ > 0) s.metrics.amiReconnects.inc();
+    s.metrics.amiConnected.set(1);
+    s.troubles.auth = undefined;
+    s.events.emit('ami', true);
+    void s.intake.resume('ami-down');
+    if (s.troubles.deployment !== undefined) s.probe.start();
   });
   ami.on('disconnected', () => {
-    metrics.amiConnected.set(0);
-    events.emit('ami', false);
-    void intake.pause('ami-down');
+    s.metrics.amiConnected.set(0);
+    s.events.emit('ami', false);
+    void s.intake.pause('ami-down');
   });
   ami.on('authFailed', (error: Error) => {
-    if (authProblem === undefined) log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
-    authProblem = 'AMI login refused';
+    if (s.troubles.auth === undefined) s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
+    s.troubles.auth = 'AMI login refused';
   });
-  ami.start();
+}
 
-  const readiness = (): Readiness => {
-    const checks = {
-      amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
-      ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (authProblem ?? 'AMI not connected') },
-      dialplan: { ok: deploymentProblem === undefined, detail: deploymentProblem ?? 'ok' },
-      consuming: { ok: intake.consuming ?? false, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
-    };
-    return { ready: Object.values(checks).every((c) => c.ok), checks };
+function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles: Troubles): Readiness {
+  const checks = {
+    amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
+    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
+    dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
+    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
   };
-
-  const http = config.metrics.enabled
-    ? await startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) })
-    : undefined;
-  log.info('started', { queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= shutdown();
-    return closing;
-  };
-  const shutdown = async (): Promise<void> => {
-    const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
-      try {
-        await fn();
-      } catch (error) {
-        log.error(`shutdown: ${name} failed`, { error: errorText(error) });
-      }
-    };
-    log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: config.worker.drainTimeoutMs });
-    probe.stop();
-    const drain = intake.pause('shutdown') ?? Promise.resolve();
-    const deadline = setTimeout(() => abandon.abort(), config.worker.drainTimeoutMs);
-    await step('drain', () => drain);
-    clearTimeout(deadline);
-    await step('originator', () => originator.dispose());
-    await step('AMI', () => ami.close());
-    await step('publisher', () => publisher.close());
-    await step('AMQP', () => amqp.close());
-    await step('HTTP', () => http?.close());
-    log.info('stopped');
-  };
-
-  return { events, httpPort: http?.port, metrics, readiness, close };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
 }
 
 function countersFor(metrics: Metrics): JobCounters {
