@@ -59,22 +59,25 @@ export class PendingMap<T> {
 
   /** Settles `id` with `value`; false when nothing waits for it (late or unknown answer). */
   resolve(id: string, value: T): boolean {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return false;
-    this.entries.delete(id);
-    clearTimeout(entry.timer);
-    entry.deferred.resolve(value);
-    return true;
+    const entry = this.take(id);
+    entry?.deferred.resolve(value);
+    return entry !== undefined;
   }
 
   /** Rejects `id` alone (e.g. its write failed); false when it is not pending. */
   reject(id: string, error: Error): boolean {
+    const entry = this.take(id);
+    entry?.deferred.reject(error);
+    return entry !== undefined;
+  }
+
+  /** Removes `id` and stops its timer; the entry, or undefined when nothing waits for it. */
+  private take(id: string): Entry<T> | undefined {
     const entry = this.entries.get(id);
-    if (entry === undefined) return false;
+    if (entry === undefined) return undefined;
     this.entries.delete(id);
     clearTimeout(entry.timer);
-    entry.deferred.reject(error);
-    return true;
+    return entry;
   }
 
   /** Rejects every entry at once and empties the map (the connection is gone). */

@@ -77,7 +77,7 @@ async function handle(deps: HandlerDeps, message: AsyncMessage, now: () => Date)
     // Valid shape but a path refused on disk: keep the job's own id and paths in the result.
     const fields = job ?? invalidMessageFields(message.body, message.messageId);
     const failure = { kind: 'dead-letter', error, reason: error.message } as const;
-    return finish(deps, message, envelope, { fields, jobId: fields.jobId, attempts: attemptsBefore, startedAt }, failure, undefined, now);
+    return finish(deps, message, envelope, { fields, attempts: attemptsBefore, startedAt }, failure, undefined, now);
   }
 
   // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
@@ -98,15 +98,14 @@ async function handle(deps: HandlerDeps, message: AsyncMessage, now: () => Date)
   const action = decide(error, attempt, deps.maxAttempts);
   if (action.kind === 'requeue' && action.error.code === 'DEPLOYMENT_ERROR') deps.onDeploymentError(action.error);
   const wavBytes = outcome !== 'abandoned' && outcome.kind === 'converted' ? outcome.wavBytes : undefined;
-  return finish(deps, message, envelope, { job, fields: job, jobId: job.jobId, attempts: attempt, startedAt }, action, wavBytes, now);
+  return finish(deps, message, envelope, { job, fields: job, attempts: attempt, startedAt }, action, wavBytes, now);
 }
 
 interface Done {
   /** Set once the message parsed as a job: needed for a retry. */
   readonly job?: Job;
-  /** What the result may say about the job (paths only when they passed the character rule). */
-  readonly fields: { readonly gsmPath?: string | undefined; readonly wavPath?: string | undefined };
-  readonly jobId: string;
+  /** The job's id, and what the result may say of its paths (only paths that passed the character rule). */
+  readonly fields: { readonly jobId: string; readonly gsmPath?: string | undefined; readonly wavPath?: string | undefined };
   readonly attempts: number;
   readonly startedAt: Date;
 }
@@ -123,9 +122,10 @@ async function finish(
 ): Promise<ConsumerStatus> {
   const finishedAt = now();
   const seconds = (finishedAt.getTime() - done.startedAt.getTime()) / 1000;
-  const base = { jobId: done.jobId, attempts: done.attempts, startedAt: done.startedAt, finishedAt, ...paths(done.fields) };
+  const jobId = done.fields.jobId;
+  const base = { jobId, attempts: done.attempts, startedAt: done.startedAt, finishedAt, ...paths(done.fields) };
   const log = deps.logger;
-  const meta = { job_id: done.jobId, attempt: done.attempts, duration_ms: Math.round(seconds * 1000) };
+  const meta = { job_id: jobId, attempt: done.attempts, duration_ms: Math.round(seconds * 1000) };
   switch (action.kind) {
     case 'complete': {
       await deps.publisher.publishResult('converted', convertedResult({ ...base, wavBytes: wavBytes ?? 0 }), envelope);
@@ -145,7 +145,7 @@ async function finish(
       const code = action.error.code;
       await deps.publisher.publishResult('failed', failedResult({ ...base, code, message: action.reason }), envelope);
       const record = deadLetterEnvelope({
-        jobId: done.jobId,
+        jobId,
         code,
         reason: action.reason,
         attempts: done.attempts,
