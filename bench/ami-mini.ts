@@ -87,7 +87,7 @@ export function action(pairs: ReadonlyArray<readonly [string, string]>): string 
   return `${out}\r\n`;
 }
 
-/** The pairs of SPEC.md's Originate (as the bridge sends them), without ActionID. */
+/** The pairs of the bridge's Originate (as the bridge sends them), without ActionID. */
 export function originatePairs(attemptId: string, gsmPath: string, wavPath: string, async = true): Array<[string, string]> {
   return [
     ['Action', 'Originate'],

@@ -13,7 +13,7 @@ export type Disposition =
   /** The deployment is broken (dialplan missing, login refused): stop consuming, keep the message. */
   | 'pause';
 
-/** Public error codes (SPEC.md "Result message"). */
+/** Public error codes (docs/messages.md "Error codes"). */
 export type ErrorCode =
   | 'INVALID_MESSAGE'
   | 'PATH_NOT_ALLOWED'

@@ -8,7 +8,7 @@ import { Connection, type AsyncMessage, type Consumer, type Publisher } from 'ra
 import type { QueueNames } from './bridge.js';
 import type { DeadLetter, Expected, Ledger } from './ledger.js';
 
-/** A job message body, as producers send it (SPEC.md "Job message"). */
+/** A job message body, as producers send it (docs/messages.md "Job"). */
 export interface JobBody {
   readonly job_id: string;
   readonly gsm_path: string;

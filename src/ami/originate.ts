@@ -1,5 +1,5 @@
 /**
- * One conversion attempt on AMI: the Originate of SPEC.md, and the correlation of the call's
+ * One conversion attempt on AMI: the Originate described in docs/asterisk.md, and the correlation of the call's
  * events into exactly one typed outcome.
  *
  * Correlation rules (measured on a real Asterisk, see ami-transcripts/):
@@ -38,7 +38,7 @@ export interface AmiActionSender extends Pick<EventEmitter, 'on' | 'off'> {
   action(pairs: AmiPair[], options?: { timeoutMs?: number; actionId?: string }): Promise<AmiMessage>;
 }
 
-/** Where the call goes: SPEC.md "Asterisk side"; config [AsteriskAMI] Channel, Context, Exten. */
+/** Where the call goes: docs/asterisk.md; config [AsteriskAMI] Channel, Context, Exten. */
 export interface OriginateTarget {
   readonly channel: string;
   readonly context: string;
@@ -54,7 +54,7 @@ export interface AttemptRequest {
   readonly attemptId?: string;
 }
 
-/** The Originate action of SPEC.md, as ordered pairs (no ActionID: the client adds it). */
+/** The Originate action (docs/asterisk.md), as ordered pairs (no ActionID: the client adds it). */
 export function originateAction(target: OriginateTarget, attemptId: string, gsmPath: string, wavPath: string): AmiPair[] {
   return [
     ['Action', 'Originate'],

@@ -1,5 +1,5 @@
 /**
- * Builders for the exact message shapes Asterisk 22.10.1 sent in ../shared/ami-transcripts
+ * Builders for the exact message shapes Asterisk 22.10.1 sent in test/fixtures/ami-transcripts
  * (header names, order and constant values). Plain string templates: the emulator runs thousands
  * of jobs a second in benchmarks, so no serializer, no arrays, no validation here — values come
  * from our own state or from already-parsed action lines (which cannot hold a LF).

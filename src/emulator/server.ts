@@ -1,6 +1,6 @@
 /**
  * A local stand-in for Asterisk 22's AMI, for tests, benchmarks and `audio-convert simulate-asterisk`.
- * It behaves like the recordings in ../shared/ami-transcripts and runs the shipped dialplan
+ * It behaves like the recordings in test/fixtures/ami-transcripts and runs the shipped dialplan
  * (config/asterisk/extensions.conf) — for real with sox, or instantly. Test controls reproduce
  * the failures the bridge must survive: restarts, drops, silence, refused logins, hung steps,
  * missing contexts, event reorderings.

@@ -31,7 +31,7 @@ export interface PathRules {
   readonly outputExtension: string;
 }
 
-/** Largest body accepted, in bytes (SPEC.md "Job message"). */
+/** Largest body accepted, in bytes (docs/messages.md "Job"). */
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Deepest JSON nesting accepted. A job is flat; this leaves room for extra fields and keeps recursive code (JSON.stringify, loggers) safe. */
 export const MAX_JSON_DEPTH = 32;
@@ -44,7 +44,7 @@ export const MAX_JSON_DEPTH = 32;
 export const MAX_PATH_BYTES = 512;
 /** Longest path segment (Linux NAME_MAX). */
 export const MAX_SEGMENT_BYTES = 255;
-/** Longest job_id, and its allowed characters (SPEC.md). */
+/** Longest job_id, and its allowed characters (docs/messages.md "Rules"). */
 export const MAX_JOB_ID_LENGTH = 128;
 const JOB_ID_RULE = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -1,6 +1,6 @@
 /**
  * Result messages and dead-letter envelopes, pure: plain values in, JSON-ready objects out
- * (SPEC.md "Result message"). No clock reads: every time comes in as an argument.
+ * (docs/messages.md "Result"). No clock reads: every time comes in as an argument.
  */
 import { asciiSafe, hasOnlyPathChars } from './message.js';
 
@@ -42,7 +42,7 @@ export function convertedResult(b: ResultBase & { wavBytes: number }): Converted
   return { job_id: b.jobId, status: 'converted', ...safePaths(b), wav_bytes: b.wavBytes, ...timing(b) };
 }
 
-/** The `failed` result; `code` is one of SPEC.md's codes (an AppError's `code`). */
+/** The `failed` result; `code` is one of the codes in docs/messages.md "Error codes" (an AppError's `code`). */
 export function failedResult(b: ResultBase & { code: string; message: string }): FailedResult {
   return { job_id: b.jobId, status: 'failed', ...safePaths(b), ...timing(b), error: { code: b.code, message: b.message } };
 }

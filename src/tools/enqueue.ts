@@ -1,6 +1,6 @@
 /**
  * `audio-convert enqueue`: the producer. Turns files into job messages on the input queue
- * (SPEC.md "Job message"), with publisher confirms; with `--wait` it listens on its own reply
+ * (docs/messages.md "Job"), with publisher confirms; with `--wait` it listens on its own reply
  * queue for the result of each job and prints a summary. It validates only its arguments: the
  * service is the one validator of paths.
  */
@@ -54,7 +54,7 @@ export interface EnqueueIo {
   readonly stderr: Output;
 }
 
-/** One job message body, field order as in SPEC.md. */
+/** One job message body, field order as in docs/messages.md. */
 export interface JobBody {
   readonly gsm_path: string;
   readonly wav_path: string;

@@ -2,7 +2,7 @@
  * `enqueue --wait`: result messages → a summary table and totals. Pure: values in, text out.
  */
 
-/** The fields of a result message (SPEC.md "Result message") that the summary shows. */
+/** The fields of a result message (docs/messages.md "Result") that the summary shows. */
 export interface ResultView {
   readonly job_id: string;
   readonly status: 'converted' | 'failed';

@@ -1,6 +1,6 @@
 /**
  * POLICY, pure: the one place that maps what happened to a job onto what is done with its
- * message. SPEC.md "Outcomes" is the table this implements.
+ * message. docs/messages.md "Where every message ends" is the table this implements.
  */
 import {
   AmiDisconnectedError,

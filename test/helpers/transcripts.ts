@@ -1,5 +1,5 @@
 /**
- * Reader for the AMI recordings in ../shared/ami-transcripts (README.md there describes the format).
+ * Reader for the AMI recordings in test/fixtures/ami-transcripts (README.md there describes the format).
  * Rebuilds the bytes each side sent, so tests can replay a real Asterisk byte for byte.
  *
  * Display rules reversed here: a line break is CRLF on the wire; `<LF>` (always followed by the
@@ -45,9 +45,9 @@ export interface ClientAction {
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Directory of the recordings: $AUDIOCONVERT_TRANSCRIPTS, else ../shared/ami-transcripts beside the repo. */
+/** Directory of the recordings: test/fixtures/ami-transcripts in this repository. */
 export function transcriptsDir(): string {
-  return process.env['AUDIOCONVERT_TRANSCRIPTS'] ?? path.resolve(repoRoot, '..', 'shared', 'ami-transcripts');
+  return path.join(repoRoot, 'test', 'fixtures', 'ami-transcripts');
 }
 
 /** Recording names (file names without `.txt`), sorted. */

@@ -1,5 +1,5 @@
 /**
- * The AMI emulator against the recordings of a real Asterisk 22.10.1 (../shared/ami-transcripts):
+ * The AMI emulator against the recordings of a real Asterisk 22.10.1 (test/fixtures/ami-transcripts):
  * the recorded client bytes are replayed over real TCP and the answers compared message by message
  * (header names and order, stable values). Real sox in real mode, in a temp root.
  */

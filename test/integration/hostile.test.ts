@@ -6,7 +6,7 @@
  * readable reason (DLQ headers and body) and one `failed` result, nothing forbidden reaches AMI
  * (the emulator counts forbidden bytes and unexpected actions, and we read every action it got),
  * and the service keeps converting afterwards. Recorded proof of each attack:
- * ../shared/ami-transcripts/{hdr-crlf-injection,hdr-variable-values,shell-injection-path,hdr-line-too-long}.txt.
+ * test/fixtures/ami-transcripts/{hdr-crlf-injection,hdr-variable-values,shell-injection-path,hdr-line-too-long}.txt.
  *
  * Each case is published with correlation_id `case-N`: results and dead letters carry it back,
  * so every case is matched to its own outcome whatever the order.

@@ -1,6 +1,6 @@
 /**
  * The bridge end to end: real RabbitMQ, the AMI emulator over TCP, real sox conversions.
- * Each row of SPEC.md's outcomes table ends where it says.
+ * Each row of the outcomes table (docs/messages.md "Where every message ends") ends where it says.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

@@ -1,5 +1,5 @@
 /**
- * Stopping the built CLI with signals, jobs in flight (SPEC.md outcomes, row SIGTERM): one SIGTERM
+ * Stopping the built CLI with signals, jobs in flight (outcomes table, row SIGTERM): one SIGTERM
  * drains and exits 0; a second signal exits at once; a job hung past DrainTimeout goes back to the
  * queue and the exit is still 0. Afterwards every job id has a result or is back in the queue.
  */

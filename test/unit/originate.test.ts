@@ -60,7 +60,7 @@ async function replay(name: string, reorder: (events: AmiMessage[]) => AmiMessag
 }
 
 describe('originateAction', () => {
-  it('builds the Originate of SPEC.md, one Variable header each, serialisable', () => {
+  it('builds the documented Originate, one Variable header each, serialisable', () => {
     const pairs = originateAction(TARGET, 'abc', '/var/local/auditorai/gsm/a.gsm', '/var/local/auditorai/wav/a.wav');
     const wire = serialize([...pairs, ['ActionID', 'x']]);
     assert.match(wire, /^Action: Originate\r\nChannel: Local\/s@audio-convert-hold\r\nContext: audio-convert\r\nExten: convert\r\nPriority: 1\r\nChannelId: abc\r\n/);

@@ -1,4 +1,4 @@
-/** SPEC.md's outcomes table, row by row, through the one policy function. */
+/** The outcomes table (docs/messages.md), row by row, through the one policy function. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OriginateOutcome } from '../../src/ami/originate.js';

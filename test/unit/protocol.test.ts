@@ -1,5 +1,5 @@
 /**
- * The AMI wire format against the bytes a real Asterisk 22.10.1 sent (../shared/ami-transcripts)
+ * The AMI wire format against the bytes a real Asterisk 22.10.1 sent (test/fixtures/ami-transcripts)
  * and against literal CRLF strings. Pure: no sockets.
  */
 import assert from 'node:assert/strict';

@@ -9,7 +9,7 @@ const STARTED = new Date('2026-11-26T10:00:00.000Z');
 const FINISHED = new Date('2026-11-26T10:00:00.412Z');
 
 describe('convertedResult', () => {
-  it('has the fields of SPEC.md, in order', () => {
+  it('has the documented fields, in order', () => {
     const result = convertedResult({ jobId: 'call-123', gsmPath: GSM, wavPath: WAV, wavBytes: 96044, attempts: 1, startedAt: STARTED, finishedAt: FINISHED });
     assert.deepEqual(result, {
       job_id: 'call-123',
