@@ -17,7 +17,8 @@ import {
 } from './client-types.js';
 import { closeReason, endSocket, openConn, type Conn } from './connection.js';
 import { firstLoginStep, nextLoginStep, type LoginPhase, type LoginStep } from './login.js';
-import { getHeader, serialize, type AmiMessage, type AmiPair } from './protocol.js';
+import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
+import { serialize } from './serialize.js';
 
 export * from './client-types.js';
 
