@@ -2,7 +2,8 @@
  * Result messages and dead-letter envelopes, pure: plain values in, JSON-ready objects out
  * (docs/messages.md "Result"). No clock reads: every time comes in as an argument.
  */
-import { asciiSafe, hasOnlyPathChars } from './message.js';
+import { asciiSafe } from '../util/text.js';
+import { hasOnlyPathChars } from './message.js';
 
 /** What every result says about the job. */
 export interface ResultBase {
