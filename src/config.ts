@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { readSources, type Env, type Reader } from './config/read.js';
 import * as v from './config/values.js';
+import type { LogFormat } from './log.js';
 
 export { redactUrl } from './config/values.js';
 
 export type LogLevelName = 'debug' | 'info' | 'warning' | 'error' | 'crit';
-export type LogFormat = 'journald' | 'text' | 'json';
 
 /** The effective configuration. Durations are milliseconds. Deeply frozen. */
 export interface Config {

@@ -3,6 +3,7 @@
  * (docs/messages.md "Result"). No clock reads: every time comes in as an argument.
  */
 import { asciiSafe } from '../util/text.js';
+import { ATTEMPTS_HEADER } from './broker.js';
 import { hasOnlyPathChars } from './message.js';
 
 /** What every result says about the job. */
@@ -127,7 +128,7 @@ export function deadLetterEnvelope(args: DeadLetterArgs): DeadLetterEnvelope {
       'x-audioconvert-error-code': headerText(args.code, 64),
       'x-audioconvert-reason': headerText(args.reason, MAX_REASON_HEADER_CHARS),
       'x-audioconvert-job-id': headerText(args.jobId, 256),
-      'x-audioconvert-attempts': args.attempts,
+      [ATTEMPTS_HEADER]: args.attempts,
       'x-audioconvert-failed-at': failedAt,
       'x-audioconvert-original-queue': headerText(args.queue, 256),
     },
