@@ -82,6 +82,8 @@ export function makeDataRoot(options: DataRootOptions = {}): DataRoot {
   const shared = options.root !== undefined;
   const root = options.root ?? mkdtempSync(path.join(tmpdir(), 'ac-root-'));
   const prefix = options.prefix ?? '';
+  // Without a prefix, remove() on a shared root would delete every other run's files.
+  if (shared && prefix === '') throw new Error(`makeDataRoot: a shared root (${root}) needs a file-name prefix`);
   const gsmDir = path.join(root, 'gsm');
   const wavDir = path.join(root, 'wav');
   mkdirSync(gsmDir, { recursive: true });
