@@ -3,7 +3,8 @@ import { ClosedLoop, type LoopOptions, type LoopResult } from './loop.js';
 import { CpuMeter } from './procstat.js';
 
 export type Design = 'bridge' | 'limit' | 'seed-ack-immediately' | 'seed-fixed' | 'broker';
-export type Mode = 'instant' | 'real' | '-';
+/** `asterisk` = a real Asterisk with the shipped dialplan; `asterisk:<variant>` = with a variant dialplan. */
+export type Mode = 'instant' | 'real' | '-' | 'asterisk' | `asterisk:${string}`;
 
 export interface RunResult extends LoopResult {
   readonly design: Design;
