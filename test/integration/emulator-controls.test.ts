@@ -286,7 +286,7 @@ describe('the shipped dialplan and the emulator agree', () => {
     const rules = pathRules('/var/local/auditorai');
     assert.ok(file.includes(`REGEX("${rules.gsm.source.replaceAll('\\/', '/')}" \${GSM_PATH})`));
     assert.ok(file.includes(`REGEX("${rules.wav.source.replaceAll('\\/', '/')}" \${WAV_PATH})`));
-    assert.ok(file.includes(`sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH}`));
+    assert.ok(file.includes(`sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && exec mv -f \${TMP_PATH} \${WAV_PATH}`));
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
   });
 
