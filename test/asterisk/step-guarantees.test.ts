@@ -2,8 +2,10 @@
  * The conversion step of config/asterisk/extensions.conf keeps its guarantees on a real Asterisk:
  * the WAV appears only by a rename of a finished temp file, a failed step leaves the target
  * untouched and no temp file, nothing from a job reaches the shell unchecked, and the outcome
- * arrives in the UserEvent. The step's time bound (`timeout -k 5 100`) is checked here as loaded by
- * Asterisk; hung-step.test.ts proves it ends a hung step (it takes the full 100 s).
+ * arrives in the UserEvent, and the step's processes (started by SHELL(), i.e. popen(), which
+ * hands them every descriptor Asterisk has open) hold none of Asterisk's descriptors. The time bound
+ * (`timeout -k 5 100`) is checked as loaded by Asterisk; hung-step.test.ts proves it ends a hung
+ * step (it takes the full 100 s).
  *
  * `sox` is a double that logs its arguments and runs the real sox, except for inputs whose name
  * holds `partial-fail`: it then writes half a file to its output and exits 2.
@@ -33,7 +35,7 @@ before(() => {
   const realSox = execFileSync('sh', ['-c', 'command -v sox'], { encoding: 'utf8' }).trim();
   writeFileSync(
     path.join(doubles, 'sox'),
-    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${doubles}/calls.log'\n` +
+    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${doubles}/calls.log'\nls -l /proc/$$/fd/ >> '${doubles}/fds.log'\n` +
       `case "$*" in *partial-fail*) for out; do :; done; head -c 1000 /dev/zero > "$out"; exit 2 ;; esac\n` +
       `exec '${realSox}' "$@"\n`,
   );
@@ -96,9 +98,9 @@ const tempsOf = (wav: string): string[] => readdirSync(path.dirname(wav)).filter
 describe('the conversion step on a real Asterisk', () => {
   it('is bounded: the step Asterisk loaded runs sox under timeout -k 5 100', () => {
     const out = execFileSync(SCRIPT, ['cli', dir, 'dialplan show convert@audio-convert'], { encoding: 'utf8' });
-    const step = out.split('\n').find((l) => l.includes('TrySystem(') && l.includes('sox'));
+    const step = out.split('\n').find((l) => l.includes('SHELL(') && l.includes(' sox '));
     assert.ok(step !== undefined, out);
-    assert.match(step, /TrySystem\(timeout -k 5 100 sox /);
+    assert.match(step, /; timeout -k 5 100 sox -t gsm /);
   });
 
   it('converts into a temp file beside the target and renames it: UserEvent OK with the size', async () => {
@@ -115,6 +117,12 @@ describe('the conversion step on a real Asterisk', () => {
     const call = soxCalls().find((l) => l.includes(gsmOf('ok')));
     assert.ok(call?.endsWith(` ${wav}.tmp-${jobId}.wav`), call);
     assert.deepEqual(tempsOf(wav), []);
+  });
+
+  it("the step's processes hold none of Asterisk's descriptors (an orphan must not keep its AMI port)", () => {
+    const fds = readFileSync(path.join(doubles, 'fds.log'), 'utf8');
+    assert.ok(fds.includes('/proc/') || fds.includes('->'), fds);
+    assert.doesNotMatch(fds, /socket:|timerfd|eventfd|astdb/, fds);
   });
 
   it('a step that fails half-way leaves the target untouched and no temp file: UserEvent FAILED APPERROR', async () => {
