@@ -42,7 +42,7 @@ export interface AsteriskBenchOptions {
 /** The mode column of a row: `asterisk` for the shipped dialplan, `asterisk:<file>` for a variant. */
 export const modeOf = (variant: string | undefined): string => (variant === undefined ? 'asterisk' : `asterisk:${path.basename(variant, '.conf')}`);
 
-type Base = Pick<LimitSpec, 'mode' | 'concurrency' | 'warmupMs' | 'measureMs' | 'gsm' | 'wavFor' | 'ratePerS'>;
+type Base = Pick<LimitSpec, 'mode' | 'concurrency' | 'warmupMs' | 'measureMs' | 'gsm' | 'wavFor' | 'ratePerS' | 'warmupCompletions' | 'drainTimeoutMs'>;
 type Ami = Pick<LimitSpec, 'amiHost' | 'amiPort' | 'amiUser' | 'amiSecret'>;
 type Pids = ReadonlyMap<string, number | undefined>;
 
@@ -56,7 +56,8 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
   const base = (mode: string, c: number, ratePerS?: number): Base => {
     const tag = seq++;
     // A WAV name per job slot: at most C jobs write the same name, never at once (each attempt has its own temp file).
-    return { mode: mode as Base['mode'], concurrency: c, warmupMs: o.warmupMs, measureMs: o.measureMs, gsm: o.data.gsm, wavFor: (s: number) => o.data.wav(`${tag}-${s % 256}`), ratePerS };
+    // Warm up until C jobs completed (the pipeline turned over once); drain C jobs at a few per second.
+    return { mode: mode as Base['mode'], concurrency: c, warmupMs: o.warmupMs, measureMs: o.measureMs, gsm: o.data.gsm, wavFor: (s: number) => o.data.wav(`${tag}-${s % 256}`), ratePerS, warmupCompletions: ratePerS === undefined ? c : undefined, drainTimeoutMs: 120_000 };
   };
   const quiet = async (what: string): Promise<void> => {
     if (o.quietWaitMs <= 0) return;
