@@ -18,19 +18,18 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startAsterisk, type AsteriskInstance } from './instance.js';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
-const SCRIPT = path.join(REPO, 'scripts/asterisk/instance.sh');
 const ROOT = '/var/local/auditorai';
 const tag = `stepg-${randomBytes(4).toString('hex')}`;
 const gsmOf = (name: string): string => path.join(ROOT, 'gsm', `${tag}-${name}.gsm`);
 const wavOf = (name: string): string => path.join(ROOT, 'wav', `${tag}-${name}.wav`);
 
-let dir = '';
+let asterisk: AsteriskInstance | undefined;
 let doubles = '';
 let ami: { port: number; user: string; secret: string } = { port: 0, user: '', secret: '' };
 
-before(() => {
+before(async () => {
   doubles = mkdtempSync(path.join(tmpdir(), 'ac-stepg-bin-'));
   const realSox = execFileSync('sh', ['-c', 'command -v sox'], { encoding: 'utf8' }).trim();
   writeFileSync(
@@ -43,15 +42,12 @@ before(() => {
   mkdirSync(path.join(ROOT, 'gsm'), { recursive: true });
   mkdirSync(path.join(ROOT, 'wav'), { recursive: true });
   for (const name of ['ok', 'partial-fail']) execFileSync(realSox, ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', gsmOf(name), 'synth', '3', 'sine', '440']);
-  dir = mkdtempSync(path.join(tmpdir(), 'ac-stepg-ast-'));
-  const env = { ...process.env, PATH: `${doubles}:${process.env['PATH'] ?? ''}` };
-  const out = execFileSync(SCRIPT, ['start', dir], { env, encoding: 'utf8' });
-  const vars = new Map(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  ami = { port: Number(vars.get('AMI_PORT')), user: vars.get('AMI_USER')!, secret: vars.get('AMI_SECRET')! };
+  asterisk = await startAsterisk({ pathPrepend: [doubles] });
+  ami = { port: asterisk.port, user: asterisk.user, secret: asterisk.secret };
 });
 
-after(() => {
-  if (dir !== '') execFileSync(SCRIPT, ['stop', dir], { stdio: 'inherit' });
+after(async () => {
+  await asterisk?.stop();
   for (const sub of ['gsm', 'wav']) for (const f of readdirSync(path.join(ROOT, sub))) if (f.startsWith(tag)) rmSync(path.join(ROOT, sub, f), { force: true });
   if (doubles !== '') rmSync(doubles, { recursive: true, force: true });
 });
@@ -96,8 +92,8 @@ const soxCalls = (): string[] => (existsSync(path.join(doubles, 'calls.log')) ? 
 const tempsOf = (wav: string): string[] => readdirSync(path.dirname(wav)).filter((f) => f.startsWith(`${path.basename(wav)}.tmp-`));
 
 describe('the conversion step on a real Asterisk', () => {
-  it('is bounded: the step Asterisk loaded runs sox under timeout -k 5 100', () => {
-    const out = execFileSync(SCRIPT, ['cli', dir, 'dialplan show convert@audio-convert'], { encoding: 'utf8' });
+  it('is bounded: the step Asterisk loaded runs sox under timeout -k 5 100', async () => {
+    const out = await asterisk!.cli('dialplan show convert@audio-convert');
     const step = out.split('\n').find((l) => l.includes('SHELL(') && l.includes(' sox '));
     assert.ok(step !== undefined, out);
     assert.match(step, /; timeout -k 5 100 sox -t gsm /);
