@@ -96,7 +96,8 @@ async function pacedRows(
   const at = 16;
   const sat = runs.filter((r) => r.design === 'bridge' && r.concurrency === at && r.load === 'saturated').map((r) => r.jobsPerS);
   if (sat.length === 0 && o.rate === undefined) return [];
-  const rate = o.rate ?? Math.max(5, Math.round(median(sat) / 2 / 5) * 5);
+  // Half the saturated rate, rounded down to 0.5/s (a busy VM may saturate at a few per second).
+  const rate = o.rate ?? Math.max(0.5, Math.floor(median(sat) / 2 / 0.5) * 0.5);
   const out: RunResult[] = [];
   for (let rep = 1; rep <= o.repeat; rep++) {
     await quiet(`paced limit ${rate}/s`);
