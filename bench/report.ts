@@ -23,7 +23,7 @@ function row(r: RunResult): string[] {
   const cpu = r.cpuMsPerJob;
   const own = OWN[r.design] ?? '';
   return [
-    r.design, r.mode, String(r.concurrency), r.load, fmt(r.jobsPerS), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(cpu[own], 3),
+    r.design, r.mode, String(r.concurrency), r.load, fmt(r.jobsPerS, r.jobsPerS < 100 ? 1 : 0), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(cpu[own], 3),
     fmt(cpu['emulator'], 3), fmt(cpu['broker'], 3), own === 'bench' ? '(own)' : fmt(cpu['bench'], 3), fmt(r.machineBusyCores, 2),
     fmt(r.otherCores, 2), fmt(r.rssPeakMb, 0),
   ];
