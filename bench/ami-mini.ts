@@ -20,9 +20,9 @@ export class MiniAmi {
   }
 
   /** Connects and resolves once the banner line has arrived. */
-  static connect(port: number, onMessage: OnMessage): Promise<MiniAmi> {
+  static connect(port: number, onMessage: OnMessage, host = '127.0.0.1'): Promise<MiniAmi> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
+      const socket = net.connect({ host, port });
       const ami = new MiniAmi(socket, onMessage);
       ami.onBanner = () => {
         socket.off('error', reject);
@@ -103,14 +103,14 @@ export function originatePairs(attemptId: string, gsmPath: string, wavPath: stri
   ];
 }
 
-/** Logs in with the emulator's user; resolves on `Response: Success`. */
-export function login(ami: MiniAmi): Promise<void> {
+/** Logs in (by default with the emulator's user); resolves on `Response: Success`. */
+export function login(ami: MiniAmi, user = 'auditorai', secret = 'simulator'): Promise<void> {
   return new Promise((resolve, reject) => {
     ami.setHandler((text, start, end) => {
       if (!text.startsWith('Response: ', start)) return;
       if (text.startsWith('Response: Success', start)) resolve();
       else reject(new Error(`AMI login refused: ${text.slice(start, end)}`));
     });
-    ami.write(action([['Action', 'Login'], ['Username', 'auditorai'], ['Secret', 'simulator'], ['ActionID', 'login']]));
+    ami.write(action([['Action', 'Login'], ['Username', user], ['Secret', secret], ['ActionID', 'login']]));
   });
 }

@@ -6,6 +6,9 @@
  * in its own process. Designs: bridge, limit (one AMI socket, no RabbitMQ), the seed's design
  * (connection per message; ack-immediately and fixed), broker (consume + publish + ack, no AMI).
  * Prints a table and, as the last line, one JSON object. See docs/benchmarks.md.
+ *
+ * `--asterisk` (or `--ami host:port --ami-user U --ami-secret S [--asterisk-pid P]`): the same
+ * direct driver and bridge against a REAL Asterisk instead (bench/real-asterisk.ts).
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +23,9 @@ import { DIST, makeDataRoot, startEmulator, type DataRoot, type EmulatorProc } f
 import type { Mode, RunResult } from './measure.js';
 import { findBrokerPid, waitQuiet } from './procstat.js';
 import { newestProfile, summarizeProfile } from './profile.js';
-import { markdownResults, summary, textTable, writeResults, type BenchReport } from './report.js';
+import { markdownResults, markdownTable, summary, textTable, writeResults, type BenchReport } from './report.js';
+import { givenAsterisk, makeAsteriskData, startInstance } from './asterisk.js';
+import { asteriskSummary, runAsteriskBench } from './real-asterisk.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,6 +46,14 @@ const { values: args } = parseArgs({
     'no-doc': { type: 'boolean', default: false },
     doc: { type: 'string', default: path.join(DIST, '..', 'docs', 'benchmarks.md') },
     amqp: { type: 'string', default: process.env['AUDIOCONVERT_BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672' },
+    // Real-Asterisk mode (bench/real-asterisk.ts).
+    asterisk: { type: 'boolean', default: false },
+    ami: { type: 'string' },
+    'ami-user': { type: 'string', default: 'auditorai' },
+    'ami-secret': { type: 'string', default: process.env['AUDIOCONVERT_BENCH_AMI_SECRET'] },
+    'asterisk-pid': { type: 'string' },
+    dialplans: { type: 'string' },
+    repeat: { type: 'string' },
   },
 });
 
@@ -75,6 +88,7 @@ const PACED_AT = 16;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function main(): Promise<void> {
+  if (args.asterisk || args.ami !== undefined) return mainAsterisk();
   const t0 = Date.now();
   const data = makeDataRoot();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'ac-bench-work-'));
@@ -136,6 +150,42 @@ async function main(): Promise<void> {
     log(`results written to ${args.doc}`);
   }
   process.stdout.write(`${JSON.stringify(summary(report))}\n`);
+}
+
+/** `--asterisk`: direct driver vs bridge on a real Asterisk (bench/real-asterisk.ts). */
+async function mainAsterisk(): Promise<void> {
+  const t0 = Date.now();
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'ac-bench-work-'));
+  const broker = new BenchBroker(args.amqp);
+  const target = args.ami === undefined
+    ? startInstance()
+    : givenAsterisk(args.ami, args['ami-user'], args['ami-secret'] ?? '', args['asterisk-pid'] === undefined ? undefined : Number(args['asterisk-pid']));
+  const data = makeAsteriskData(runId);
+  let runs: RunResult[] = [];
+  try {
+    await broker.connection.onConnect(10_000);
+    runs = await runAsteriskBench({
+      target, data, concurrencies, repeat: Number(args.repeat ?? (quick ? 1 : 3)), warmupMs, measureMs: Number(args['measure-ms'] ?? (quick ? 2000 : 8000)),
+      dialplans: list(args.dialplans, []), shipped: path.join(DIST, '..', 'config', 'asterisk', 'extensions.conf'),
+      bridge: designs.has('bridge'), rate: args.rate === undefined ? undefined : Number(args.rate),
+      broker, brokerPid: findBrokerPid(Number(new URL(args.amqp).port || 5672)), amqpUrl: args.amqp, runId, logLevel, workDir, quietWaitMs, log,
+    });
+  } finally {
+    target.stop();
+    data.remove();
+    await broker.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+  const settings = `${quick ? 'quick' : 'full'} real-Asterisk run, window = concurrency, warm-up ${warmupMs} ms and until C jobs completed, measured ${args['measure-ms'] ?? (quick ? 2000 : 8000)} ms per row, bridge log level ${logLevel}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`;
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`;
+  const sum = asteriskSummary(runs);
+  process.stdout.write(`\n${textTable(runs)}\n\n`);
+  if (!args['no-doc'] && !quick && args.dialplans === undefined) {
+    const block = [`Run ${new Date(t0).toISOString()} on ${machine}; ${settings}.`, '', markdownTable(runs), '', '```json', JSON.stringify(sum), '```'].join('\n');
+    writeResults(args.doc, block, 'asterisk');
+    log(`results written to ${args.doc}`);
+  }
+  process.stdout.write(`${JSON.stringify(sum)}\n`);
 }
 
 async function startEmulatorFor(mode: 'instant' | 'real', data: DataRoot, emulators: Map<string, EmulatorProc>): Promise<EmulatorProc> {

@@ -10,13 +10,17 @@ import { measure, type MeasureSpec, type RunResult } from './measure.js';
 
 export interface LimitSpec extends Omit<MeasureSpec, 'design'> {
   readonly amiPort: number;
+  /** A real Asterisk's address and user (default: the emulator's on loopback). */
+  readonly amiHost?: string;
+  readonly amiUser?: string;
+  readonly amiSecret?: string;
   readonly gsm: string;
   readonly wavFor: (seq: number) => string;
 }
 
 export async function runLimit(spec: LimitSpec): Promise<RunResult> {
-  const ami = await MiniAmi.connect(spec.amiPort, () => undefined);
-  await login(ami);
+  const ami = await MiniAmi.connect(spec.amiPort, () => undefined, spec.amiHost);
+  await login(ami, spec.amiUser, spec.amiSecret);
   const byUid = new Map<string, number>();
   const failedUids = new Set<string>();
   const result = await measure({ ...spec, design: 'limit' }, (complete) => {

@@ -76,6 +76,10 @@ export interface BridgeOptions {
   readonly amqpUrl: string;
   readonly queue: string;
   readonly amiPort: number;
+  /** A real Asterisk's address and user (default: the emulator's on loopback). */
+  readonly amiHost?: string;
+  readonly amiUser?: string;
+  readonly amiSecret?: string;
   readonly concurrency: number;
   readonly root: string;
   readonly logLevel: string;
@@ -105,7 +109,7 @@ export function writeBridgeConfig(o: BridgeOptions, metricsPort: number): string
     file,
     [
       '[RabbitMQ]', `Url = ${o.amqpUrl}`, `QueueName = ${n.queue}`, `ResultsExchange = ${n.results}`, `DeadLetterQueue = ${n.dead}`,
-      '[AsteriskAMI]', 'Addr = 127.0.0.1', `Port = ${o.amiPort}`, 'User = auditorai', 'Secret = simulator',
+      '[AsteriskAMI]', `Addr = ${o.amiHost ?? '127.0.0.1'}`, `Port = ${o.amiPort}`, `User = ${o.amiUser ?? 'auditorai'}`, `Secret = ${o.amiSecret ?? 'simulator'}`,
       '[Worker]', `Concurrency = ${o.concurrency}`, 'JobTimeout = 60', 'MaxAttempts = 3', 'RetryDelay = 1', `AllowedRoots = ${o.root}`,
       '[Metrics]', `Listen = 127.0.0.1:${metricsPort}`,
       '[Logging]', `MinimumLevel = ${o.logLevel}`, 'Format = journald',

@@ -23,7 +23,13 @@ export interface LoopOptions {
    */
   readonly ratePerS?: number | undefined;
   /** How long to wait for the last outstanding jobs after the window; default 20 s. */
-  readonly drainTimeoutMs?: number;
+  readonly drainTimeoutMs?: number | undefined;
+  /**
+   * The warm-up also lasts until this many jobs completed (at most 120 s more): with a real
+   * Asterisk a job takes seconds at high concurrency, and a window opened before the pipeline
+   * turned over once measures the start-up, not the steady state.
+   */
+  readonly warmupCompletions?: number | undefined;
 }
 
 export interface LoopResult {
@@ -47,6 +53,7 @@ export class ClosedLoop {
   private inWindow = 0;
   private failures = 0;
   private outstanding = 0;
+  private completed = 0;
   private next = 0;
   private onDrained: (() => void) | undefined;
 
@@ -58,6 +65,7 @@ export class ClosedLoop {
     if (sent === undefined || sent < 0) return;
     this.sentAt[seq] = -1;
     this.outstanding--;
+    this.completed++;
     const now = performance.now();
     if (!ok) this.failures++;
     if (this.phase === 'measure') this.inWindow++;
@@ -72,6 +80,8 @@ export class ClosedLoop {
     const pacer = this.opts.ratePerS === undefined ? undefined : this.pace(this.opts.ratePerS);
     if (pacer === undefined) for (let i = 0; i < this.opts.window; i++) this.submitNext();
     await sleep(this.opts.warmupMs);
+    const warmupEnd = performance.now() + 120_000;
+    while (this.completed < (this.opts.warmupCompletions ?? 0) && performance.now() < warmupEnd) await sleep(50);
     this.opts.onMeasureStart?.();
     this.phase = 'measure';
     this.measureStart = performance.now();

@@ -3,7 +3,8 @@ import { ClosedLoop, type LoopOptions, type LoopResult } from './loop.js';
 import { CpuMeter } from './procstat.js';
 
 export type Design = 'bridge' | 'limit' | 'seed-ack-immediately' | 'seed-fixed' | 'broker';
-export type Mode = 'instant' | 'real' | '-';
+/** `asterisk` = a real Asterisk with the shipped dialplan; `asterisk:<variant>` = with a variant dialplan. */
+export type Mode = 'instant' | 'real' | '-' | 'asterisk' | `asterisk:${string}`;
 
 export interface RunResult extends LoopResult {
   readonly design: Design;
@@ -33,6 +34,9 @@ export interface MeasureSpec {
   readonly measureMs: number;
   /** Open loop at this rate instead of the closed loop (latency below capacity). */
   readonly ratePerS?: number | undefined;
+  /** See LoopOptions: warm up until this many jobs completed; and the drain's limit. */
+  readonly warmupCompletions?: number | undefined;
+  readonly drainTimeoutMs?: number | undefined;
   /** Processes whose CPU is accounted, by role. */
   readonly pids: ReadonlyMap<string, number | undefined>;
 }
@@ -52,6 +56,8 @@ export async function measure(spec: MeasureSpec, wire: (complete: (seq: number, 
     measureMs: spec.measureMs,
     submit,
     ratePerS: spec.ratePerS,
+    warmupCompletions: spec.warmupCompletions,
+    drainTimeoutMs: spec.drainTimeoutMs,
     onMeasureStart: () => meter.reset(),
     onMeasureEnd: () => {
       cpu = meter.read();

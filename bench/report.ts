@@ -17,13 +17,13 @@ export interface BenchReport {
 /** The design's own process, for the "own CPU" column. */
 const OWN: Record<string, string> = { bridge: 'bridge', broker: 'worker', limit: 'bench', 'seed-ack-immediately': 'bench', 'seed-fixed': 'bench' };
 
-const HEAD = ['design', 'mode', 'C', 'load', 'jobs/s', 'p50 ms', 'p99 ms', 'own CPU ms/job', 'emulator ms/job', 'RabbitMQ ms/job', 'bench ms/job', 'busy cores', 'other cores', 'peak RSS MB'];
+const HEAD = ['design', 'mode', 'C', 'load', 'jobs/s', 'p50 ms', 'p99 ms', 'own CPU ms/job', 'emulator (or Asterisk) ms/job', 'RabbitMQ ms/job', 'bench ms/job', 'busy cores', 'other cores', 'peak RSS MB'];
 
 function row(r: RunResult): string[] {
   const cpu = r.cpuMsPerJob;
   const own = OWN[r.design] ?? '';
   return [
-    r.design, r.mode, String(r.concurrency), r.load, fmt(r.jobsPerS), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(cpu[own], 3),
+    r.design, r.mode, String(r.concurrency), r.load, fmt(r.jobsPerS, r.jobsPerS < 100 ? 1 : 0), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(cpu[own], 3),
     fmt(cpu['emulator'], 3), fmt(cpu['broker'], 3), own === 'bench' ? '(own)' : fmt(cpu['bench'], 3), fmt(r.machineBusyCores, 2),
     fmt(r.otherCores, 2), fmt(r.rssPeakMb, 0),
   ];
@@ -128,11 +128,10 @@ export function markdownResults(report: BenchReport): string {
   return lines.join('\n');
 }
 
-const BEGIN = '<!-- bench:results:begin -->';
-const END = '<!-- bench:results:end -->';
-
-/** Replaces the generated block of `file` (appends markers when missing); the prose around it stays. */
-export function writeResults(file: string, block: string): void {
+/** Replaces the generated block `name` of `file` (appends markers when missing); the prose around it stays. */
+export function writeResults(file: string, block: string, name = 'results'): void {
+  const BEGIN = `<!-- bench:${name}:begin -->`;
+  const END = `<!-- bench:${name}:end -->`;
   let text = '';
   try {
     text = readFileSync(file, 'utf8');

@@ -1,13 +1,16 @@
 /**
  * The conversion step of the shipped dialplan (priorities 11–15), for real: the same sox command
  * line, bounded like `timeout -k 5 <limit>`, written to the temp file and renamed onto the target,
- * the temp file removed on failure. Reports TrySystem's SYSTEMSTATUS. No shell is involved: the
+ * the temp file removed on failure. Reports the step's status (priority 13). No shell is involved: the
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rename, rm, stat } from 'node:fs/promises';
 
-/** TrySystem's verdict: SUCCESS (exit 0), APPERROR (non-zero exit or killed), FAILURE (could not run). */
+/**
+ * The step's verdict: SUCCESS (printed OK after mv), APPERROR (anything else: non-zero exit, killed,
+ * not found). FAILURE is TrySystem's "could not run", sent by the TrySystem variants only.
+ */
 export type SystemStatus = 'SUCCESS' | 'APPERROR' | 'FAILURE';
 
 export interface ConvertJob {
@@ -52,7 +55,7 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemSta
     try {
       child = spawn(job.soxPath, soxArgs(job.gsmPath, job.tmpPath), { stdio: 'ignore' });
     } catch {
-      resolve('FAILURE');
+      resolve('APPERROR');
       return;
     }
     children.add(child);
@@ -67,8 +70,8 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemSta
       children.delete(child);
       resolve(status);
     };
-    // ENOENT: the shell would have said "not found" (exit 127), which TrySystem reports as FAILURE.
-    child.once('error', () => done('FAILURE'));
+    // ENOENT: the shell says "not found" and never prints OK: the SHELL() step reports APPERROR.
+    child.once('error', () => done('APPERROR'));
     child.once('exit', (code) => done(code === 0 ? 'SUCCESS' : 'APPERROR'));
   });
 }

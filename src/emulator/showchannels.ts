@@ -24,7 +24,7 @@ function jobApp(call: Call): [string, string] {
   const gsm = v.get('GSM_PATH') ?? '';
   const wav = v.get('WAV_PATH') ?? '';
   const tmp = tempPathFor(wav, v.get('JOB_ID') ?? '');
-  return ['TrySystem', `timeout -k 5 100 sox -t gsm ${gsm} -r 8000 -c 1 -e signed-integer -b 16 -t wav ${tmp} && mv -f ${tmp} ${wav}`];
+  return ['Set', `STEP_OUT=\${SHELL(… timeout -k 5 100 sox -t gsm ${gsm} -r 8000 -c 1 -e signed-integer -b 16 -t wav ${tmp} && mv -f ${tmp} ${wav} && echo OK')}`];
 }
 
 export function coreShowChannels(session: AmiSession, actionId: string | undefined, calls: Iterable<Call>): void {

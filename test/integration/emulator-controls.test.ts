@@ -148,14 +148,14 @@ describe('AMI emulator: controls', () => {
     assert.ok(seen.size >= 3, `random gave ${seen.size} orders`);
   });
 
-  test('ping exten, invalid JOB_ID, sox missing (FAILURE), outcome override', async () => {
+  test('ping exten, invalid JOB_ID, sox missing (APPERROR: the step never printed OK), outcome override', async () => {
     const { emu, connect } = await setup({ mode: 'real', soxPath: '/nonexistent/sox' });
     const c = await connect();
     await c.login();
     assert.equal(detail(await jobEnd(c, originate(c, { exten: 'ping' }))), 'pong');
     assert.equal(detail(await jobEnd(c, originate(c, { job: 'bad job;id' }))), 'invalid-job-id');
     const failed = await jobEnd(c, originate(c));
-    assert.equal(detail(failed), 'FAILURE');
+    assert.equal(detail(failed), 'APPERROR');
     assert.deepEqual(readdirSync(path.join(root, 'wav')), [], 'no temp file left');
     emu.setOutcomeOverride(() => 'input-missing');
     assert.equal(detail(await jobEnd(c, originate(c))), 'input-missing');
@@ -286,7 +286,7 @@ describe('the shipped dialplan and the emulator agree', () => {
     const rules = pathRules('/var/local/auditorai');
     assert.ok(file.includes(`REGEX("${rules.gsm.source.replaceAll('\\/', '/')}" \${GSM_PATH})`));
     assert.ok(file.includes(`REGEX("${rules.wav.source.replaceAll('\\/', '/')}" \${WAV_PATH})`));
-    assert.ok(file.includes(`sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH}`));
+    assert.ok(file.includes(`timeout -k 5 100 sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH} && echo OK')})`));
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
   });
 
