@@ -184,11 +184,11 @@ done
 note "$APP_DIR ($SVC_USER:$GROUP 775), $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} ($DATA_USER:$GROUP 2775)"
 
 # ---- 3. the application -------------------------------------------------------------------
-if [[ ! -f "$SRC/dist/src/cli.js" ]]; then
-  $SKIP_NPM && die "$SRC/dist/src/cli.js is missing and --skip-npm was given: run 'npm ci && npm run build' in $SRC first"
+if [[ ! -f "$SRC/dist/cli.js" ]]; then
+  $SKIP_NPM && die "$SRC/dist/cli.js is missing and --skip-npm was given: run 'npm ci && npm run build' in $SRC first"
   run npm --prefix "$SRC" ci --no-audit --no-fund
   run npm --prefix "$SRC" run build
-  $DRY_RUN || [[ -f "$SRC/dist/src/cli.js" ]] || die "build did not produce $SRC/dist/src/cli.js"
+  $DRY_RUN || [[ -f "$SRC/dist/cli.js" ]] || die "build did not produce $SRC/dist/cli.js"
 fi
 app=$(p "$APP_DIR")
 [[ ! -e "$app/dist" ]] || run rm -rf -- "$app/dist"      # no stale files from an older build
@@ -294,11 +294,11 @@ Next steps:
   1. Edit $CONFIG: [RabbitMQ] host/user/password, [AsteriskAMI] Addr/User/Secret.
      Secrets may instead go in $CRED_DIR/ami-secret and $CRED_DIR/amqp-password
      (0600 root); rerun this script to write the LoadCredential= drop-in for them.
-     Check it: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/src/cli.js check-config --config $CONFIG
+     Check it: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/cli.js check-config --config $CONFIG
   2. Add config/asterisk/manager.conf and config/asterisk/extensions.conf to Asterisk
      (then: asterisk -rx "manager reload"; asterisk -rx "dialplan reload").
      Asterisk must be able to write $DATA_DIR/wav (it is in $GROUP when the user exists).
-  3. Try the connections: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/src/cli.js doctor --config $CONFIG
+  3. Try the connections: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/cli.js doctor --config $CONFIG
   4. Start it:  sudo systemctl start $UNIT_NAME
      Watch it:  systemctl status $UNIT_NAME; journalctl -fu $UNIT_NAME
      Ready?:    curl -fsS http://127.0.0.1:9464/readyz

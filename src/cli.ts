@@ -73,9 +73,10 @@ function readConfig(explicit: string | undefined): Config {
   return loadConfig(configPath(explicit), process.env);
 }
 
+/** package.json's version: src/cli.ts (tsx) and dist/cli.js (built, shipped) both sit one level below it. */
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';

@@ -102,8 +102,8 @@ before(() => {
     fs.copyFileSync(exampleConfig, path.join(s, 'config', 'transcoding.conf'));
     fs.copyFileSync(repoUnit, path.join(s, 'systemd', 'auditorai-transcoding.service'));
   }
-  fs.mkdirSync(path.join(src, 'dist', 'src'), { recursive: true });
-  fs.writeFileSync(path.join(src, 'dist', 'src', 'cli.js'), FAKE_CLI);
+  fs.mkdirSync(path.join(src, 'dist'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'dist', 'cli.js'), FAKE_CLI);
   fs.mkdirSync(root);
 });
 
@@ -166,7 +166,7 @@ void test('--dry-run prints every command and changes nothing', () => {
   // ... and with --skip-npm it cannot: a clear error, still nothing changed.
   const s = install('--dry-run', '--root', root, '--from', srcNoDist, '--skip-npm');
   assert.equal(s.status, 1, explain(s));
-  assert.match(s.stderr, /dist\/src\/cli\.js is missing and --skip-npm/);
+  assert.match(s.stderr, /dist\/cli\.js is missing and --skip-npm/);
 });
 
 void test('installs into a staging tree with the seed layout: users, owners, modes, setgid, config, unit', () => {
@@ -193,7 +193,7 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
     assertOwnerMode(abs, data, gid, 0o2775);
     assert.ok((fs.statSync(abs).mode & 0o2000) !== 0, `${d}: setgid bit missing`);
   }
-  const cli = path.join(root, APP_DIR, 'dist', 'src', 'cli.js');
+  const cli = path.join(root, APP_DIR, 'dist', 'cli.js');
   assert.equal(fs.readFileSync(cli, 'utf8'), FAKE_CLI);
   assertOwnerMode(cli, svc, gid, 0o664);
   for (const f of ['package.json', 'package-lock.json']) {
@@ -210,7 +210,7 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assertOwnerMode(unit, 0, 0, 0o644);
   const text = fs.readFileSync(unit, 'utf8');
   const node = sh('sh', ['-c', 'command -v node']).stdout.trim();
-  assert.match(text, new RegExp(`^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/src/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
+  assert.match(text, new RegExp(`^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
   assert.equal(text.replace(/^ExecStart=\S+ /m, 'ExecStart=/usr/bin/node '), fs.readFileSync(repoUnit, 'utf8'),
     'installed unit differs from systemd/ beyond the node path');
   const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants/auditorai-transcoding.service');
@@ -276,7 +276,7 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('Group'), [GROUP]);
   assert.deepEqual(values('UMask'), ['0002']);
   assert.deepEqual(values('WorkingDirectory'), ['/usr/local/bin/auditorai/transcoding']);
-  assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/src/cli.js run --config /etc/auditorai/transcoding.conf']);
+  assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf']);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
   assert.ok(Number(values('TimeoutStopSec')[0]) > 30, 'TimeoutStopSec must exceed the default 30 s DrainTimeout');
   assert.deepEqual(values('MemoryDenyWriteExecute'), [], 'MemoryDenyWriteExecute breaks the V8 JIT');
