@@ -128,7 +128,7 @@ done
 if [[ -z "$NODE_BIN" ]]; then
   NODE_BIN=$(command -v node || true)
   if [[ -z "$NODE_BIN" ]]; then
-    [[ -n "$ROOT" ]] || $DRY_RUN || die "node not found in PATH: install Node.js >= 20 or pass --node PATH"
+    [[ -n "$ROOT" ]] || $DRY_RUN || die "node not found in PATH: install Node.js >= 22 or pass --node PATH"
     NODE_BIN=/usr/bin/node
     warn "node not found in PATH; the unit keeps ExecStart=$NODE_BIN"
   fi
@@ -138,10 +138,10 @@ if [[ -x "$NODE_BIN" ]]; then
   node_real=$(readlink -f "$NODE_BIN")
   case "$node_real" in
     /home/*|/root/*|/run/user/*)
-      die "node resolves to $node_real, which ProtectHome=yes hides from the service; install a system-wide Node.js >= 20 (e.g. /usr/bin/node) or pass --node" ;;
+      die "node resolves to $node_real, which ProtectHome=yes hides from the service; install a system-wide Node.js >= 22 (e.g. /usr/bin/node) or pass --node" ;;
   esac
   node_major=$("$NODE_BIN" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-  [[ "$node_major" -ge 20 ]] || die "$NODE_BIN is Node.js major $node_major; audio-convert needs >= 20"
+  [[ "$node_major" -ge 22 ]] || die "$NODE_BIN is Node.js major $node_major; audio-convert needs >= 22"
 elif [[ -z "$ROOT" ]] && ! $DRY_RUN; then
   die "node binary not executable: $NODE_BIN"
 fi
