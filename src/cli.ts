@@ -12,8 +12,12 @@ import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
 import { AsteriskEmulator } from './emulator/server.js';
+import { followService, systemdNotifier } from './systemd/notify.js';
 
 const DEFAULT_CONFIG = '/etc/auditorai/transcoding.conf';
+
+/** READY=1 at the latest this long after start-up, consuming or not (see followService). */
+const READY_AT_THE_LATEST_MS = 20_000;
 
 /** A usage error: printed with a hint, exit code 2. */
 class UsageError extends Error {}
@@ -103,6 +107,9 @@ async function cmdRun(args: string[]): Promise<number> {
   // drain and exit 0 too, not kill the process by the signal's default action.
   let stopped!: () => void;
   const stopping = new Promise<void>((resolve) => (stopped = resolve));
+  // Type=notify under systemd (READY, STATUS, WATCHDOG, STOPPING); nothing at all outside it.
+  const notifier = systemdNotifier(process.env, { onError: (error) => logger.warning('sd_notify failed', { error: error.message }) });
+  let supervision: { stopping(): void } | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
@@ -111,13 +118,16 @@ async function cmdRun(args: string[]): Promise<number> {
       process.exit(1);
     }
     logger.notice(`${signal} received: draining (send it again to exit at once)`);
+    supervision?.stopping();
     void starting.then((service) => service.close()).then(stopped, stopped);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const starting = start(config, { logger, version: version() });
-  await starting;
+  const service = await starting;
+  if (signals === 0) supervision = followService(service, notifier, READY_AT_THE_LATEST_MS);
   await stopping;
+  await notifier.close();
   return 0;
 }
 

@@ -265,7 +265,7 @@ void test('systemd-analyze verify passes on the unit and security exposure stays
   assert.equal(s.status, 0, explain(s));
   const m = /Overall exposure level for auditorai-transcoding\.service: (\d+(?:\.\d+)?)/.exec(s.stdout);
   assert.ok(m?.[1], `no exposure level in:\n${s.stdout}`);
-  assert.ok(Number(m[1]) < 2.0, `exposure ${m[1]} >= 2.0 (docs/systemd.md records 1.1):\n${s.stdout}`);
+  assert.ok(Number(m[1]) < 2.0, `exposure ${m[1]} >= 2.0 (docs/systemd.md records 1.3):\n${s.stdout}`);
 });
 
 void test('the unit keeps the seed layout and the drain deadline', () => {
@@ -278,6 +278,11 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('WorkingDirectory'), ['/usr/local/bin/auditorai/transcoding']);
   assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf']);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
+  // sd_notify (docs/decisions/0011-sd-notify.md): systemd-notify is a child, hence NotifyAccess=all.
+  assert.deepEqual(values('Type'), ['notify']);
+  assert.deepEqual(values('NotifyAccess'), ['all']);
+  assert.deepEqual(values('WatchdogSec'), ['30']);
+  assert.ok(Number(values('TimeoutStartSec')[0]) > 20, 'READY=1 comes 20 s after start at the latest');
   assert.ok(Number(values('TimeoutStopSec')[0]) > 30, 'TimeoutStopSec must exceed the default 30 s DrainTimeout');
   assert.deepEqual(values('MemoryDenyWriteExecute'), [], 'MemoryDenyWriteExecute breaks the V8 JIT');
   assert.deepEqual(values('LoadCredential'), [], 'LoadCredential fails the unit when the file is missing: use the drop-in');
