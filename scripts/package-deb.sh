@@ -52,7 +52,7 @@ done <<<"$deps"
 # Nothing in there is a program: plain 0644 files (some npm tarballs mark READMEs
 # executable), no VCS or editor files.
 find "$app/node_modules" -name '.bin' -prune -exec rm -rf {} +
-find "$app/node_modules" \( -name '.git*' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.editorconfig' \) -exec rm -rf {} +
+find "$app/node_modules" \( -name '.git*' -o -name '.nyc_output' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.editorconfig' \) -exec rm -rf {} +
 find "$app/node_modules" -type f -exec chmod 0644 {} +
 find "$app/node_modules" -type d -exec chmod 0755 {} +
 # Architecture: all holds only while no compiled code is shipped.
