@@ -34,7 +34,7 @@ Usage: scripts/install.sh [OPTIONS]
 Sets up the host for audio-convert (run as root):
   - group $GROUP; system users $SVC_USER (runs the service) and $DATA_USER
     (owns the data), both in the group; ${OPTIONAL_MEMBERS[*]} join the group when they exist
-  - $APP_DIR (owner $SVC_USER:$GROUP, 775) with dist/, package.json,
+  - $APP_DIR (owner root:root, 755/644: nobody else can write the code) with dist/, package.json,
     package-lock.json and production dependencies (npm ci --omit=dev)
   - $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} (owner $DATA_USER:$GROUP, 2775 = 775 + setgid)
   - $CONFIG from config/transcoding.conf, only if absent (mode 0640 root:$GROUP)
@@ -176,12 +176,12 @@ for u in "${OPTIONAL_MEMBERS[@]}"; do
 done
 
 # ---- 2. directories -----------------------------------------------------------------------
-dir "$(p "$APP_DIR")" 0775 "$SVC_USER:$GROUP"
+dir "$(p "$APP_DIR")" 0755 root:root
 dir "$(p "$DATA_DIR")" 2775 "$DATA_USER:$GROUP"
 for d in "${DATA_SUBDIRS[@]}"; do
   dir "$(p "$DATA_DIR/$d")" 2775 "$DATA_USER:$GROUP"
 done
-note "$APP_DIR ($SVC_USER:$GROUP 775), $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} ($DATA_USER:$GROUP 2775)"
+note "$APP_DIR (root:root 755), $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} ($DATA_USER:$GROUP 2775)"
 
 # ---- 3. the application -------------------------------------------------------------------
 if [[ ! -f "$SRC/dist/cli.js" ]]; then
@@ -202,8 +202,10 @@ else
   run npm --prefix "$app" ci --omit=dev --ignore-scripts --no-audit --no-fund
   note "installed dist/, package files and production node_modules in $APP_DIR"
 fi
-run chown -R "$SVC_USER:$GROUP" -- "$app"
-run chmod -R u=rwX,g=rwX,o=rX -- "$app"
+# The code belongs to root and nobody else can write it: the group reincar-auditorai (which
+# includes asterisk) must not be able to change what the service runs.
+run chown -R root:root -- "$app"
+run chmod -R u=rwX,go=rX -- "$app"
 
 # ---- 4. configuration and credentials -----------------------------------------------------
 [[ -d "$(p "$ETC_DIR")" ]] || run install -d -m 0755 -o root -g root -- "$(p "$ETC_DIR")"

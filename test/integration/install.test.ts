@@ -148,7 +148,7 @@ void test('--dry-run prints every command and changes nothing', () => {
     assert.ok(out.includes(`+ chown ${DATA_USER}:${GROUP} -- ${root}/${d}\n`), `no chown for ${d}`);
     assert.ok(out.includes(`+ chmod 2775 -- ${root}/${d}\n`), `no chmod 2775 for ${d}`);
   }
-  assert.ok(out.includes(`+ chmod 0775 -- ${root}/${APP_DIR}\n`));
+  assert.ok(out.includes(`+ chmod 0755 -- ${root}/${APP_DIR}\n`));
   assert.ok(out.includes(`+ cp -R -- ${src}/dist ${root}/${APP_DIR}/dist\n`));
   assert.ok(out.includes(`+ npm --prefix ${root}/${APP_DIR} ci --omit=dev --ignore-scripts`), 'production-only npm ci not printed');
   assert.ok(out.includes(`+ install -m 0640 -o root -g ${GROUP} -- ${src}/config/transcoding.conf ${root}/${CONFIG}\n`));
@@ -187,7 +187,8 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
     assert.ok(sh('id', ['-nG', u]).stdout.trim().split(/\s+/).includes(GROUP), `${u} is not in ${GROUP}`);
   }
 
-  assertOwnerMode(path.join(root, APP_DIR), svc, gid, 0o775);
+  // The code is root's, writable by nobody else (the group includes asterisk).
+  assertOwnerMode(path.join(root, APP_DIR), 0, 0, 0o755);
   for (const d of DATA_DIRS) {
     const abs = path.join(root, d);
     assertOwnerMode(abs, data, gid, 0o2775);
@@ -195,7 +196,7 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   }
   const cli = path.join(root, APP_DIR, 'dist', 'cli.js');
   assert.equal(fs.readFileSync(cli, 'utf8'), FAKE_CLI);
-  assertOwnerMode(cli, svc, gid, 0o664);
+  assertOwnerMode(cli, 0, 0, 0o644);
   for (const f of ['package.json', 'package-lock.json']) {
     assert.deepEqual(fs.readFileSync(path.join(root, APP_DIR, f)), fs.readFileSync(path.join(repo, f)));
   }
