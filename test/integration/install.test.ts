@@ -178,7 +178,6 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assert.match(r.stdout, /readyz/);
 
   const gid = idOf('group', GROUP);
-  const svc = idOf('passwd', SVC_USER);
   const data = idOf('passwd', DATA_USER);
   for (const u of [SVC_USER, DATA_USER]) {
     const pw = sh('getent', ['passwd', u]).stdout.trim().split(':');
