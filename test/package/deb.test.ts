@@ -4,7 +4,7 @@
 // tree nobody else can write and a unit that passes `systemd-analyze verify`; a reinstall keeps
 // an edited conffile; remove takes the code, purge the config, and a recording stays.
 //
-// Slow (a tsc build, dpkg-buildpackage, lintian: 1-3 minutes), so it is its own command:
+// Slow (a tsc build, dpkg-buildpackage, lintian: 4-9 minutes on a busy 2-vCPU machine), so its own command:
 // `npm run test:package`, not part of `npm test`. It purges the package when it is done and
 // puts back the owner and mode of data directories that existed before it (the users and group
 // stay, like install.test.ts's).
