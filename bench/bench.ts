@@ -19,7 +19,7 @@ import { runBacklog, type BacklogResult } from './backlog.js';
 import { runBridge, runBrokerBaseline } from './drive-amqp.js';
 import { runLimit } from './drive-limit.js';
 import { runSeed } from './drive-seed.js';
-import { DIST, makeDataRoot, startEmulator, type DataRoot, type EmulatorProc } from './env.js';
+import { REPO, makeDataRoot, startEmulator, type DataRoot, type EmulatorProc } from './env.js';
 import type { Mode, RunResult } from './measure.js';
 import { findBrokerPid, waitQuiet } from './procstat.js';
 import { newestProfile, summarizeProfile } from './profile.js';
@@ -44,7 +44,7 @@ const { values: args } = parseArgs({
     'bridge-node-flags': { type: 'string' },
     'profile-out': { type: 'string' },
     'no-doc': { type: 'boolean', default: false },
-    doc: { type: 'string', default: path.join(DIST, '..', 'docs', 'benchmarks.md') },
+    doc: { type: 'string', default: path.join(REPO, 'docs', 'benchmarks.md') },
     amqp: { type: 'string', default: process.env['AUDIOCONVERT_BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672' },
     // Real-Asterisk mode (bench/real-asterisk.ts).
     asterisk: { type: 'boolean', default: false },

@@ -61,7 +61,7 @@ export async function runBridge(spec: BridgeRunSpec): Promise<RunResult & { logP
 /** The broker-only baseline at spec.concurrency. */
 export async function runBrokerBaseline(spec: AmqpRunSpec & { readonly amqpUrl: string; readonly queue: string }): Promise<RunResult> {
   const names = queueNames(spec.queue);
-  const worker = await startWorker('broker-worker.js', [spec.amqpUrl, names.queue, names.results, String(spec.concurrency)]);
+  const worker = await startWorker('broker-worker.ts', [spec.amqpUrl, names.queue, names.results, String(spec.concurrency)]);
   let result: RunResult;
   let hwm: number | undefined;
   try {

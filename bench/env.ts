@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** dist/ of this build: bench code runs from dist/bench/. */
-export const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI = path.join(DIST, 'src', 'cli.js');
+/** The repository: bench code runs from its sources (tsx); the bridge it measures is the build in dist/. */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const CLI = path.join(REPO, 'dist', 'cli.js');
 
 export interface DataRoot {
   readonly root: string;
@@ -170,9 +170,9 @@ async function ready(port: number): Promise<boolean> {
   }
 }
 
-/** A bench-only worker (dist/bench/<script>.js) in its own process; resolves when it prints "ready". */
+/** A bench-only worker (bench/<script>.ts, run by tsx) in its own process; resolves when it prints "ready". */
 export async function startWorker(script: string, args: readonly string[]): Promise<{ pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(DIST, 'bench', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolve();

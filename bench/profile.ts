@@ -32,7 +32,7 @@ function shortWhere(url: string): string {
   const nm = url.lastIndexOf('node_modules/');
   if (nm >= 0) return url.slice(nm + 13).split('/').slice(0, url.slice(nm + 13).startsWith('@') ? 2 : 1).join('/');
   const dist = url.indexOf('/dist/');
-  if (dist >= 0) return url.slice(dist + 6).replace(/\.js$/, '.ts');
+  if (dist >= 0) return 'src/' + url.slice(dist + 6).replace(/\.js$/, '.ts');
   return url.replace(/^file:\/\//, '');
 }
 

@@ -16,7 +16,7 @@ import { publisherQueues } from '../src/queue/broker.js';
 import { runEnqueue } from '../src/tools/enqueue.js';
 import { connectRabbit, RabbitConnectError } from '../src/tools/rabbit.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const root = path.join(repo, '.demo');
 const say = (text: string): void => void process.stdout.write(`\n== ${text}\n`);
 

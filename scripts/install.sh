@@ -34,7 +34,7 @@ Usage: scripts/install.sh [OPTIONS]
 Sets up the host for audio-convert (run as root):
   - group $GROUP; system users $SVC_USER (runs the service) and $DATA_USER
     (owns the data), both in the group; ${OPTIONAL_MEMBERS[*]} join the group when they exist
-  - $APP_DIR (owner $SVC_USER:$GROUP, 775) with dist/, package.json,
+  - $APP_DIR (owner root:root, 755/644: nobody else can write the code) with dist/, package.json,
     package-lock.json and production dependencies (npm ci --omit=dev)
   - $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} (owner $DATA_USER:$GROUP, 2775 = 775 + setgid)
   - $CONFIG from config/transcoding.conf, only if absent (mode 0640 root:$GROUP)
@@ -128,7 +128,7 @@ done
 if [[ -z "$NODE_BIN" ]]; then
   NODE_BIN=$(command -v node || true)
   if [[ -z "$NODE_BIN" ]]; then
-    [[ -n "$ROOT" ]] || $DRY_RUN || die "node not found in PATH: install Node.js >= 20 or pass --node PATH"
+    [[ -n "$ROOT" ]] || $DRY_RUN || die "node not found in PATH: install Node.js >= 22 or pass --node PATH"
     NODE_BIN=/usr/bin/node
     warn "node not found in PATH; the unit keeps ExecStart=$NODE_BIN"
   fi
@@ -138,10 +138,10 @@ if [[ -x "$NODE_BIN" ]]; then
   node_real=$(readlink -f "$NODE_BIN")
   case "$node_real" in
     /home/*|/root/*|/run/user/*)
-      die "node resolves to $node_real, which ProtectHome=yes hides from the service; install a system-wide Node.js >= 20 (e.g. /usr/bin/node) or pass --node" ;;
+      die "node resolves to $node_real, which ProtectHome=yes hides from the service; install a system-wide Node.js >= 22 (e.g. /usr/bin/node) or pass --node" ;;
   esac
   node_major=$("$NODE_BIN" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-  [[ "$node_major" -ge 20 ]] || die "$NODE_BIN is Node.js major $node_major; audio-convert needs >= 20"
+  [[ "$node_major" -ge 22 ]] || die "$NODE_BIN is Node.js major $node_major; audio-convert needs >= 22"
 elif [[ -z "$ROOT" ]] && ! $DRY_RUN; then
   die "node binary not executable: $NODE_BIN"
 fi
@@ -176,19 +176,19 @@ for u in "${OPTIONAL_MEMBERS[@]}"; do
 done
 
 # ---- 2. directories -----------------------------------------------------------------------
-dir "$(p "$APP_DIR")" 0775 "$SVC_USER:$GROUP"
+dir "$(p "$APP_DIR")" 0755 root:root
 dir "$(p "$DATA_DIR")" 2775 "$DATA_USER:$GROUP"
 for d in "${DATA_SUBDIRS[@]}"; do
   dir "$(p "$DATA_DIR/$d")" 2775 "$DATA_USER:$GROUP"
 done
-note "$APP_DIR ($SVC_USER:$GROUP 775), $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} ($DATA_USER:$GROUP 2775)"
+note "$APP_DIR (root:root 755), $DATA_DIR/{$(IFS=,; echo "${DATA_SUBDIRS[*]}")} ($DATA_USER:$GROUP 2775)"
 
 # ---- 3. the application -------------------------------------------------------------------
-if [[ ! -f "$SRC/dist/src/cli.js" ]]; then
-  $SKIP_NPM && die "$SRC/dist/src/cli.js is missing and --skip-npm was given: run 'npm ci && npm run build' in $SRC first"
+if [[ ! -f "$SRC/dist/cli.js" ]]; then
+  $SKIP_NPM && die "$SRC/dist/cli.js is missing and --skip-npm was given: run 'npm ci && npm run build' in $SRC first"
   run npm --prefix "$SRC" ci --no-audit --no-fund
   run npm --prefix "$SRC" run build
-  $DRY_RUN || [[ -f "$SRC/dist/src/cli.js" ]] || die "build did not produce $SRC/dist/src/cli.js"
+  $DRY_RUN || [[ -f "$SRC/dist/cli.js" ]] || die "build did not produce $SRC/dist/cli.js"
 fi
 app=$(p "$APP_DIR")
 [[ ! -e "$app/dist" ]] || run rm -rf -- "$app/dist"      # no stale files from an older build
@@ -202,8 +202,10 @@ else
   run npm --prefix "$app" ci --omit=dev --ignore-scripts --no-audit --no-fund
   note "installed dist/, package files and production node_modules in $APP_DIR"
 fi
-run chown -R "$SVC_USER:$GROUP" -- "$app"
-run chmod -R u=rwX,g=rwX,o=rX -- "$app"
+# The code belongs to root and nobody else can write it: the group reincar-auditorai (which
+# includes asterisk) must not be able to change what the service runs.
+run chown -R root:root -- "$app"
+run chmod -R u=rwX,go=rX -- "$app"
 
 # ---- 4. configuration and credentials -----------------------------------------------------
 [[ -d "$(p "$ETC_DIR")" ]] || run install -d -m 0755 -o root -g root -- "$(p "$ETC_DIR")"
@@ -294,11 +296,11 @@ Next steps:
   1. Edit $CONFIG: [RabbitMQ] host/user/password, [AsteriskAMI] Addr/User/Secret.
      Secrets may instead go in $CRED_DIR/ami-secret and $CRED_DIR/amqp-password
      (0600 root); rerun this script to write the LoadCredential= drop-in for them.
-     Check it: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/src/cli.js check-config --config $CONFIG
+     Check it: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/cli.js check-config --config $CONFIG
   2. Add config/asterisk/manager.conf and config/asterisk/extensions.conf to Asterisk
      (then: asterisk -rx "manager reload"; asterisk -rx "dialplan reload").
      Asterisk must be able to write $DATA_DIR/wav (it is in $GROUP when the user exists).
-  3. Try the connections: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/src/cli.js doctor --config $CONFIG
+  3. Try the connections: sudo -u $SVC_USER $NODE_BIN $APP_DIR/dist/cli.js doctor --config $CONFIG
   4. Start it:  sudo systemctl start $UNIT_NAME
      Watch it:  systemctl status $UNIT_NAME; journalctl -fu $UNIT_NAME
      Ready?:    curl -fsS http://127.0.0.1:9464/readyz

@@ -12,7 +12,11 @@ import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
 import { AsteriskEmulator } from './emulator/server.js';
+import { followService, systemdNotifier } from './systemd/notify.js';
 
+
+/** READY=1 at the latest this long after start-up, consuming or not (see followService). */
+const READY_AT_THE_LATEST_MS = 20_000;
 
 /** A usage error: printed with a hint, exit code 2. */
 class UsageError extends Error {}
@@ -72,9 +76,10 @@ function readConfig(explicit: string | undefined): Config {
   return loadConfig(configPath(explicit), process.env);
 }
 
+/** package.json's version: src/cli.ts (tsx) and dist/cli.js (built, shipped) both sit one level below it. */
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
@@ -101,6 +106,9 @@ async function cmdRun(args: string[]): Promise<number> {
   // drain and exit 0 too, not kill the process by the signal's default action.
   let stopped!: () => void;
   const stopping = new Promise<void>((resolve) => (stopped = resolve));
+  // Type=notify under systemd (READY, STATUS, WATCHDOG, STOPPING); nothing at all outside it.
+  const notifier = systemdNotifier(process.env, { onError: (error) => logger.warning('sd_notify failed', { error: error.message }) });
+  let supervision: { stopping(): void } | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
@@ -109,13 +117,16 @@ async function cmdRun(args: string[]): Promise<number> {
       process.exit(1);
     }
     logger.notice(`${signal} received: draining (send it again to exit at once)`);
+    supervision?.stopping();
     void starting.then((service) => service.close()).then(stopped, stopped);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const starting = start(config, { logger, version: version() });
-  await starting;
+  const service = await starting;
+  if (signals === 0) supervision = followService(service, notifier, READY_AT_THE_LATEST_MS);
   await stopping;
+  await notifier.close();
   return 0;
 }
 

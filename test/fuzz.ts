@@ -5,8 +5,7 @@
  * batch seed and the input and exits 1: replay it with
  * `AUDIOCONVERT_FUZZ_SEED=<seed> node --import tsx --test test/unit/fuzz-protocol.test.ts`.
  *
- * It lives in test/, not scripts/, because scripts/ is compiled into dist/ (the shipped tree) and
- * this needs the test helpers.
+ * It lives in test/ because it needs the test helpers.
  */
 import { parseArgs } from 'node:util';
 import { fuzz, recordedStreams, type FuzzStats } from './helpers/fuzz.js';

@@ -1,5 +1,5 @@
 /**
- * The bridge as a separate process, the way systemd runs it: `node dist/src/cli.js run --config F`.
+ * The bridge as a separate process, the way systemd runs it: `node dist/cli.js run --config F`.
  * Used by the chaos run and by the integration tests that need real signals (SIGTERM drain,
  * SIGKILL, a second signal). The config file is written here from plain values.
  */
@@ -23,7 +23,7 @@ export function repoRoot(): string {
 
 /** The built CLI (`npm run build`); fails with a hint when it is missing. */
 export function builtCli(): string {
-  const cli = path.join(repoRoot(), 'dist', 'src', 'cli.js');
+  const cli = path.join(repoRoot(), 'dist', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run 'npm run build' first`);
   return cli;
 }

@@ -102,8 +102,8 @@ before(() => {
     fs.copyFileSync(exampleConfig, path.join(s, 'config', 'transcoding.conf'));
     fs.copyFileSync(repoUnit, path.join(s, 'systemd', 'auditorai-transcoding.service'));
   }
-  fs.mkdirSync(path.join(src, 'dist', 'src'), { recursive: true });
-  fs.writeFileSync(path.join(src, 'dist', 'src', 'cli.js'), FAKE_CLI);
+  fs.mkdirSync(path.join(src, 'dist'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'dist', 'cli.js'), FAKE_CLI);
   fs.mkdirSync(root);
 });
 
@@ -148,7 +148,7 @@ void test('--dry-run prints every command and changes nothing', () => {
     assert.ok(out.includes(`+ chown ${DATA_USER}:${GROUP} -- ${root}/${d}\n`), `no chown for ${d}`);
     assert.ok(out.includes(`+ chmod 2775 -- ${root}/${d}\n`), `no chmod 2775 for ${d}`);
   }
-  assert.ok(out.includes(`+ chmod 0775 -- ${root}/${APP_DIR}\n`));
+  assert.ok(out.includes(`+ chmod 0755 -- ${root}/${APP_DIR}\n`));
   assert.ok(out.includes(`+ cp -R -- ${src}/dist ${root}/${APP_DIR}/dist\n`));
   assert.ok(out.includes(`+ npm --prefix ${root}/${APP_DIR} ci --omit=dev --ignore-scripts`), 'production-only npm ci not printed');
   assert.ok(out.includes(`+ install -m 0640 -o root -g ${GROUP} -- ${src}/config/transcoding.conf ${root}/${CONFIG}\n`));
@@ -166,7 +166,7 @@ void test('--dry-run prints every command and changes nothing', () => {
   // ... and with --skip-npm it cannot: a clear error, still nothing changed.
   const s = install('--dry-run', '--root', root, '--from', srcNoDist, '--skip-npm');
   assert.equal(s.status, 1, explain(s));
-  assert.match(s.stderr, /dist\/src\/cli\.js is missing and --skip-npm/);
+  assert.match(s.stderr, /dist\/cli\.js is missing and --skip-npm/);
 });
 
 void test('installs into a staging tree with the seed layout: users, owners, modes, setgid, config, unit', () => {
@@ -178,7 +178,6 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assert.match(r.stdout, /readyz/);
 
   const gid = idOf('group', GROUP);
-  const svc = idOf('passwd', SVC_USER);
   const data = idOf('passwd', DATA_USER);
   for (const u of [SVC_USER, DATA_USER]) {
     const pw = sh('getent', ['passwd', u]).stdout.trim().split(':');
@@ -187,15 +186,16 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
     assert.ok(sh('id', ['-nG', u]).stdout.trim().split(/\s+/).includes(GROUP), `${u} is not in ${GROUP}`);
   }
 
-  assertOwnerMode(path.join(root, APP_DIR), svc, gid, 0o775);
+  // The code is root's, writable by nobody else (the group includes asterisk).
+  assertOwnerMode(path.join(root, APP_DIR), 0, 0, 0o755);
   for (const d of DATA_DIRS) {
     const abs = path.join(root, d);
     assertOwnerMode(abs, data, gid, 0o2775);
     assert.ok((fs.statSync(abs).mode & 0o2000) !== 0, `${d}: setgid bit missing`);
   }
-  const cli = path.join(root, APP_DIR, 'dist', 'src', 'cli.js');
+  const cli = path.join(root, APP_DIR, 'dist', 'cli.js');
   assert.equal(fs.readFileSync(cli, 'utf8'), FAKE_CLI);
-  assertOwnerMode(cli, svc, gid, 0o664);
+  assertOwnerMode(cli, 0, 0, 0o644);
   for (const f of ['package.json', 'package-lock.json']) {
     assert.deepEqual(fs.readFileSync(path.join(root, APP_DIR, f)), fs.readFileSync(path.join(repo, f)));
   }
@@ -210,7 +210,7 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assertOwnerMode(unit, 0, 0, 0o644);
   const text = fs.readFileSync(unit, 'utf8');
   const node = sh('sh', ['-c', 'command -v node']).stdout.trim();
-  assert.match(text, new RegExp(`^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/src/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
+  assert.match(text, new RegExp(`^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
   assert.equal(text.replace(/^ExecStart=\S+ /m, 'ExecStart=/usr/bin/node '), fs.readFileSync(repoUnit, 'utf8'),
     'installed unit differs from systemd/ beyond the node path');
   const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants/auditorai-transcoding.service');
@@ -265,7 +265,7 @@ void test('systemd-analyze verify passes on the unit and security exposure stays
   assert.equal(s.status, 0, explain(s));
   const m = /Overall exposure level for auditorai-transcoding\.service: (\d+(?:\.\d+)?)/.exec(s.stdout);
   assert.ok(m?.[1], `no exposure level in:\n${s.stdout}`);
-  assert.ok(Number(m[1]) < 2.0, `exposure ${m[1]} >= 2.0 (docs/systemd.md records 1.1):\n${s.stdout}`);
+  assert.ok(Number(m[1]) < 2.0, `exposure ${m[1]} >= 2.0 (docs/systemd.md records 1.3):\n${s.stdout}`);
 });
 
 void test('the unit keeps the seed layout and the drain deadline', () => {
@@ -276,8 +276,13 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('Group'), [GROUP]);
   assert.deepEqual(values('UMask'), ['0002']);
   assert.deepEqual(values('WorkingDirectory'), ['/usr/local/bin/auditorai/transcoding']);
-  assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/src/cli.js run --config /etc/auditorai/transcoding.conf']);
+  assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf']);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
+  // sd_notify (docs/decisions/0011-sd-notify.md): systemd-notify is a child, hence NotifyAccess=all.
+  assert.deepEqual(values('Type'), ['notify']);
+  assert.deepEqual(values('NotifyAccess'), ['all']);
+  assert.deepEqual(values('WatchdogSec'), ['30']);
+  assert.ok(Number(values('TimeoutStartSec')[0]) > 20, 'READY=1 comes 20 s after start at the latest');
   assert.ok(Number(values('TimeoutStopSec')[0]) > 30, 'TimeoutStopSec must exceed the default 30 s DrainTimeout');
   assert.deepEqual(values('MemoryDenyWriteExecute'), [], 'MemoryDenyWriteExecute breaks the V8 JIT');
   assert.deepEqual(values('LoadCredential'), [], 'LoadCredential fails the unit when the file is missing: use the drop-in');
