@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DIST } from './env.js';
+import { REPO } from './env.js';
 
 /** What a driver needs to reach the AMI, and the pid whose CPU (children included) is Asterisk's. */
 export interface AsteriskTarget {
@@ -21,7 +21,6 @@ export interface AsteriskTarget {
   stop(): void;
 }
 
-const REPO = path.join(DIST, '..');
 const INSTANCE = path.join(REPO, 'scripts', 'asterisk', 'instance.sh');
 
 function parseEnv(text: string): Map<string, string> {

@@ -166,7 +166,7 @@ async function mainAsterisk(): Promise<void> {
     await broker.connection.onConnect(10_000);
     runs = await runAsteriskBench({
       target, data, concurrencies, repeat: Number(args.repeat ?? (quick ? 1 : 3)), warmupMs, measureMs: Number(args['measure-ms'] ?? (quick ? 2000 : 8000)),
-      dialplans: list(args.dialplans, []), shipped: path.join(DIST, '..', 'config', 'asterisk', 'extensions.conf'),
+      dialplans: list(args.dialplans, []), shipped: path.join(REPO, 'config', 'asterisk', 'extensions.conf'),
       bridge: designs.has('bridge'), rate: args.rate === undefined ? undefined : Number(args.rate),
       broker, brokerPid: findBrokerPid(Number(new URL(args.amqp).port || 5672)), amqpUrl: args.amqp, runId, logLevel, workDir, quietWaitMs, log,
     });
