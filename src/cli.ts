@@ -11,6 +11,7 @@ import { createLogger } from './log.js';
 import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
+import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
 
 const DEFAULT_CONFIG = '/etc/auditorai/transcoding.conf';
@@ -24,6 +25,8 @@ Usage:
   audio-convert [run] [--config PATH]          run the service (the default command)
   audio-convert enqueue IN.gsm OUT.wav [--wait] [--config PATH]
   audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--wait] [--config PATH]
+  audio-convert redrive [--code CODE]... [--job-id ID]... [--limit N] [--dry-run] [--config PATH]
+                                               move dead-lettered jobs back to the input queue
   audio-convert check-config [--config PATH]   validate and print the effective config (secrets redacted)
   audio-convert doctor [--config PATH]         check RabbitMQ, AMI login and the dialplan, with fixes
   audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
@@ -158,8 +161,28 @@ async function cmdSimulate(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdRedrive(rest: string[]): Promise<number> {
+  const { values } = parse(rest, {
+    config: { type: 'string', short: 'c' },
+    code: { type: 'string', multiple: true },
+    'job-id': { type: 'string', multiple: true },
+    limit: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  });
+  if (values.help) return help('redrive');
+  let args;
+  try {
+    args = redriveArgs(values);
+  } catch (error) {
+    if (error instanceof RedriveUsageError) throw new UsageError(error.message);
+    throw error;
+  }
+  const config = readConfig(values.config as string | undefined);
+  return runRedrive(config, args, { stdout: process.stdout, stderr: process.stderr }, [config.rabbitmq.queueName]);
+}
+
 function help(command: string): number {
-  process.stdout.write(command === 'enqueue' ? ENQUEUE_HELP : (COMMAND_HELP[command] ?? HELP));
+  process.stdout.write(command === 'enqueue' ? ENQUEUE_HELP : command === 'redrive' ? REDRIVE_HELP : (COMMAND_HELP[command] ?? HELP));
   return 0;
 }
 
@@ -190,6 +213,8 @@ async function main(argv: string[]): Promise<number> {
       const config = readConfig(values.config as string | undefined);
       return runEnqueue(config, { ...values, positionals }, { stdout: process.stdout, stderr: process.stderr });
     }
+    case 'redrive':
+      return cmdRedrive(rest);
     case 'doctor': {
       const { values } = parse(rest, { config: { type: 'string', short: 'c' } });
       if (values.help) return help('doctor');

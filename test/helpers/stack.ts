@@ -173,6 +173,8 @@ export interface Stack {
 export interface StackOptions {
   readonly emulator?: EmulatorOptions;
   readonly config?: ConfigOverrides;
+  /** false: nothing consumes the dead-letter queue (records stay there; `dead` stays empty). Default true. */
+  readonly collectDeadLetters?: boolean;
 }
 
 /** Brings up broker objects, emulator and data root; the service is started by startService(). */
@@ -196,8 +198,10 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
       (m) => results.push(m),
     ),
   );
+  const collectDead = options.collectDeadLetters ?? true;
+  if (!collectDead) await amqp.queueDeclare({ queue: names.deadLetterQueue, durable: true });
   const dead: Collector = new Collector(
-    amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: { durable: true } }, (m) => dead.push(m)),
+    amqp.createConsumer({ queue: collectDead ? names.deadLetterQueue : `${names.deadLetterQueue}.unused`, queueOptions: { durable: collectDead, exclusive: !collectDead, autoDelete: !collectDead } }, (m) => dead.push(m)),
   );
   results.consumer.on('error', () => {});
   dead.consumer.on('error', () => {});
