@@ -9,7 +9,7 @@ import { loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config 
 import { ConfigError } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
-import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
+import { runEnqueue, ENQUEUE_HELP, type EnqueueArgs } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
 import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
@@ -24,7 +24,7 @@ const HELP = `audio-convert — Asterisk AMI ↔ RabbitMQ transcoding bridge (GS
 Usage:
   audio-convert [run] [--config PATH]          run the service (the default command)
   audio-convert enqueue IN.gsm OUT.wav [--wait] [--config PATH]
-  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--wait] [--config PATH]
+  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--wait] [--config PATH]
   audio-convert redrive [--code CODE]... [--job-id ID]... [--limit N] [--dry-run] [--config PATH]
                                                move dead-lettered jobs back to the input queue
   audio-convert check-config [--config PATH]   validate and print the effective config (secrets redacted)
@@ -208,10 +208,14 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         wait: { type: 'boolean', short: 'w' },
         timeout: { type: 'string' },
+        recursive: { type: 'boolean', short: 'r' },
+        'skip-existing': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
       }, true);
       if (values.help) return help('enqueue');
       const config = readConfig(values.config as string | undefined);
-      return runEnqueue(config, { ...values, positionals }, { stdout: process.stdout, stderr: process.stderr });
+      const { 'skip-existing': skipExisting, 'dry-run': dryRun, ...others } = values;
+      return runEnqueue(config, { ...others, skipExisting, dryRun, positionals } as EnqueueArgs, { stdout: process.stdout, stderr: process.stderr });
     }
     case 'redrive':
       return cmdRedrive(rest);
