@@ -15,7 +15,7 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
 import { brokerNames, start, type Service } from '../../src/main.js';
-import { publisherQueues } from '../../src/queue/broker.js';
+import { serviceQueues } from '../../src/worker/classes.js';
 
 export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -230,7 +230,7 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
     async close() {
       await stack.service?.close();
       await Promise.allSettled([results.consumer.close(), dead.consumer.close(), publisher.close()]);
-      for (const q of [names.queueName, names.deadLetterQueue, ...publisherQueues(names).map((d) => d.queue)]) {
+      for (const q of serviceQueues(names)) {
         await amqp.queueDelete({ queue: q }).catch(() => {});
       }
       await amqp.exchangeDelete({ exchange: names.resultsExchange }).catch(() => {});
