@@ -11,6 +11,7 @@ import { createLogger } from './log.js';
 import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP, type EnqueueArgs } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
+import { bulkQueueName } from './worker/classes.js';
 import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
 
@@ -24,7 +25,7 @@ const HELP = `audio-convert — Asterisk AMI ↔ RabbitMQ transcoding bridge (GS
 Usage:
   audio-convert [run] [--config PATH]          run the service (the default command)
   audio-convert enqueue IN.gsm OUT.wav [--wait] [--config PATH]
-  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--wait] [--config PATH]
+  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--bulk] [--wait] [--config PATH]
   audio-convert redrive [--code CODE]... [--job-id ID]... [--limit N] [--dry-run] [--config PATH]
                                                move dead-lettered jobs back to the input queue
   audio-convert check-config [--config PATH]   validate and print the effective config (secrets redacted)
@@ -178,7 +179,7 @@ async function cmdRedrive(rest: string[]): Promise<number> {
     throw error;
   }
   const config = readConfig(values.config as string | undefined);
-  return runRedrive(config, args, { stdout: process.stdout, stderr: process.stderr }, [config.rabbitmq.queueName]);
+  return runRedrive(config, args, { stdout: process.stdout, stderr: process.stderr }, [config.rabbitmq.queueName, bulkQueueName(config.rabbitmq.queueName)]);
 }
 
 function help(command: string): number {
@@ -211,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
         recursive: { type: 'boolean', short: 'r' },
         'skip-existing': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
+        bulk: { type: 'boolean' },
       }, true);
       if (values.help) return help('enqueue');
       const config = readConfig(values.config as string | undefined);

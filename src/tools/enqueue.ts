@@ -10,13 +10,14 @@ import type { Connection } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import { brokerNames } from '../main.js';
 import { explainDeclareMismatch, mainQueueDeclare } from '../queue/broker.js';
+import { bulkBrokerNames } from '../worker/classes.js';
 import { gsmFiles, mapBounded, TreeError, wavExists } from './enqueue-tree.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { ReplyCollector, type Output } from './replies.js';
 import { formatSummary, totalsOf } from './summary.js';
 
-export const ENQUEUE_HELP = `audio-convert enqueue IN.gsm OUT.wav [--skip-existing] [--dry-run] [--wait] [--timeout SECONDS] [--config PATH]
-audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--wait] [--timeout SECONDS] [--config PATH]
+export const ENQUEUE_HELP = `audio-convert enqueue IN.gsm OUT.wav [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]
+audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]
 
 Puts conversion jobs on the input queue ([RabbitMQ] QueueName) with publisher confirms.
   IN.gsm OUT.wav      one job; paths are made absolute
@@ -27,6 +28,8 @@ Puts conversion jobs on the input queue ([RabbitMQ] QueueName) with publisher co
   --skip-existing     no job for a recording whose WAV already exists (a WAV at its final name
                       is complete: the dialplan renames it into place); the count is reported
   --dry-run           print the jobs that would be queued ("would queue ID GSM → WAV"); send nothing
+  --bulk              bulk work (a backfill): queue on <QueueName>.bulk, which the service takes
+                      only with the capacity live jobs leave free
   --wait, -w          wait for every job's result (progress on stderr), then print a summary;
                       exit 0 when all converted, 1 when any failed or the timeout passed
   --timeout SECONDS   how long --wait waits for all results (default 300)
@@ -54,6 +57,7 @@ export interface EnqueueArgs {
   readonly recursive?: boolean | undefined;
   readonly skipExisting?: boolean | undefined;
   readonly dryRun?: boolean | undefined;
+  readonly bulk?: boolean | undefined;
   /** Seconds, as typed (a string from parseArgs) or a number. */
   readonly timeout?: string | number | undefined;
 }
@@ -79,6 +83,8 @@ export interface EnqueuePlan {
   /** Recordings left out by --skip-existing because their WAV is there. */
   readonly skipped: number;
   readonly dryRun: boolean;
+  /** --bulk: the bulk queue instead of the input queue. */
+  readonly bulk: boolean;
 }
 
 const DEFAULT_TIMEOUT_S = 300;
@@ -107,11 +113,12 @@ export async function planEnqueue(config: Config, args: EnqueueArgs): Promise<En
   if (dryRun && wait) throw new EnqueueUsageError('--dry-run sends nothing, so there is nothing to --wait for');
   const timeoutMs = parseTimeout(args.timeout, wait);
   const planned = await plannedJobs(config, args);
-  if (args.skipExisting !== true) return { ...planned, wait, timeoutMs, skipped: 0, dryRun };
+  const bulk = args.bulk === true;
+  if (args.skipExisting !== true) return { ...planned, wait, timeoutMs, skipped: 0, dryRun, bulk };
   // Bounded: a stat per recording, a few dozen at once, however big the archive.
   const exists = await mapBounded(planned.jobs, 32, (job) => wavExists(job.wav_path));
   const jobs = planned.jobs.filter((_, i) => !exists[i]);
-  return { ...planned, jobs, wait, timeoutMs, skipped: planned.jobs.length - jobs.length, dryRun };
+  return { ...planned, jobs, wait, timeoutMs, skipped: planned.jobs.length - jobs.length, dryRun, bulk };
 }
 
 async function plannedJobs(config: Config, args: EnqueueArgs): Promise<{ jobs: JobBody[]; dir?: string }> {
@@ -200,7 +207,7 @@ export async function runEnqueue(config: Config, args: EnqueueArgs, io: EnqueueI
 }
 
 async function enqueueOn(connection: Connection, config: Config, plan: EnqueuePlan, io: EnqueueIo): Promise<number> {
-  const names = brokerNames(config);
+  const names = plan.bulk ? bulkBrokerNames(brokerNames(config)) : brokerNames(config);
   const declared = await declareInputQueue(connection, mainQueueDeclare(names));
   if (declared !== undefined) {
     io.stderr.write(`audio-convert enqueue: ${declared}\n`);

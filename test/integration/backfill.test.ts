@@ -69,6 +69,19 @@ describe('backfill an archive', () => {
     assert.equal(partial.err(), `dry run: would queue 1 job (skipped ${rels.length - 1} whose WAV exists); nothing sent\n`);
   });
 
+  it('--bulk queues on the bulk queue; the service converts it as class bulk', async () => {
+    const stack = await makeStack();
+    after(() => stack.close());
+    const rels = archive(stack);
+    const service = await stack.startService();
+    const c = capture();
+    assert.equal(await runEnqueue(stack.config, args(stack, { bulk: true, wait: true }), c.io), 0, c.err());
+    assert.match(c.err(), new RegExp(`^queued ${rels.length} jobs on '${stack.config.rabbitmq.queueName}\\.bulk'; waiting`, 'm'));
+    const text = await service.metrics.registry.metrics();
+    assert.match(text, new RegExp(`^audioconvert_jobs_completed_total\\{class="bulk",result="converted"\\} ${rels.length}$`, 'm'));
+    assert.match(text, /^audioconvert_jobs_completed_total\{class="live",result="converted"\} 0$/m);
+  });
+
   it('without --recursive only the top directory is read', async () => {
     const stack = await makeStack();
     after(() => stack.close());

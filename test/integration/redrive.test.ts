@@ -15,6 +15,7 @@ import type { Connection } from 'rabbitmq-client';
 import { deadLetterEnvelope } from '../../src/queue/result.js';
 import { REDRIVEN_HEADER } from '../../src/tools/redrive-record.js';
 import { redrive, runRedrive, type RedriveArgs } from '../../src/tools/redrive.js';
+import { bulkQueueName } from '../../src/worker/classes.js';
 import { AMQP_URL, job, makeStack, type Stack } from '../helpers/stack.js';
 
 type Result = { job_id: string; status: string; attempts: number; error?: { code: string } };
@@ -46,11 +47,11 @@ async function drain(amqp: Connection, queue: string): Promise<{ jobId: string; 
 }
 
 /** Puts synthetic dead-letter records on the stack's DLQ (confirmed), as the service writes them. */
-async function deadLetters(stack: Stack, ids: readonly string[], code: string): Promise<void> {
+async function deadLetters(stack: Stack, ids: readonly string[], code: string, queue = stack.config.rabbitmq.queueName): Promise<void> {
   const publisher = stack.amqp.createPublisher({ confirm: true });
   for (const id of ids) {
     const original = Buffer.from(JSON.stringify({ job_id: id, gsm_path: `${stack.data.gsmDir}/${id}.gsm`, wav_path: stack.data.wav(id) }));
-    const record = deadLetterEnvelope({ jobId: id, code, reason: 'test', attempts: 3, failedAt: new Date(), queue: stack.config.rabbitmq.queueName, messageId: id, originalHeaders: { 'x-audioconvert-attempts': 2, 'x-keep': 'yes' }, originalBody: original });
+    const record = deadLetterEnvelope({ jobId: id, code, reason: 'test', attempts: 3, failedAt: new Date(), queue, messageId: id, originalHeaders: { 'x-audioconvert-attempts': 2, 'x-keep': 'yes' }, originalBody: original });
     await publisher.send({ routingKey: stack.config.rabbitmq.deadLetterQueue, durable: true, contentType: 'application/json', messageId: id, headers: record.headers }, record.body);
   }
   await publisher.close();
@@ -106,6 +107,19 @@ describe('redrive', () => {
     assert.deepEqual(moved[0]!.headers, { 'x-keep': 'yes', [REDRIVEN_HEADER]: 1 });
     const left = await drain(stack.amqp, stack.config.rabbitmq.deadLetterQueue);
     assert.deepEqual(left.map((r) => r.jobId), ['j0', 'j2', 'j3', 'j5', 'j6', 'j7'], 'in order');
+  });
+
+  it('a record from the bulk queue goes back to the bulk queue', async () => {
+    const stack = await makeStack({ collectDeadLetters: false });
+    after(() => stack.close());
+    const bulk = bulkQueueName(stack.config.rabbitmq.queueName);
+    await stack.amqp.queueDeclare({ queue: bulk, durable: true });
+    await deadLetters(stack, ['b0'], 'TIMEOUT', bulk);
+    await deadLetters(stack, ['l0'], 'TIMEOUT');
+    const a = output();
+    await redrive(stack.amqp, stack.config.rabbitmq.deadLetterQueue, [stack.config.rabbitmq.queueName, bulk], all, a.out);
+    assert.deepEqual((await drain(stack.amqp, bulk)).map((m) => m.jobId), ['b0']);
+    assert.deepEqual((await drain(stack.amqp, stack.config.rabbitmq.queueName)).map((m) => m.jobId), ['l0']);
   });
 
   it('killed mid-way (SIGKILL of the CLI): no job lost, the records left keep their order', async () => {
