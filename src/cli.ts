@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
+import { DEFAULT_CONFIG_FILE, loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
@@ -15,7 +15,6 @@ import { bulkQueueName } from './worker/classes.js';
 import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
 
-const DEFAULT_CONFIG = '/etc/auditorai/transcoding.conf';
 
 /** A usage error: printed with a hint, exit code 2. */
 class UsageError extends Error {}
@@ -35,7 +34,7 @@ Usage:
   audio-convert COMMAND --help                 help for one command
   audio-convert --version
 
-Config file: --config, else $AUDIOCONVERT_CONFIG, else ${DEFAULT_CONFIG}.
+Config file: --config, else $AUDIOCONVERT_CONFIG, else ${DEFAULT_CONFIG_FILE}.
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 `;
 
@@ -70,7 +69,7 @@ without converting (for benchmarks). Try it: nc 127.0.0.1 5038
 };
 
 function configPath(explicit: string | undefined): string {
-  return explicit ?? process.env.AUDIOCONVERT_CONFIG ?? DEFAULT_CONFIG;
+  return explicit ?? process.env.AUDIOCONVERT_CONFIG ?? DEFAULT_CONFIG_FILE;
 }
 
 function readConfig(explicit: string | undefined): Config {

@@ -15,7 +15,6 @@ import type { AppError } from './errors.js';
 import { startHttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type JobClass, type Metrics } from './metrics.js';
-import { coalesceWrites } from './queue/coalesce.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
 import { BothLanes, bulkBrokerNames, ClassGate, gated } from './worker/classes.js';
 import { createJobHandler, type JobCounters } from './worker/handler.js';
@@ -201,8 +200,6 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
     metrics.amqpConnected.set(1);
     log.info('RabbitMQ connected', { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost });
   });
-  // One writev per event-loop turn instead of one write per publish and per ack (docs/benchmarks.md).
-  coalesceWrites(amqp);
   return amqp;
 }
 

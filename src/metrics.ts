@@ -103,7 +103,13 @@ export function createMetrics(options: { readonly version: string }): Metrics {
     buildInfo: gauge('audioconvert_build_info', 'Build information; always 1.', ['version', 'node']),
   };
 
-  // Series that exist from the first scrape: rate() and alerts need a 0 before the first event.
+  zeroSeries(metrics);
+  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
+  return metrics;
+}
+
+/** Series that exist from the first scrape: rate() and alerts need a 0 before the first event. */
+function zeroSeries(metrics: Metrics): void {
   for (const cls of JOB_CLASSES) {
     metrics.jobsReceived.inc({ class: cls }, 0);
     metrics.jobsRequeued.inc({ class: cls }, 0);
@@ -121,6 +127,4 @@ export function createMetrics(options: { readonly version: string }): Metrics {
     metrics.consuming]) {
     g.set(0);
   }
-  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
-  return metrics;
 }

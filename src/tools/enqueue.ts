@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import type { Connection } from 'rabbitmq-client';
+import type { Connection, Envelope } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import { brokerNames } from '../main.js';
 import { explainDeclareMismatch, mainQueueDeclare } from '../queue/broker.js';
@@ -220,21 +220,8 @@ async function enqueueOn(connection: Connection, config: Config, plan: EnqueuePl
   try {
     for (let i = 0; i < plan.jobs.length; i += PUBLISH_WINDOW) {
       const window = plan.jobs.slice(i, i + PUBLISH_WINDOW);
-      await Promise.all(
-        window.map((job) =>
-          publisher.send(
-            {
-              exchange: '',
-              routingKey: names.queueName,
-              durable: true,
-              contentType: 'application/json',
-              messageId: job.job_id,
-              ...(collector === undefined ? {} : { replyTo: collector.queue, correlationId: job.job_id }),
-            },
-            job,
-          ),
-        ),
-      );
+      const replies = collector === undefined ? {} : { replyTo: collector.queue };
+      await Promise.all(window.map((job) => publisher.send(jobEnvelope(names.queueName, job.job_id, replies), job)));
       sent += window.length;
       if (collector === undefined) for (const job of window) io.stdout.write(`queued ${job.job_id} → ${job.wav_path}\n`);
     }
@@ -245,13 +232,12 @@ async function enqueueOn(connection: Connection, config: Config, plan: EnqueuePl
   } finally {
     await publisher.close().catch(() => undefined);
   }
-  const skipped = plan.skipped > 0 ? ` (skipped ${plan.skipped} whose WAV exists)` : '';
+  const queued = `queued ${sent} job${sent === 1 ? '' : 's'} on '${names.queueName}'${plan.skipped > 0 ? ` (skipped ${plan.skipped} whose WAV exists)` : ''}`;
   if (collector === undefined) {
-    io.stderr.write(`queued ${sent} job${sent === 1 ? '' : 's'} on '${names.queueName}'${skipped}\n`);
+    io.stderr.write(`${queued}\n`);
     return 0;
   }
-
-  io.stderr.write(`queued ${sent} job${sent === 1 ? '' : 's'} on '${names.queueName}'${skipped}; waiting up to ${plan.timeoutMs / 1000} s for the results\n`);
+  io.stderr.write(`${queued}; waiting up to ${plan.timeoutMs / 1000} s for the results\n`);
   const outcome = await collector.wait(plan.timeoutMs);
   const wallMs = (collector.lastAt ?? Date.now()) - started;
   const rows = plan.jobs.map((job) => ({ jobId: job.job_id, result: collector.results.get(job.job_id) }));
@@ -265,6 +251,18 @@ async function enqueueOn(connection: Connection, config: Config, plan: EnqueuePl
     return 1;
   }
   return totals.failed === 0 ? 0 : 1;
+}
+
+/** A job message: persistent JSON, message_id = job id; with --wait, reply_to and correlation_id too. */
+function jobEnvelope(queue: string, jobId: string, replies: { replyTo?: string }): Envelope {
+  return {
+    exchange: '',
+    routingKey: queue,
+    durable: true,
+    contentType: 'application/json',
+    messageId: jobId,
+    ...(replies.replyTo === undefined ? {} : { replyTo: replies.replyTo, correlationId: jobId }),
+  };
 }
 
 /** Declares the input queue as the service does. Resolves with an explanation on an argument mismatch. */
