@@ -125,8 +125,8 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   // Live and bulk share one gate of Concurrency slots; live jobs get a free slot first.
   const gate = new ClassGate(config.worker.concurrency);
   const lanes = new BothLanes(
-    createConsumer(amqp, names, config, gated(gate, 'live', handlerFor('live', names, publisher)), logger),
-    createConsumer(amqp, bulkNames, config, gated(gate, 'bulk', handlerFor('bulk', bulkNames, bulkPublisher)), logger),
+    createConsumer(amqp, names, config, gated(gate, 'live', handlerFor('live', names, publisher), abandon.signal), logger),
+    createConsumer(amqp, bulkNames, config, gated(gate, 'bulk', handlerFor('bulk', bulkNames, bulkPublisher), abandon.signal), logger),
   );
   const intake = new Intake(lanes, ['ami-down']);
   intake.on('change', (consuming: boolean) => {

@@ -6,7 +6,7 @@
  * to finish, never behind the backlog (that stays in RabbitMQ, on its own queue).
  */
 import { EventEmitter } from 'node:events';
-import type { AsyncMessage, ConsumerStatus } from 'rabbitmq-client';
+import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { JobClass } from '../metrics.js';
 import { publisherQueues, type BrokerNames } from '../queue/broker.js';
 import type { StartStop } from './intake.js';
@@ -68,11 +68,16 @@ export class ClassGate {
 
 type Handler = (message: AsyncMessage) => Promise<ConsumerStatus>;
 
-/** The handler of one class, run only while it holds a slot of the gate. */
-export function gated(gate: ClassGate, cls: JobClass, handler: Handler): Handler {
+/**
+ * The handler of one class, run only while it holds a slot of the gate. A message still waiting
+ * for a slot when `stop` fires (the drain deadline of a shutdown) goes back to the queue untouched
+ * instead of starting a conversion the service would abandon at once.
+ */
+export function gated(gate: ClassGate, cls: JobClass, handler: Handler, stop?: AbortSignal): Handler {
   return async (message) => {
     const release = await gate.acquire(cls);
     try {
+      if (stop?.aborted === true) return ConsumerStatus.REQUEUE;
       return await handler(message);
     } finally {
       release();

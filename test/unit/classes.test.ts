@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { publisherQueues, retryQueueName, type BrokerNames } from '../../src/queue/broker.js';
-import { bulkBrokerNames, ClassGate, serviceQueues } from '../../src/worker/classes.js';
+import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
+import { bulkBrokerNames, ClassGate, gated, serviceQueues } from '../../src/worker/classes.js';
 
 describe('ClassGate', () => {
   it('hands a freed slot to a waiting live job before any waiting bulk job, each class in arrival order', async () => {
@@ -28,6 +29,22 @@ describe('ClassGate', () => {
     assert.deepEqual(order, ['live-a', 'live-b', 'bulk-a', 'bulk-b']);
     ba();
     bb();
+    assert.equal(gate.busy, 0);
+  });
+});
+
+describe('gated', () => {
+  it('a message still waiting for a slot at the drain deadline goes back untouched; the slot is freed', async () => {
+    const gate = new ClassGate(1);
+    const stop = new AbortController();
+    const ran: string[] = [];
+    const handler = (name: string) => gated(gate, 'bulk', () => (ran.push(name), Promise.resolve(ConsumerStatus.ACK)), stop.signal);
+    const holder = await gate.acquire('live');
+    const waiting = handler('late')({} as AsyncMessage);
+    stop.abort();
+    holder();
+    assert.equal(await waiting, ConsumerStatus.REQUEUE);
+    assert.deepEqual(ran, []);
     assert.equal(gate.busy, 0);
   });
 });
