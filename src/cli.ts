@@ -55,14 +55,15 @@ JSON with secrets redacted. Exit 0 when valid, 2 with one clear error when not.
 
 Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable and the
 queue present with the expected arguments; AMI login with the configured user; the dialplan
-answers (the shipped 'ping' extension). Exit 0 when all pass, 1 otherwise.
+answers (the shipped 'ping' extension) and its roots ([globals]) agree with [Worker] AllowedRoots.
+Exit 0 when all pass, 1 otherwise.
 `,
   'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
 
 A local stand-in for Asterisk's AMI, for trying the product without a PBX. Listens on 127.0.0.1
 only, accepts one user, behaves like the recordings of a real Asterisk 22 and really converts the
 files with sox, applying the shipped dialplan's path rules under --root (default
-/var/local/auditorai: GSM files in <root>/gsm, WAV files in <root>/wav). --instant answers
+/var/local/auditorai: GSM files below <root>/gsm, WAV files below <root>/wav, at any depth). --instant answers
 without converting (for benchmarks). Try it: nc 127.0.0.1 5038
 `,
   enqueue: '',
