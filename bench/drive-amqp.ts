@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config.js';
 import { brokerNames } from '../src/main.js';
-import { publisherQueues } from '../src/queue/broker.js';
+import { serviceQueues } from '../src/worker/classes.js';
 import { jobIdOf, seqOf, type BenchBroker } from './amqp.js';
 import { bridgeMemory, queueNames, startBridge, startWorker, writeBridgeConfig, type BridgeOptions } from './env.js';
 import { measure, type MeasureSpec, type RunResult } from './measure.js';
@@ -78,7 +78,7 @@ export async function runBrokerBaseline(spec: AmqpRunSpec & { readonly amqpUrl: 
 export async function removeBridgeObjects(spec: Pick<BridgeRunSpec, 'broker' | 'queue' | 'workDir' | 'amqpUrl' | 'amiPort' | 'root' | 'logLevel'>): Promise<void> {
   const file = writeBridgeConfig({ ...spec, concurrency: 1 }, 9);
   const names = brokerNames(loadConfig(file, {}));
-  await spec.broker.remove([names.queueName, ...publisherQueues(names).map((q) => q.queue)], [names.resultsExchange]);
+  await spec.broker.remove(serviceQueues(names), [names.resultsExchange]);
 }
 
 /** Lines the bridge logged at WARNING or worse (journald `<0>`…`<4>` prefixes), first 5. */

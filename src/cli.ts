@@ -9,8 +9,10 @@ import { DEFAULT_CONFIG_FILE, loadConfig, redactedConfig, secretsOf, configFileW
 import { ConfigError } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
-import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
+import { runEnqueue, ENQUEUE_HELP, type EnqueueArgs } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
+import { bulkQueueName } from './worker/classes.js';
+import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
 import { followService, systemdNotifier } from './systemd/notify.js';
 
@@ -26,7 +28,9 @@ const HELP = `audio-convert — Asterisk AMI ↔ RabbitMQ transcoding bridge (GS
 Usage:
   audio-convert [run] [--config PATH]          run the service (the default command)
   audio-convert enqueue IN.gsm OUT.wav [--wait] [--config PATH]
-  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--wait] [--config PATH]
+  audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--bulk] [--wait] [--config PATH]
+  audio-convert redrive [--code CODE]... [--job-id ID]... [--limit N] [--dry-run] [--config PATH]
+                                               move dead-lettered jobs back to the input queue
   audio-convert check-config [--config PATH]   validate and print the effective config (secrets redacted)
   audio-convert doctor [--config PATH]         check RabbitMQ, AMI login and the dialplan, with fixes
   audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
@@ -55,14 +59,15 @@ JSON with secrets redacted. Exit 0 when valid, 2 with one clear error when not.
 
 Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable and the
 queue present with the expected arguments; AMI login with the configured user; the dialplan
-answers (the shipped 'ping' extension). Exit 0 when all pass, 1 otherwise.
+answers (the shipped 'ping' extension) and its roots ([globals]) agree with [Worker] AllowedRoots.
+Exit 0 when all pass, 1 otherwise.
 `,
   'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
 
 A local stand-in for Asterisk's AMI, for trying the product without a PBX. Listens on 127.0.0.1
 only, accepts one user, behaves like the recordings of a real Asterisk 22 and really converts the
 files with sox, applying the shipped dialplan's path rules under --root (default
-/var/local/auditorai: GSM files in <root>/gsm, WAV files in <root>/wav). --instant answers
+/var/local/auditorai: GSM files below <root>/gsm, WAV files below <root>/wav, at any depth). --instant answers
 without converting (for benchmarks). Try it: nc 127.0.0.1 5038
 `,
   enqueue: '',
@@ -168,8 +173,28 @@ async function cmdSimulate(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdRedrive(rest: string[]): Promise<number> {
+  const { values } = parse(rest, {
+    config: { type: 'string', short: 'c' },
+    code: { type: 'string', multiple: true },
+    'job-id': { type: 'string', multiple: true },
+    limit: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  });
+  if (values.help) return help('redrive');
+  let args;
+  try {
+    args = redriveArgs(values);
+  } catch (error) {
+    if (error instanceof RedriveUsageError) throw new UsageError(error.message);
+    throw error;
+  }
+  const config = readConfig(values.config as string | undefined);
+  return runRedrive(config, args, { stdout: process.stdout, stderr: process.stderr }, [config.rabbitmq.queueName, bulkQueueName(config.rabbitmq.queueName)]);
+}
+
 function help(command: string): number {
-  process.stdout.write(command === 'enqueue' ? ENQUEUE_HELP : (COMMAND_HELP[command] ?? HELP));
+  process.stdout.write(command === 'enqueue' ? ENQUEUE_HELP : command === 'redrive' ? REDRIVE_HELP : (COMMAND_HELP[command] ?? HELP));
   return 0;
 }
 
@@ -195,11 +220,18 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         wait: { type: 'boolean', short: 'w' },
         timeout: { type: 'string' },
+        recursive: { type: 'boolean', short: 'r' },
+        'skip-existing': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        bulk: { type: 'boolean' },
       }, true);
       if (values.help) return help('enqueue');
       const config = readConfig(values.config as string | undefined);
-      return runEnqueue(config, { ...values, positionals }, { stdout: process.stdout, stderr: process.stderr });
+      const { 'skip-existing': skipExisting, 'dry-run': dryRun, ...others } = values;
+      return runEnqueue(config, { ...others, skipExisting, dryRun, positionals } as EnqueueArgs, { stdout: process.stdout, stderr: process.stderr });
     }
+    case 'redrive':
+      return cmdRedrive(rest);
     case 'doctor': {
       const { values } = parse(rest, { config: { type: 'string', short: 'c' } });
       if (values.help) return help('doctor');

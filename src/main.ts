@@ -14,8 +14,9 @@ import type { Config } from './config.js';
 import type { AppError } from './errors.js';
 import { startHttpServer } from './http.js';
 import type { Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type JobClass, type Metrics } from './metrics.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
+import { BothLanes, bulkBrokerNames, ClassGate, gated } from './worker/classes.js';
 import { createJobHandler, type JobCounters } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { retryDelayMs } from './worker/policy.js';
@@ -83,11 +84,13 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   // `intake` is created below: the AMQP, handler and probe callbacks that use it only run later.
   const amqp = connectAmqp(config, metrics, logger, () => intake.channelLost());
   const publisher = new BrokerPublisher(amqp, names);
+  const bulkNames = bulkBrokerNames(names);
+  const bulkPublisher = new BrokerPublisher(amqp, bulkNames);
   const ami = createAmiClient(config, logger);
   const originator = new Originator(ami, { channel: config.ami.channel, context: config.ami.context, exten: config.ami.exten });
   const abandon = new AbortController();
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
-  setMaxListeners(config.worker.concurrency + 10, abandon.signal);
+  setMaxListeners(2 * config.worker.concurrency + 10, abandon.signal);
 
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
   const onDeploymentError = (error: AppError): void => {
@@ -106,20 +109,26 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     void intake.resume('deployment');
   });
 
-  const handler = createJobHandler({
-    queueName: names.queueName,
+  const handlerFor = (cls: JobClass, lane: BrokerNames, lanePublisher: BrokerPublisher): ReturnType<typeof createJobHandler> => createJobHandler({
+    queueName: lane.queueName,
     rules: { allowedRoots: config.worker.allowedRoots, inputExtension: config.worker.inputExtension, outputExtension: config.worker.outputExtension },
     jobTimeoutMs: config.worker.jobTimeoutMs,
     maxAttempts: config.worker.maxAttempts,
     originator,
-    publisher,
-    counters: countersFor(metrics),
+    publisher: lanePublisher,
+    counters: countersFor(metrics, cls),
     logger,
     amiConnected: () => ami.connected,
     onDeploymentError,
     abandon: abandon.signal,
   });
-  const intake = new Intake(createConsumer(amqp, names, config, handler, logger), ['ami-down']);
+  // Live and bulk share one gate of Concurrency slots; live jobs get a free slot first.
+  const gate = new ClassGate(config.worker.concurrency);
+  const lanes = new BothLanes(
+    createConsumer(amqp, names, config, gated(gate, 'live', handlerFor('live', names, publisher), abandon.signal), logger),
+    createConsumer(amqp, bulkNames, config, gated(gate, 'bulk', handlerFor('bulk', bulkNames, bulkPublisher), abandon.signal), logger),
+  );
+  const intake = new Intake(lanes, ['ami-down']);
   intake.on('change', (consuming: boolean) => {
     metrics.consuming.set(consuming ? 1 : 0);
     events.emit('consuming', consuming);
@@ -146,6 +155,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
         ['originator', () => originator.dispose()],
         ['AMI', () => ami.close()],
         ['publisher', () => publisher.close()],
+        ['bulk publisher', () => bulkPublisher.close()],
         ['AMQP', () => amqp.close()],
         ['HTTP', () => http?.close()],
       ]);
@@ -270,17 +280,17 @@ function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles:
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }
 
-function countersFor(metrics: Metrics): JobCounters {
+function countersFor(metrics: Metrics, cls: JobClass): JobCounters {
   return {
-    received: () => metrics.jobsReceived.inc(),
-    inFlight: (delta) => metrics.jobsInFlight.inc(delta),
+    received: () => metrics.jobsReceived.inc({ class: cls }),
+    inFlight: (delta) => metrics.jobsInFlight.inc({ class: cls }, delta),
     completed: (result, seconds) => {
-      metrics.jobsCompleted.inc({ result });
-      metrics.jobDuration.observe({ result }, seconds);
+      metrics.jobsCompleted.inc({ class: cls, result });
+      metrics.jobDuration.observe({ class: cls, result }, seconds);
     },
-    retried: (code) => metrics.jobsRetried.inc({ code }),
-    deadLettered: (code) => metrics.jobsDeadLettered.inc({ code }),
-    requeued: () => metrics.jobsRequeued.inc(),
+    retried: (code) => metrics.jobsRetried.inc({ class: cls, code }),
+    deadLettered: (code) => metrics.jobsDeadLettered.inc({ class: cls, code }),
+    requeued: () => metrics.jobsRequeued.inc({ class: cls }),
   };
 }
 

@@ -28,28 +28,32 @@ const _allCodesListed: [MissingCodes] extends [never] ? true : MissingCodes = tr
 export type JobResult = 'converted' | 'failed';
 export const JOB_RESULTS = ['converted', 'failed'] as const satisfies readonly JobResult[];
 
+/** Which input queue a job came from: live traffic, or bulk work (a backfill) that only uses spare capacity. */
+export type JobClass = 'live' | 'bulk';
+export const JOB_CLASSES = ['live', 'bulk'] as const satisfies readonly JobClass[];
+
 /** Job durations are seconds to minutes (a conversion is ~0.1–1 s; JobTimeout defaults to 120 s). */
 export const JOB_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
 
 export interface Metrics {
   /** The registry `/metrics` serves. */
   readonly registry: Registry;
-  /** `audioconvert_jobs_received_total`: job messages taken from the queue. */
-  readonly jobsReceived: Counter;
-  /** `audioconvert_jobs_completed_total{result}`: jobs that reached a final outcome (result published, message settled). */
-  readonly jobsCompleted: Counter<'result'>;
-  /** `audioconvert_job_duration_seconds{result}`: from taking the message to its final outcome. */
-  readonly jobDuration: Histogram<'result'>;
-  /** `audioconvert_jobs_in_flight`: jobs being worked on now. */
-  readonly jobsInFlight: Gauge;
+  /** `audioconvert_jobs_received_total{class}`: job messages taken from the queue. */
+  readonly jobsReceived: Counter<'class'>;
+  /** `audioconvert_jobs_completed_total{class,result}`: jobs that reached a final outcome (result published, message settled). */
+  readonly jobsCompleted: Counter<'class' | 'result'>;
+  /** `audioconvert_job_duration_seconds{class,result}`: from taking the message to its final outcome. */
+  readonly jobDuration: Histogram<'class' | 'result'>;
+  /** `audioconvert_jobs_in_flight{class}`: jobs being worked on now. */
+  readonly jobsInFlight: Gauge<'class'>;
   /** `audioconvert_worker_concurrency`: the configured limit on jobs in flight. */
   readonly workerConcurrency: Gauge;
-  /** `audioconvert_jobs_retried_total{code}`: attempts that failed transiently and were scheduled again. */
-  readonly jobsRetried: Counter<'code'>;
-  /** `audioconvert_jobs_dead_lettered_total{code}`: messages dead-lettered (invalid, refused, or out of attempts). */
-  readonly jobsDeadLettered: Counter<'code'>;
-  /** `audioconvert_jobs_requeued_total`: messages handed back to the queue untouched (shutdown). */
-  readonly jobsRequeued: Counter;
+  /** `audioconvert_jobs_retried_total{class,code}`: attempts that failed transiently and were scheduled again. */
+  readonly jobsRetried: Counter<'class' | 'code'>;
+  /** `audioconvert_jobs_dead_lettered_total{class,code}`: messages dead-lettered (invalid, refused, or out of attempts). */
+  readonly jobsDeadLettered: Counter<'class' | 'code'>;
+  /** `audioconvert_jobs_requeued_total{class}`: messages handed back to the queue untouched (shutdown). */
+  readonly jobsRequeued: Counter<'class'>;
   /** `audioconvert_ami_connected`: 1 while logged in to AMI. */
   readonly amiConnected: Gauge;
   /** `audioconvert_ami_reconnects_total`: AMI connections re-established after a loss. */
@@ -75,23 +79,23 @@ export function createMetrics(options: { readonly version: string }): Metrics {
 
   const metrics: Metrics = {
     registry,
-    jobsReceived: counter('audioconvert_jobs_received_total', 'Job messages taken from the queue.'),
-    jobsCompleted: counter('audioconvert_jobs_completed_total', 'Jobs that reached a final outcome, by result.',
-      ['result']),
+    jobsReceived: counter('audioconvert_jobs_received_total', 'Job messages taken from the queue, by class (live, bulk).', ['class']),
+    jobsCompleted: counter('audioconvert_jobs_completed_total', 'Jobs that reached a final outcome, by class and result.',
+      ['class', 'result']),
     jobDuration: new Histogram({
       name: 'audioconvert_job_duration_seconds',
-      help: 'Time from taking a job message to its final outcome, by result.',
-      labelNames: ['result'],
+      help: 'Time from taking a job message to its final outcome, by class and result.',
+      labelNames: ['class', 'result'],
       buckets: JOB_DURATION_BUCKETS,
       registers,
     }),
-    jobsInFlight: gauge('audioconvert_jobs_in_flight', 'Jobs being worked on now.'),
+    jobsInFlight: gauge('audioconvert_jobs_in_flight', 'Jobs being worked on now, by class.', ['class']),
     workerConcurrency: gauge('audioconvert_worker_concurrency', 'Configured maximum of jobs in flight.'),
-    jobsRetried: counter('audioconvert_jobs_retried_total', 'Attempts that failed transiently and will be retried, by error code.',
-      ['code']),
-    jobsDeadLettered: counter('audioconvert_jobs_dead_lettered_total', 'Job messages dead-lettered, by error code.',
-      ['code']),
-    jobsRequeued: counter('audioconvert_jobs_requeued_total', 'Job messages returned to the queue untouched (shutdown).'),
+    jobsRetried: counter('audioconvert_jobs_retried_total', 'Attempts that failed transiently and will be retried, by class and error code.',
+      ['class', 'code']),
+    jobsDeadLettered: counter('audioconvert_jobs_dead_lettered_total', 'Job messages dead-lettered, by class and error code.',
+      ['class', 'code']),
+    jobsRequeued: counter('audioconvert_jobs_requeued_total', 'Job messages returned to the queue untouched (shutdown), by class.', ['class']),
     amiConnected: gauge('audioconvert_ami_connected', '1 while logged in to Asterisk AMI.'),
     amiReconnects: counter('audioconvert_ami_reconnects_total', 'AMI connections re-established after a loss.'),
     amqpConnected: gauge('audioconvert_amqp_connected', '1 while connected to RabbitMQ.'),
@@ -99,19 +103,28 @@ export function createMetrics(options: { readonly version: string }): Metrics {
     buildInfo: gauge('audioconvert_build_info', 'Build information; always 1.', ['version', 'node']),
   };
 
-  // Series that exist from the first scrape: rate() and alerts need a 0 before the first event.
-  for (const result of JOB_RESULTS) {
-    metrics.jobsCompleted.inc({ result }, 0);
-    metrics.jobDuration.zero({ result });
+  zeroSeries(metrics);
+  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
+  return metrics;
+}
+
+/** Series that exist from the first scrape: rate() and alerts need a 0 before the first event. */
+function zeroSeries(metrics: Metrics): void {
+  for (const cls of JOB_CLASSES) {
+    metrics.jobsReceived.inc({ class: cls }, 0);
+    metrics.jobsRequeued.inc({ class: cls }, 0);
+    metrics.jobsInFlight.set({ class: cls }, 0);
+    for (const result of JOB_RESULTS) {
+      metrics.jobsCompleted.inc({ class: cls, result }, 0);
+      metrics.jobDuration.zero({ class: cls, result });
+    }
+    for (const code of ERROR_CODES) {
+      metrics.jobsRetried.inc({ class: cls, code }, 0);
+      metrics.jobsDeadLettered.inc({ class: cls, code }, 0);
+    }
   }
-  for (const code of ERROR_CODES) {
-    metrics.jobsRetried.inc({ code }, 0);
-    metrics.jobsDeadLettered.inc({ code }, 0);
-  }
-  for (const g of [metrics.jobsInFlight, metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected,
+  for (const g of [metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected,
     metrics.consuming]) {
     g.set(0);
   }
-  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
-  return metrics;
 }

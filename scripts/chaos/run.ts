@@ -9,7 +9,8 @@ import path from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { brokerNames } from '../../src/main.js';
-import { mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
+import { mainQueueDeclare } from '../../src/queue/broker.js';
+import { serviceQueues } from '../../src/worker/classes.js';
 import { BridgeProcess, configText, uniqueNames, type BridgeConfig, type BridgeExit } from './bridge.js';
 import { inject, rabbitmqctl, type FaultKind } from './faults.js';
 import { makeDataRoot, tempFiles, wavProblem, type DataRoot } from './files.js';
@@ -66,7 +67,8 @@ class ChaosRun {
       logLevel: 'INFO',
     };
     const broker = brokerNames(parseConfig(configText(config), 'chaos', {}));
-    this.delayQueues = publisherQueues(broker).map((q) => q.queue).filter((q) => q !== this.names.deadLetterQueue);
+    // Both lanes' delay queues and the (empty) bulk queue: the run's own, deleted at the end.
+    this.delayQueues = serviceQueues(broker).filter((q) => q !== this.names.deadLetterQueue && q !== this.names.queueName);
     this.observer = new Observer(opts.amqpUrl, this.names, this.ledger, mainQueueDeclare(broker).arguments);
     this.bridge = new BridgeProcess(config, workDir, 'bridge', opts.bridgeLog);
     this.policy = `${this.names.queueName}.delivery-limit`;

@@ -3,7 +3,7 @@
  * (final-ok.txt: 14 per job), the dialplan run on the ;1 half, and the recorded reorderings.
  */
 import type { ChildProcess } from 'node:child_process';
-import { convert, exists, statSize, type SystemStatus } from './convert.js';
+import { convert, ensureDir, exists, statSize, type SystemStatus } from './convert.js';
 import {
   ANSWER_HOLD_MS,
   checkConvert,
@@ -15,7 +15,10 @@ import {
   stepResult,
   tempPathFor,
   userEventBody,
+  WAV_DIR_MODE,
+  wavDirOf,
   type DialplanOutcome,
+  type PathRulesOfDialplan,
 } from './dialplan.js';
 import * as ev from './events.js';
 import type { ChanSnap, WireEvent } from './events.js';
@@ -28,7 +31,7 @@ export type OutcomeOverride = (job: ConversionInfo) => 'input-missing' | 'APPERR
 export interface CallHost {
   readonly generation: number;
   readonly mode: 'real' | 'instant';
-  readonly rules: { gsm: RegExp; wav: RegExp };
+  readonly rules: PathRulesOfDialplan;
   readonly latencyMs: number;
   readonly conversionTimeoutMs: number;
   readonly hangConversions: boolean;
@@ -150,7 +153,7 @@ export class Call {
   /** The dialplan of the extension the Originate named. */
   private run(): DialplanOutcome | undefined | Promise<DialplanOutcome | undefined> {
     if (!this.spec.runnable) return undefined;
-    if (this.spec.exten === 'ping') return pong(this.spec.vars);
+    if (this.spec.exten === 'ping') return pong(this.spec.vars, this.host.rules.roots);
     if (this.spec.exten !== 'convert') return undefined; // h: no UserEvent, the channel just ends
     const check = checkConvert(this.spec.vars, this.host.rules);
     if (check.kind === 'refused') return check.outcome;
@@ -170,6 +173,11 @@ export class Call {
   private async step(info: ConversionInfo, forced: 'APPERROR' | 'FAILURE' | undefined): Promise<DialplanOutcome> {
     const host = this.host;
     if (host.mode === 'real' && forced === undefined && !(await exists(info.gsmPath))) return inputMissing(info.jobId);
+    if (host.mode === 'real' && forced === undefined && !host.stopped) {
+      this.priority = 20;
+      // A failed mkdir goes on to the step, which then fails to write (APPERROR), as in the dialplan.
+      await ensureDir(wavDirOf(info.wavPath), WAV_DIR_MODE);
+    }
     this.priority = 12;
     host.stats.conversionsStarted++;
     host.emitConversion('conversion-start', info);

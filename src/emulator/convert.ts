@@ -5,7 +5,7 @@
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 
 /**
  * The step's verdict: SUCCESS (printed OK after mv), APPERROR (anything else: non-zero exit, killed,
@@ -92,5 +92,23 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Priorities 19–20: `STAT(d,dir)`, else `mkdir -p -m <mode> dir` (the mode on the last directory,
+ * as GNU mkdir sets it, setgid included; the parents get the umask's and inherit a setgid parent's group).
+ */
+export async function ensureDir(dir: string, mode: number): Promise<void> {
+  try {
+    if ((await stat(dir)).isDirectory()) return;
+  } catch {
+    // missing: create it
+  }
+  try {
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, mode);
+  } catch {
+    // mkdir's non-zero exit is not looked at by the dialplan either
   }
 }

@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { AmiMessage } from '../ami/protocol.js';
 import { Call, type CallHost, type CallSpec, type OutcomeOverride } from './call.js';
-import { pathRules, type DialplanState } from './dialplan.js';
+import { pathRules, type DialplanState, type PathRulesOfDialplan } from './dialplan.js';
 import type { WireEvent } from './events.js';
 import { handleOriginate, type OriginateHost } from './originate.js';
 import { EXPECTED_ACTIONS, permsOf } from './perms.js';
@@ -27,7 +27,7 @@ interface User {
 
 export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
   readonly mode: 'real' | 'instant';
-  readonly rules: { gsm: RegExp; wav: RegExp };
+  readonly rules: PathRulesOfDialplan;
   readonly soxPath: string;
   readonly loginFailDelayMs: number;
   readonly authTimeoutMs: number;

@@ -32,7 +32,7 @@ export interface DialplanState {
 const EXTENSIONS: Record<string, Record<string, { last: number; labels: Record<string, number> }>> = {
   [HOLD_CONTEXT]: { s: { last: 3, labels: {} } },
   [CONVERT_CONTEXT]: {
-    convert: { last: 17, labels: { paths: 5, input: 8, run: 11, report: 16 } },
+    convert: { last: 21, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18 } },
     ping: { last: 2, labels: {} },
     h: { last: 1, labels: {} },
   },
@@ -92,12 +92,42 @@ export const UNSAFE_PATH_CHAR = /[^A-Za-z0-9._/-]/;
 
 const JOB_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A root the dialplan accepts in [globals]: absolute, names of [A-Za-z0-9_-] only (priority 5). */
+export const ROOT_RE = /^(\/[A-Za-z0-9_-]+)+$/;
 
-/** The two path REGEXes of priority 5, for a root (default /var/local/auditorai). */
-export function pathRules(root: string): { gsm: RegExp; wav: RegExp } {
-  const r = escapeRe(root.replace(/\/+$/, ''));
-  return { gsm: new RegExp(`^${r}/gsm/[A-Za-z0-9_.-]+[.]gsm$`), wav: new RegExp(`^${r}/wav/[A-Za-z0-9_.-]+[.]wav$`) };
+/**
+ * What follows `^${ROOT}` in the two path REGEXes of priority 5: any depth of names, each starting
+ * with [A-Za-z0-9_] (so no `.`, `..`, hidden or option-like name), then the file's name.
+ */
+export const PATH_TAIL = {
+  gsm: '/([A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*[.]gsm$',
+  wav: '/([A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*[.]wav$',
+} as const;
+
+/** The dialplan's [globals] AUDIOCONVERT_GSM_ROOT and AUDIOCONVERT_WAV_ROOT for a data root. */
+export function dialplanRoots(root: string): { gsm: string; wav: string } {
+  const r = root.replace(/\/+$/, '');
+  return { gsm: `${r}/gsm`, wav: `${r}/wav` };
+}
+
+export interface PathRulesOfDialplan {
+  readonly gsm: RegExp;
+  readonly wav: RegExp;
+  /** What [globals] sets; exten ping reports them. */
+  readonly roots: { readonly gsm: string; readonly wav: string };
+}
+
+/** The path rules of priority 5 for a data root (default /var/local/auditorai); never matches when a root is malformed. */
+export function pathRules(root: string): PathRulesOfDialplan {
+  const roots = dialplanRoots(root);
+  // The dialplan pastes the root into the REGEX unescaped; ROOT_RE guarantees it holds no metacharacter.
+  const never = /(?!)/;
+  const ok = ROOT_RE.test(roots.gsm) && ROOT_RE.test(roots.wav);
+  return {
+    gsm: ok ? new RegExp(`^${roots.gsm}${PATH_TAIL.gsm}`) : never,
+    wav: ok ? new RegExp(`^${roots.wav}${PATH_TAIL.wav}`) : never,
+    roots,
+  };
 }
 
 /** The dialplan's result: the UserEvent it sends (body lines) and where, or none. */
@@ -108,13 +138,15 @@ export interface DialplanOutcome {
   readonly detail: string;
   readonly jobId: string | undefined;
   readonly wavBytes: number | undefined;
+  /** Header lines after the others (exten ping's roots). */
+  readonly extra?: string;
 }
 
 /** The UserEvent application's lines, in the order extensions.conf writes them. */
 export function userEventBody(o: DialplanOutcome): string {
   const job = o.jobId === undefined ? '' : `JobId: ${o.jobId}\r\n`;
   const bytes = o.wavBytes === undefined ? '' : `WavBytes: ${o.wavBytes}\r\n`;
-  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${bytes}`;
+  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${bytes}${o.extra ?? ''}`;
 }
 
 /** Priorities 1–10 of exten convert: a refusal, or the validated names the step needs. */
@@ -122,7 +154,7 @@ export type ConvertCheck =
   | { readonly kind: 'refused'; readonly outcome: DialplanOutcome }
   | { readonly kind: 'check-input'; readonly jobId: string; readonly gsmPath: string; readonly wavPath: string };
 
-export function checkConvert(vars: ReadonlyMap<string, string>, rules: { gsm: RegExp; wav: RegExp }): ConvertCheck {
+export function checkConvert(vars: ReadonlyMap<string, string>, rules: Pick<PathRulesOfDialplan, 'gsm' | 'wav'>): ConvertCheck {
   const jobId = vars.get('JOB_ID') ?? '';
   if (!JOB_ID_RE.test(jobId)) {
     return refused({ priority: PRIORITY.invalidJobId, status: 'FAILED', detail: 'invalid-job-id', jobId: undefined, wavBytes: undefined });
@@ -155,14 +187,19 @@ export const stepResult = (jobId: string, systemStatus: 'SUCCESS' | 'APPERROR' |
   wavBytes,
 });
 
-/** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong)`. */
-export const pong = (vars: ReadonlyMap<string, string>): DialplanOutcome => ({
+/** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong,GsmRoot: …,WavRoot: …)`. */
+export const pong = (vars: ReadonlyMap<string, string>, roots: PathRulesOfDialplan['roots']): DialplanOutcome => ({
   priority: PRIORITY.ping,
   status: 'OK',
   detail: 'pong',
   jobId: vars.get('JOB_ID') ?? '',
   wavBytes: undefined,
+  extra: `GsmRoot: ${roots.gsm}\r\nWavRoot: ${roots.wav}\r\n`,
 });
+
+/** Priorities 18–21: WAV_PATH less its last name (CUT … FIELDQTY), created with mode 2775 when missing. */
+export const wavDirOf = (wavPath: string): string => wavPath.slice(0, wavPath.lastIndexOf('/'));
+export const WAV_DIR_MODE = 0o2775;
 
 /** Priority 11: `${WAV_PATH}.tmp-${JOB_ID}.wav`, beside the target so the final mv is a rename. */
 export const tempPathFor = (wavPath: string, jobId: string): string => `${wavPath}.tmp-${jobId}.wav`;

@@ -21,7 +21,8 @@ import type { Job, PathRules } from './message.js';
 /**
  * Refuses a job whose existing files or directories resolve outside the allowed roots.
  * - the GSM, if it exists: its real path must be a regular file inside a (real) root, with the input extension;
- * - the WAV's directory, if it exists: its real path must be inside a (real) root or be one;
+ * - the WAV's directory, or when it does not exist yet its deepest existing ancestor (what the
+ *   dialplan's `mkdir -p` builds on): its real path must be a directory inside a (real) root or be one;
  * - the WAV itself, if it exists: must be a regular file, not a symlink (the conversion would write through it).
  * A missing file or directory is fine (the dialplan reports it), except a GSM that is a dangling symlink.
  * @throws PathNotAllowedError; other file system errors (EACCES, EIO) are thrown as they are.
@@ -30,7 +31,7 @@ import type { Job, PathRules } from './message.js';
 export async function checkRealPaths(job: Job, rules: PathRules): Promise<void> {
   const roots = realRoots(rules.allowedRoots);
   checkInput(job.gsmPath, roots, rules.inputExtension);
-  checkOutput(job.wavPath, roots);
+  checkOutput(job.wavPath, roots, rules.allowedRoots.map(withoutSlash));
 }
 
 function checkInput(gsmPath: string, roots: readonly string[], extension: string): void {
@@ -52,12 +53,8 @@ function checkInput(gsmPath: string, roots: readonly string[], extension: string
   if (!stats.isFile()) throw new PathNotAllowedError(`gsm_path ${gsmPath} is not a regular file`);
 }
 
-function checkOutput(wavPath: string, roots: readonly string[]): void {
-  const dir = posix.dirname(wavPath);
-  const realDir = resolve('wav_path', dir);
-  if (realDir !== undefined && !isInside(realDir, roots, true)) {
-    throw new PathNotAllowedError(`wav_path's directory ${dir} resolves outside the allowed roots (a symlink?)`);
-  }
+function checkOutput(wavPath: string, roots: readonly string[], written: readonly string[]): void {
+  checkOutputDir(posix.dirname(wavPath), roots, written);
   const stats = lstatOrUndefined(wavPath);
   if (stats === undefined) return;
   if (stats.isSymbolicLink()) {
@@ -66,10 +63,35 @@ function checkOutput(wavPath: string, roots: readonly string[]): void {
   if (!stats.isFile()) throw new PathNotAllowedError(`wav_path ${wavPath} exists and is not a regular file`);
 }
 
+/**
+ * The WAV's directory may not exist yet: the dialplan creates it (dated trees). What `mkdir -p`
+ * would build on is the deepest ancestor that exists; its real path must be inside a root (or be
+ * one) and a directory, or the new directories would land wherever a symlink points.
+ */
+function checkOutputDir(dir: string, roots: readonly string[], written: readonly string[]): void {
+  let existing = dir;
+  while (lstatOrUndefined(existing) === undefined) {
+    // A root that does not exist yet is created as written: nothing above it is reached.
+    if (written.includes(existing) || existing === '/') return;
+    existing = posix.dirname(existing);
+  }
+  const real = resolve('wav_path', existing);
+  if (real === undefined) {
+    throw new PathNotAllowedError(`wav_path's directory ${existing} is a symlink to something that does not exist`);
+  }
+  if (!isInside(real, roots, true)) {
+    const what = existing === dir ? `wav_path's directory ${dir}` : `wav_path's directory ${dir} would be created in ${existing}, which`;
+    throw new PathNotAllowedError(`${what} resolves outside the allowed roots (a symlink?)`);
+  }
+  if (!statSync(real).isDirectory()) throw new PathNotAllowedError(`wav_path's directory ${existing} is not a directory`);
+}
+
+const withoutSlash = (root: string): string => (root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root);
+
 /** Real path of each root; a root that does not exist (yet) is kept as written. */
 function realRoots(roots: readonly string[]): string[] {
   return roots.map((root) => {
-    const written = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+    const written = withoutSlash(root);
     try {
       return realpathSync.native(written);
     } catch (error) {

@@ -3,12 +3,15 @@
  * answers, the conversion extension exists. The conversion check originates with paths the
  * shipped dialplan's path check refuses (`invalid-path`), so nothing ever runs.
  */
+import { randomUUID } from 'node:crypto';
 import { AmiClient, type DisconnectReason } from '../ami/client.js';
+import { getHeader, type AmiMessage } from '../ami/protocol.js';
 import { Originator, type OriginateOutcome } from '../ami/originate.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Config } from '../config.js';
 import { amiTlsOptions } from '../main.js';
 import type { DoctorReport } from './doctor.js';
+import { compareRoots, rootsOf, type DialplanRoots } from './doctor-roots.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 const LOGIN_TIMEOUT_MS = 5000;
@@ -108,10 +111,14 @@ async function checkDialplan(client: AmiClient, config: Config, report: DoctorRe
   const convert = new Originator(client, { channel, context, exten });
   try {
     // Dummy values: they pass the AMI serializer, and the ping extension ignores them.
-    const pong = await ping.run({ gsmPath: 'ping', wavPath: 'ping', timeoutMs: DIALPLAN_TIMEOUT_MS });
+    const attemptId = randomUUID();
+    const roots = captureRoots(client, attemptId);
+    const pong = await ping.run({ gsmPath: 'ping', wavPath: 'ping', timeoutMs: DIALPLAN_TIMEOUT_MS, attemptId }).finally(roots.stop);
     const pingWhat = `dialplan answers (${channel} → ping@${context})`;
-    if (pong.kind === 'converted') report.ok(`${pingWhat}: ${pong.detail || 'OK'}`);
-    else reportOutcome(pingWhat, pong, config, report, 'ping');
+    if (pong.kind === 'converted') {
+      report.ok(`${pingWhat}: ${pong.detail || 'OK'}`);
+      reportRoots(roots.value, config, report);
+    } else reportOutcome(pingWhat, pong, config, report, 'ping');
 
     // Paths without a slash fail the dialplan's REGEX check before any step runs.
     const probe = await convert.run({ gsmPath: 'probe', wavPath: 'probe', timeoutMs: DIALPLAN_TIMEOUT_MS });
@@ -129,6 +136,33 @@ async function checkDialplan(client: AmiClient, config: Config, report: DoctorRe
     ping.dispose();
     convert.dispose();
   }
+}
+
+/** Listens for the ping's UserEvent (Uniqueid = the attempt's ChannelId) to read the roots it reports. */
+function captureRoots(client: AmiClient, attemptId: string): { value: DialplanRoots | undefined; stop: () => void } {
+  const capture: { value: DialplanRoots | undefined; stop: () => void } = { value: undefined, stop: () => client.off('event', onEvent) };
+  function onEvent(event: AmiMessage): void {
+    if (getHeader(event, 'Event') === 'UserEvent' && getHeader(event, 'UserEvent') === 'AudioConvert' && getHeader(event, 'Uniqueid') === attemptId) {
+      capture.value = rootsOf(event);
+    }
+  }
+  client.on('event', onEvent);
+  return capture;
+}
+
+/** The dialplan's roots against [Worker] AllowedRoots. */
+function reportRoots(roots: DialplanRoots | undefined, config: Config, report: DoctorReport): void {
+  const what = 'dialplan roots agree with [Worker] AllowedRoots';
+  if (roots === undefined) {
+    report.warn(`${what}: the ping's UserEvent was not seen; cannot compare`);
+    return;
+  }
+  const problems = compareRoots(roots, config.worker.allowedRoots, config.file);
+  if (problems.length === 0) {
+    report.ok(`dialplan roots ${roots.gsm ?? ''}, ${roots.wav ?? ''} lie inside [Worker] AllowedRoots (${config.worker.allowedRoots.join(', ')})`);
+    return;
+  }
+  for (const p of problems) report.fail(what, p.problem, p.fix);
 }
 
 const DIALPLAN_FIX = 'copy config/asterisk/extensions.conf into /etc/asterisk/extensions.conf (or #include it), then asterisk -rx "dialplan reload"';

@@ -15,7 +15,7 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
 import { brokerNames, start, type Service } from '../../src/main.js';
-import { publisherQueues } from '../../src/queue/broker.js';
+import { serviceQueues } from '../../src/worker/classes.js';
 
 export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -194,6 +194,8 @@ export interface StackOptions {
   readonly config?: ConfigOverrides;
   /** The data root (default: a fresh temp one, removed by close()). */
   readonly data?: DataRoot;
+  /** false: nothing consumes the dead-letter queue (records stay there; `dead` stays empty). Default true. */
+  readonly collectDeadLetters?: boolean;
 }
 
 /** Brings up broker objects, emulator and data root; the service is started by startService(). */
@@ -202,7 +204,7 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
   const data = options.data ?? makeDataRoot();
   const emulator = await AsteriskEmulator.start({ port: 0, root: data.root, mode: 'real', ...options.emulator });
   const config = testConfig(data.root, emulator.port, options.config);
-  return assemble(config, data, { emulator }, () => emulator.close());
+  return assemble(config, data, { emulator }, () => emulator.close(), options.collectDeadLetters ?? true);
 }
 
 /** An AMI the stack does not own (a real Asterisk): where it is and the bridge's login. */
@@ -222,10 +224,10 @@ export async function makeStackOn(ami: ExternalAmi, options: Omit<StackOptions, 
   const data = options.data ?? makeDataRoot();
   const amiKeys = { Addr: ami.host, User: ami.user, Secret: ami.secret, ...options.config?.ami };
   const config = testConfig(data.root, ami.port, { ...options.config, ami: amiKeys });
-  return assemble(config, data, {}, () => Promise.resolve());
+  return assemble(config, data, {}, () => Promise.resolve(), options.collectDeadLetters ?? true);
 }
 
-async function assemble<E extends object>(config: Config, data: DataRoot, extra: E, closeAmi: () => Promise<void>): Promise<Omit<Stack, 'emulator'> & E> {
+async function assemble<E extends object>(config: Config, data: DataRoot, extra: E, closeAmi: () => Promise<void>, collectDead: boolean): Promise<Omit<Stack, 'emulator'> & E> {
   const names = brokerNames(config);
   const amqp = new Connection(AMQP_URL);
   amqp.on('error', () => {});
@@ -241,8 +243,9 @@ async function assemble<E extends object>(config: Config, data: DataRoot, extra:
       (m) => results.push(m),
     ),
   );
+  if (!collectDead) await amqp.queueDeclare({ queue: names.deadLetterQueue, durable: true });
   const dead: Collector = new Collector(
-    amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: { durable: true } }, (m) => dead.push(m)),
+    amqp.createConsumer({ queue: collectDead ? names.deadLetterQueue : `${names.deadLetterQueue}.unused`, queueOptions: { durable: collectDead, exclusive: !collectDead, autoDelete: !collectDead } }, (m) => dead.push(m)),
   );
   results.consumer.on('error', () => {});
   dead.consumer.on('error', () => {});
@@ -271,7 +274,7 @@ async function assemble<E extends object>(config: Config, data: DataRoot, extra:
     async close() {
       await stack.service?.close();
       await Promise.allSettled([results.consumer.close(), dead.consumer.close(), publisher.close()]);
-      for (const q of [names.queueName, names.deadLetterQueue, ...publisherQueues(names).map((d) => d.queue)]) {
+      for (const q of serviceQueues(names)) {
         await amqp.queueDelete({ queue: q }).catch(() => {});
       }
       await amqp.exchangeDelete({ exchange: names.resultsExchange }).catch(() => {});

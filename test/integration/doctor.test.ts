@@ -48,6 +48,7 @@ interface Overrides {
   readonly secret?: string;
   readonly queueType?: 'classic' | 'quorum';
   readonly amiPort?: number;
+  readonly allowedRoots?: string;
 }
 
 /** A config file (mode 0600) for the emulator and a fresh queue name. */
@@ -58,7 +59,8 @@ function testConfig(overrides: Overrides = {}): { file: string; queue: string } 
     file,
     `[RabbitMQ]\nUrl = ${overrides.amqpUrl ?? AMQP_URL}\nQueueName = ${queue}\nDeadLetterQueue = ${queue}.dead\n` +
       `ResultsExchange = ${queue}.results\nQueueType = ${overrides.queueType ?? 'classic'}\n` +
-      `[AsteriskAMI]\nAddr = 127.0.0.1\nPort = ${overrides.amiPort ?? emulator.port}\nUser = auditorai\nSecret = ${overrides.secret ?? 'simulator'}\n`,
+      `[AsteriskAMI]\nAddr = 127.0.0.1\nPort = ${overrides.amiPort ?? emulator.port}\nUser = auditorai\nSecret = ${overrides.secret ?? 'simulator'}\n` +
+      `[Worker]\nAllowedRoots = ${overrides.allowedRoots ?? dir}\n`,
     { mode: 0o600 },
   );
   queuesToDelete.add(queue);
@@ -94,9 +96,19 @@ describe('doctor', () => {
     assert.match(text, new RegExp(`^OK   AMI reachable at 127\\.0\\.0\\.1:${emulator.port}$`, 'm'));
     assert.match(text, /^OK {3}AMI login as 'auditorai'$/m);
     assert.match(text, /^OK {3}dialplan answers \(Local\/s@audio-convert-hold → ping@audio-convert\): pong$/m);
+    assert.match(text, new RegExp(`^OK   dialplan roots ${dir}/gsm, ${dir}/wav lie inside \\[Worker\\] AllowedRoots \\(${dir}\\)$`, 'm'));
     assert.match(text, /^OK {3}conversion extension convert@audio-convert present/m);
     assert.match(text, /^all checks passed$/m);
     assert.doesNotMatch(text, /^FAIL/m);
+  });
+
+  it("AllowedRoots and the dialplan's roots disagree: FAIL naming both, with the fix", async () => {
+    const { file } = testConfig({ allowedRoots: `/var/local/auditorai, ${dir}/gsm` });
+    const { code, text } = await doctor(file);
+    assert.equal(code, 1, text);
+    assert.match(text, new RegExp(`^FAIL dialplan roots agree with \\[Worker\\] AllowedRoots: the dialplan's AUDIOCONVERT_WAV_ROOT ${dir}/wav is outside \\[Worker\\] AllowedRoots .*\\n {5}fix: add ${dir}/wav`, 'm'));
+    assert.match(text, /^FAIL dialplan roots agree with \[Worker\] AllowedRoots: \[Worker\] AllowedRoots has \/var\/local\/auditorai, which holds neither dialplan root/m);
+    assert.doesNotMatch(text, /AUDIOCONVERT_GSM_ROOT .* is outside/);
   });
 
   it('reports the queues the service declared, with message and consumer counts', async () => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { soxArgs } from '../../src/emulator/convert.js';
-import { parseVariableHeader, pathRules, PRIORITY } from '../../src/emulator/dialplan.js';
+import { findLabel, parseVariableHeader, PATH_TAIL, pathRules, PRIORITY, ROOT_RE, WAV_DIR_MODE, wavDirOf } from '../../src/emulator/dialplan.js';
 import { AsteriskEmulator, type EmulatorOptions, type ReorderMode } from '../../src/emulator/server.js';
 import { detail, ev, isEnd, jobEnd, names, RawAmi } from './emulator-client.js';
 
@@ -284,10 +284,26 @@ describe('the shipped dialplan and the emulator agree', () => {
 
   test('the path REGEXes, the sox command line and the temp name', () => {
     const rules = pathRules('/var/local/auditorai');
-    assert.ok(file.includes(`REGEX("${rules.gsm.source.replaceAll('\\/', '/')}" \${GSM_PATH})`));
-    assert.ok(file.includes(`REGEX("${rules.wav.source.replaceAll('\\/', '/')}" \${WAV_PATH})`));
+    assert.ok(file.includes(`\nAUDIOCONVERT_GSM_ROOT=${rules.roots.gsm}\n`));
+    assert.ok(file.includes(`\nAUDIOCONVERT_WAV_ROOT=${rules.roots.wav}\n`));
+    assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_GSM_ROOT}${PATH_TAIL.gsm}" \${GSM_PATH})`));
+    assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_WAV_ROOT}${PATH_TAIL.wav}" \${WAV_PATH})`));
+    for (const root of ['GSM', 'WAV']) assert.ok(file.includes(`REGEX("${ROOT_RE.source.replaceAll('\\/', '/')}" \${AUDIOCONVERT_${root}_ROOT})`));
     assert.ok(file.includes(`timeout -k 5 100 sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH} && echo OK')})`));
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
+  });
+
+  test('the output directory: priority 8 jumps to 18, mkdir only when STAT(d) says it is missing, back to run', () => {
+    const convert = plan.get('audio-convert/convert')!;
+    assert.equal(findLabel({ convertContextPresent: true, holdContextPresent: true }, 'audio-convert', 'convert', 'outdir'), 18);
+    assert.equal(convert.length, 21);
+    assert.match(convert[7]![1], /^GotoIf\(\$\{STAT\(e,\$\{GSM_PATH\}\)\}\?outdir\)$/);
+    assert.equal(convert[17]![1], 'Set(WAV_DIR=${CUT(WAV_PATH,/,1-$[${FIELDQTY(WAV_PATH,/)} - 1])})');
+    assert.equal(convert[18]![1], 'GotoIf(${STAT(d,${WAV_DIR})}?run)');
+    assert.equal(convert[19]![1], `TrySystem(mkdir -p -m ${WAV_DIR_MODE.toString(8)} \${WAV_DIR})`);
+    assert.equal(convert[20]![1], 'Goto(run)');
+    assert.equal(wavDirOf('/var/local/auditorai/wav/2026/12/02/a.wav'), '/var/local/auditorai/wav/2026/12/02');
+    assert.ok(plan.get('audio-convert/ping')![0]![1].endsWith('GsmRoot: ${AUDIOCONVERT_GSM_ROOT},WavRoot: ${AUDIOCONVERT_WAV_ROOT})'));
   });
 
   test('Variable: headers are split as Asterisk does (hdr-variable-values.txt)', () => {

@@ -23,15 +23,20 @@ void test('every metric is exposed, with its series at 0 before the first event'
   const m = createMetrics({ version: '1.2.3' });
   const text = await m.registry.metrics();
   for (const name of NAMES) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
-  for (const result of ['converted', 'failed']) {
-    assert.match(text, new RegExp(`^audioconvert_jobs_completed_total\\{result="${result}"\\} 0$`, 'm'));
-    assert.match(text, new RegExp(`^audioconvert_job_duration_seconds_count\\{result="${result}"\\} 0$`, 'm'));
+  for (const cls of ['live', 'bulk']) {
+    for (const result of ['converted', 'failed']) {
+      assert.match(text, new RegExp(`^audioconvert_jobs_completed_total\\{class="${cls}",result="${result}"\\} 0$`, 'm'));
+      assert.match(text, new RegExp(`^audioconvert_job_duration_seconds_count\\{class="${cls}",result="${result}"\\} 0$`, 'm'));
+    }
+    for (const code of ERROR_CODES) {
+      assert.match(text, new RegExp(`^audioconvert_jobs_retried_total\\{class="${cls}",code="${code}"\\} 0$`, 'm'));
+      assert.match(text, new RegExp(`^audioconvert_jobs_dead_lettered_total\\{class="${cls}",code="${code}"\\} 0$`, 'm'));
+    }
+    for (const name of ['jobs_received_total', 'jobs_requeued_total', 'jobs_in_flight']) {
+      assert.match(text, new RegExp(`^audioconvert_${name}\\{class="${cls}"\\} 0$`, 'm'));
+    }
   }
-  for (const code of ERROR_CODES) {
-    assert.match(text, new RegExp(`^audioconvert_jobs_retried_total\\{code="${code}"\\} 0$`, 'm'));
-    assert.match(text, new RegExp(`^audioconvert_jobs_dead_lettered_total\\{code="${code}"\\} 0$`, 'm'));
-  }
-  for (const name of ['jobs_received_total', 'jobs_requeued_total', 'jobs_in_flight', 'worker_concurrency', 'ami_connected',
+  for (const name of ['worker_concurrency', 'ami_connected',
     'ami_reconnects_total', 'amqp_connected', 'consuming']) {
     assert.match(text, new RegExp(`^audioconvert_${name} 0$`, 'm'));
   }
@@ -46,31 +51,31 @@ void test("prom-client's default process metrics are in the same registry", asyn
 
 void test('histogram buckets fit second-scale jobs', async () => {
   const m = createMetrics({ version: 't' });
-  m.jobDuration.observe({ result: 'converted' }, 0.4);
+  m.jobDuration.observe({ class: 'live', result: 'converted' }, 0.4);
   const text = await m.registry.metrics();
   for (const le of JOB_DURATION_BUCKETS) {
-    assert.match(text, new RegExp(`^audioconvert_job_duration_seconds_bucket\\{le="${le}",result="converted"\\} ${le >= 0.4 ? 1 : 0}$`, 'm'));
+    assert.match(text, new RegExp(`^audioconvert_job_duration_seconds_bucket\\{le="${le}",class="live",result="converted"\\} ${le >= 0.4 ? 1 : 0}$`, 'm'));
   }
 });
 
 void test('a fresh registry per instance: no clash, nothing in the global registry', async () => {
   const a = createMetrics({ version: 'a' });
   const b = createMetrics({ version: 'b' });
-  a.jobsReceived.inc();
-  a.jobsCompleted.inc({ result: 'converted' });
-  a.jobsRetried.inc({ code: 'TIMEOUT' });
+  a.jobsReceived.inc({ class: 'bulk' });
+  a.jobsCompleted.inc({ class: 'bulk', result: 'converted' });
+  a.jobsRetried.inc({ class: 'live', code: 'TIMEOUT' });
   a.amiConnected.set(1);
-  assert.match(await a.registry.metrics(), /^audioconvert_jobs_received_total 1$/m);
-  assert.match(await a.registry.metrics(), /^audioconvert_jobs_retried_total\{code="TIMEOUT"\} 1$/m);
-  assert.match(await b.registry.metrics(), /^audioconvert_jobs_received_total 0$/m);
+  assert.match(await a.registry.metrics(), /^audioconvert_jobs_received_total\{class="bulk"\} 1$/m);
+  assert.match(await a.registry.metrics(), /^audioconvert_jobs_retried_total\{class="live",code="TIMEOUT"\} 1$/m);
+  assert.match(await b.registry.metrics(), /^audioconvert_jobs_received_total\{class="bulk"\} 0$/m);
   assert.match(await b.registry.metrics(), /^audioconvert_ami_connected 0$/m);
   assert.equal(globalRegistry.getSingleMetric('audioconvert_jobs_received_total'), undefined);
 });
 
-void test('labels are closed sets: result, code, version, node — never ids or paths', () => {
+void test('labels are closed sets: class, result, code, version, node — never ids or paths', () => {
   const m = createMetrics({ version: 't' });
   const labels = new Set(m.registry.getMetricsAsArray()
     .filter((metric) => metric.name.startsWith('audioconvert_'))
     .flatMap((metric) => (metric as unknown as { labelNames: string[] }).labelNames));
-  assert.deepEqual([...labels].sort(), ['code', 'node', 'result', 'version']);
+  assert.deepEqual([...labels].sort(), ['class', 'code', 'node', 'result', 'version']);
 });

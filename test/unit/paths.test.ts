@@ -83,6 +83,11 @@ describe('checkRealPaths: accepted', () => {
     await checkRealPaths(job('gsm/a.gsm', 'no-such-dir/x.wav'), rules);
   });
 
+  it('a WAV in a dated tree that does not exist yet (the dialplan creates it)', async () => {
+    await checkRealPaths(job('gsm/a.gsm', 'wav/2026/12/02/new.wav'), rules);
+    await checkRealPaths(job('gsm/a.gsm', 'wav/existing-dir.wav/2026/new.wav'), rules);
+  });
+
   it('a root that is itself a symlink, written with a trailing slash', async () => {
     const viaLink = join(base, 'root-link');
     const linked: PathRules = { ...rules, allowedRoots: [`${viaLink}/`] };
@@ -136,6 +141,22 @@ describe('checkRealPaths: refused', () => {
 
   it("a WAV whose directory is symlinked out of the root", async () => {
     await refused(checkRealPaths(job('gsm/a.gsm', 'wav-out/x.wav'), rules), /^wav_path's directory .*wav-out resolves outside the allowed roots/);
+  });
+
+  it('a WAV in a directory to create under a directory symlinked out of the root', async () => {
+    await refused(
+      checkRealPaths(job('gsm/a.gsm', 'wav-out/2026/12/x.wav'), rules),
+      /^wav_path's directory .*wav-out\/2026\/12 would be created in .*wav-out, which resolves outside the allowed roots/,
+    );
+  });
+
+  it('a WAV in a directory to create under a dangling symlink', async () => {
+    await symlink(join(outside, 'not-yet-dir'), join(root, 'wav/dangling-dir'));
+    await refused(checkRealPaths(job('gsm/a.gsm', 'wav/dangling-dir/2026/x.wav'), rules), /^wav_path's directory .*dangling-dir is a symlink to something that does not exist$/);
+  });
+
+  it('a WAV in a directory to create under a file', async () => {
+    await refused(checkRealPaths(job('gsm/a.gsm', 'wav/old.wav/2026/x.wav'), rules), /^wav_path's directory .*old\.wav is not a directory$/);
   });
 
   it('a WAV that exists as a directory', async () => {
