@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, StartupError } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
@@ -98,8 +98,10 @@ async function cmdRun(args: string[]): Promise<number> {
   const warning = configFileWarnings(config.file, statSync(config.file, { throwIfNoEntry: false }));
   if (warning !== undefined) logger.warning(warning);
   for (const note of config.warnings) logger.warning(note);
-  // Handlers first: a SIGTERM while start() runs (AMQP and AMI may already be connecting) must
-  // drain and exit 0 too, not kill the process by the signal's default action.
+  // start() is async: the handlers below are installed in the same tick, before any signal can be
+  // delivered, so a SIGTERM while start() runs (AMQP and AMI may already be connecting) drains and
+  // exits 0 too, instead of killing the process by the signal's default action.
+  const starting = start(config, { logger, version: version() });
   let stopped!: () => void;
   const stopping = new Promise<void>((resolve) => (stopped = resolve));
   let signals = 0;
@@ -114,7 +116,6 @@ async function cmdRun(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  const starting = start(config, { logger, version: version() });
   await starting;
   await stopping;
   return 0;
@@ -210,6 +211,11 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError) {
       process.stderr.write(`audio-convert: ${error.message}\n`);
       process.exit(2);
+    }
+    if (error instanceof StartupError) {
+      // One line saying what and how to fix it (start() has closed what it had opened).
+      process.stderr.write(`audio-convert: ${error.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`audio-convert: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);

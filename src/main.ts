@@ -12,15 +12,18 @@ import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
 import type { Config } from './config.js';
 import type { AppError } from './errors.js';
-import { startHttpServer } from './http.js';
+import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { coalesceWrites } from './queue/coalesce.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
-import { createJobHandler, type JobCounters } from './worker/handler.js';
+import { createJobHandler } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { retryDelayMs } from './worker/policy.js';
 import { DeploymentProbe } from './worker/probe.js';
+import { countersFor, declareAtStart, followAmi, readinessOf, type Readiness, type Troubles } from './wiring.js';
+
+export type { Readiness } from './wiring.js';
 
 /**
  * Events of a running service, for tests and tools to wait on instead of polling:
@@ -38,11 +41,6 @@ export interface Service {
   readiness(): Readiness;
   /** Idempotent, ordered: stop intake, drain (up to DrainTimeout), close AMI, AMQP, HTTP. */
   close(): Promise<void>;
-}
-
-export interface Readiness {
-  readonly ready: boolean;
-  readonly checks: Record<string, { ok: boolean; detail: string }>;
 }
 
 export interface StartOptions {
@@ -63,14 +61,6 @@ export function brokerNames(config: Config): BrokerNames {
   };
 }
 
-/** What the service knows of its own troubles; /readyz and the logs read it. */
-interface Troubles {
-  /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
-  deployment: string | undefined;
-  /** AMI refused the login; cleared by the next successful login. */
-  auth: string | undefined;
-}
-
 /** Starts the service. Resolves once the HTTP server listens; AMQP and AMI connect in the background. */
 export async function start(config: Config, options: StartOptions): Promise<Service> {
   const logger = options.logger;
@@ -79,7 +69,8 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   metrics.workerConcurrency.set(config.worker.concurrency);
   const names = brokerNames(config);
   const events: ServiceEvents = new EventEmitter();
-  const troubles: Troubles = { deployment: undefined, auth: undefined };
+  const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
+  log.info('starting', { version: options.version, node: process.versions.node });
 
   // `intake` is created below: the AMQP, handler and probe callbacks that use it only run later.
   const amqp = connectAmqp(config, metrics, logger, () => intake.channelLost());
@@ -87,6 +78,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const ami = createAmiClient(config, logger);
   const originator = new Originator(ami, { channel: config.ami.channel, context: config.ami.context, exten: config.ami.exten });
   const abandon = new AbortController();
+  const stopping = new AbortController();
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
   setMaxListeners(config.worker.concurrency + 10, abandon.signal);
 
@@ -117,33 +109,34 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     counters: countersFor(metrics),
     logger,
     amiConnected: () => ami.connected,
-    onDeploymentError,
+    pauseIntake: onDeploymentError,
     abandon: abandon.signal,
   });
-  const intake = new Intake(createConsumer(amqp, names, config, handler, logger), ['ami-down']);
+  // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
+  const intake = new Intake(createConsumer(amqp, names, config, handler, logger), ['ami-down', 'topology']);
   intake.on('change', (consuming: boolean) => {
     metrics.consuming.set(consuming ? 1 : 0);
     events.emit('consuming', consuming);
-    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') });
+    // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
+    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
   });
   followAmi(ami, { metrics, events, troubles, intake, probe, log });
   ami.start();
+  const declaring = declareAtStart(amqp, names, { intake, troubles, log: logger.child({ component: 'amqp' }), stop: stopping.signal });
 
-  const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
-  const http = config.metrics.enabled
-    ? await startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) })
-    : undefined;
-  log.info('started', { queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
-
+  let http: HttpServer | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: config.worker.drainTimeoutMs });
+      stopping.abort();
       probe.stop();
       const deadline = setTimeout(() => abandon.abort(), config.worker.drainTimeoutMs);
       await inOrder(log, [
+        ['topology', () => declaring],
         ['drain', () => intake.pause('shutdown')],
         ['deadline', () => clearTimeout(deadline)],
+        ['probe', () => probe.stop()],
         ['originator', () => originator.dispose()],
         ['AMI', () => ami.close()],
         ['publisher', () => publisher.close()],
@@ -155,6 +148,17 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     return closing;
   };
 
+  const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
+  try {
+    http = config.metrics.enabled
+      ? await startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) })
+      : undefined;
+  } catch (error) {
+    // AMQP and AMI are already connecting: close them, or the failed start leaves them open.
+    await close();
+    throw error;
+  }
+  log.info('started', { version: options.version, queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
   return { events, httpPort: http?.port, metrics, readiness, close };
 }
 
@@ -235,56 +239,6 @@ function createConsumer(amqp: Connection, names: BrokerNames, config: Config, ha
     } else log.error('consumer error', { error: errorText(error) });
   });
   return consumer;
-}
-
-/** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
-function followAmi(
-  ami: AmiClient,
-  s: { metrics: Metrics; events: ServiceEvents; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
-): void {
-  let logins = 0;
-  ami.on('connected', () => {
-    // A reconnect is a login after the first one (the metric counts sessions re-established).
-    if (logins++ > 0) s.metrics.amiReconnects.inc();
-    s.metrics.amiConnected.set(1);
-    s.troubles.auth = undefined;
-    s.events.emit('ami', true);
-    void s.intake.resume('ami-down');
-    if (s.troubles.deployment !== undefined) s.probe.start();
-  });
-  ami.on('disconnected', () => {
-    s.metrics.amiConnected.set(0);
-    s.events.emit('ami', false);
-    void s.intake.pause('ami-down');
-  });
-  ami.on('authFailed', (error: Error) => {
-    if (s.troubles.auth === undefined) s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
-    s.troubles.auth = 'AMI login refused';
-  });
-}
-
-function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles: Troubles): Readiness {
-  const checks = {
-    amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
-    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
-    dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
-    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
-  };
-  return { ready: Object.values(checks).every((c) => c.ok), checks };
-}
-
-function countersFor(metrics: Metrics): JobCounters {
-  return {
-    received: () => metrics.jobsReceived.inc(),
-    inFlight: (delta) => metrics.jobsInFlight.inc(delta),
-    completed: (result, seconds) => {
-      metrics.jobsCompleted.inc({ result });
-      metrics.jobDuration.observe({ result }, seconds);
-    },
-    retried: (code) => metrics.jobsRetried.inc({ code }),
-    deadLettered: (code) => metrics.jobsDeadLettered.inc({ code }),
-    requeued: () => metrics.jobsRequeued.inc(),
-  };
 }
 
 /** TLS to AMI (Asterisk's `tlsenable`), when configured. The CA file is read here, at the edge. */

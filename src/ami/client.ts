@@ -8,11 +8,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../errors.js';
+import { AmiActionTimeoutError, AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../errors.js';
 import { expBackoff } from '../util/backoff.js';
 import { PendingMap } from '../util/deferred.js';
 import {
-  AmiActionTimeoutError, AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
+  AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
   type AmiClientState, type AmiLogger, type DisconnectReason, silentLogger,
 } from './client-types.js';
 import { closeReason, endSocket, openConn, type Conn } from './connection.js';

@@ -51,6 +51,23 @@ export function publisherQueues(names: BrokerNames): QueueDeclare[] {
   return queues;
 }
 
+/** The results exchange, as the service declares it. */
+export function resultsExchangeDeclare(names: BrokerNames): { exchange: string; type: 'topic'; durable: true } {
+  return { exchange: names.resultsExchange, type: 'topic', durable: true };
+}
+
+/**
+ * Declares everything the service uses — input queue, dead-letter queue, delay queues, results
+ * exchange — so that a downstream service can bind to the results exchange as soon as the bridge
+ * is ready, not only after its first job. Idempotent; rejects (e.g. PRECONDITION_FAILED) on the
+ * first piece that exists with other arguments.
+ */
+export async function declareTopology(connection: Pick<Connection, 'queueDeclare' | 'exchangeDeclare'>, names: BrokerNames): Promise<void> {
+  await connection.queueDeclare(mainQueueDeclare(names));
+  for (const queue of publisherQueues(names)) await connection.queueDeclare(queue);
+  await connection.exchangeDeclare(resultsExchangeDeclare(names));
+}
+
 /**
  * Turns RabbitMQ's PRECONDITION_FAILED on a queue declare into a message that says what differs
  * and how to fix it. Returns undefined when the error is something else.
@@ -96,7 +113,7 @@ export class BrokerPublisher {
       confirm: true,
       maxAttempts: 3,
       queues: publisherQueues(names),
-      exchanges: [{ exchange: names.resultsExchange, type: 'topic', durable: true }],
+      exchanges: [resultsExchangeDeclare(names)],
     });
   }
 

@@ -1,0 +1,111 @@
+/**
+ * The parts main.ts wires together, kept here so that main.ts reads as the wiring and the
+ * shutdown order: following AMI's state, declaring the topology at start-up, readiness, counters.
+ */
+import type { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Connection } from 'rabbitmq-client';
+import type { AmiClient } from './ami/client.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
+import { expBackoff } from './util/backoff.js';
+import type { JobCounters } from './worker/handler.js';
+import type { Intake } from './worker/intake.js';
+import type { DeploymentProbe } from './worker/probe.js';
+
+/** What the service knows of its own troubles; /readyz and the logs read it. */
+export interface Troubles {
+  /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
+  deployment: string | undefined;
+  /** AMI refused the login; cleared by the next successful login. */
+  auth: string | undefined;
+  /** The topology could not be declared yet; cleared once it is. */
+  topology: string | undefined;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+/** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
+export function followAmi(
+  ami: AmiClient,
+  s: { metrics: Metrics; events: EventEmitter; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
+): void {
+  let logins = 0;
+  ami.on('connected', () => {
+    // A reconnect is a login after the first one (the metric counts sessions re-established).
+    if (logins++ > 0) s.metrics.amiReconnects.inc();
+    s.metrics.amiConnected.set(1);
+    s.troubles.auth = undefined;
+    s.events.emit('ami', true);
+    void s.intake.resume('ami-down');
+    if (s.troubles.deployment !== undefined) s.probe.start();
+  });
+  ami.on('disconnected', () => {
+    s.metrics.amiConnected.set(0);
+    s.events.emit('ami', false);
+    void s.intake.pause('ami-down');
+  });
+  ami.on('authFailed', (error: Error) => {
+    if (s.troubles.auth === undefined) s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
+    s.troubles.auth = 'AMI login refused';
+  });
+}
+
+/**
+ * Declares the whole topology before intake may consume (intake starts paused for `topology`),
+ * retrying with backoff while RabbitMQ is away, until it succeeds or `stop` aborts. A piece that
+ * exists with other arguments is logged CRITICAL once, with the fix: a person must act.
+ */
+export async function declareAtStart(
+  amqp: Connection,
+  names: BrokerNames,
+  s: { intake: Intake; troubles: Troubles; log: Logger; stop: AbortSignal; backoff?: { baseMs: number; capMs: number } },
+): Promise<void> {
+  for (let failures = 0; !s.stop.aborted; failures++) {
+    try {
+      await declareTopology(amqp, names);
+      s.troubles.topology = undefined;
+      s.log.info('topology declared', { queue: names.queueName, dead_letter_queue: names.deadLetterQueue, results_exchange: names.resultsExchange, delay_queues: new Set(names.retryDelaysMs).size });
+      await s.intake.resume('topology');
+      return;
+    } catch (error) {
+      const mismatch = explainDeclareMismatch(error, names.queueName);
+      const text = mismatch ?? (error instanceof Error ? error.message : String(error));
+      if (s.troubles.topology !== text) {
+        if (mismatch !== undefined) s.log.crit(mismatch);
+        else s.log.warning('cannot declare the queues and the results exchange yet; retrying', { error: text });
+      }
+      s.troubles.topology = text;
+      await delay(expBackoff(failures, s.backoff ?? { baseMs: 1000, capMs: 30_000 }), undefined, { signal: s.stop, ref: false }).catch(() => undefined);
+    }
+  }
+}
+
+export function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles: Troubles): Readiness {
+  const checks = {
+    amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
+    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
+    dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
+    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
+  };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
+}
+
+export function countersFor(metrics: Metrics): JobCounters {
+  return {
+    received: () => metrics.jobsReceived.inc(),
+    inFlight: (delta) => metrics.jobsInFlight.inc(delta),
+    completed: (result, seconds) => {
+      metrics.jobsCompleted.inc({ result });
+      metrics.jobDuration.observe({ result }, seconds);
+    },
+    retried: (code) => metrics.jobsRetried.inc({ code }),
+    deadLettered: (code) => metrics.jobsDeadLettered.inc({ code }),
+    requeued: () => metrics.jobsRequeued.inc(),
+    unexpected: (code) => metrics.unexpectedErrors.inc({ code }),
+  };
+}
