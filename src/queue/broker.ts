@@ -76,9 +76,16 @@ export function explainDeclareMismatch(error: unknown, queue: string): string | 
   const text = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== 'PRECONDITION_FAILED' && !text.includes('PRECONDITION_FAILED') && !text.includes('inequivalent arg')) return undefined;
-  const match = /inequivalent arg '([^']+)' for queue '([^']+)'[^:]*:\s*(.*)$/.exec(text);
-  const what = match ? `argument ${match[1]}: ${match[3]}` : text;
-  const name = match?.[2] ?? queue;
+  const match = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[^:]*:\s*(.*)$/.exec(text);
+  const what = match ? `argument ${match[1]}: ${match[4]}` : text;
+  if (match?.[2] === 'exchange') {
+    return (
+      `exchange '${match[3]}' already exists with other arguments (${what}). ` +
+      `Either delete it (rabbitmqadmin delete exchange name='${match[3]}') so the service can declare it again, ` +
+      `or point [RabbitMQ] ResultsExchange at another name.`
+    );
+  }
+  const name = match?.[3] ?? queue;
   return (
     `queue '${name}' already exists with other arguments (${what}). ` +
     `Either make the config match the existing queue (e.g. [RabbitMQ] QueueType), or drain and delete it ` +

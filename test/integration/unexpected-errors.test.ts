@@ -31,7 +31,6 @@ describe('an error that is not one of ours (EACCES on the path check)', { timeou
     mkdirSync(locked);
     const gsm = stack.data.gsm('locked/call-1');
     chmodSync(locked, 0o000);
-    after(() => chmodSync(locked, 0o755));
 
     const bridge = cliBridge(stack, stack.emulator.port, 'nobody', { runAs: NOBODY, listen: '127.0.0.1:0' });
     after(() => bridge.remove());
