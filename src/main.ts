@@ -21,7 +21,7 @@ import { createJobHandler } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { retryDelayMs } from './worker/policy.js';
 import { DeploymentProbe } from './worker/probe.js';
-import { countersFor, declareAtStart, followAmi, readinessOf, type Readiness, type Troubles } from './wiring.js';
+import { countersFor, declareAtStart, followAmi, followAmqp, readinessOf, type Readiness, type Troubles } from './wiring.js';
 
 export type { Readiness } from './wiring.js';
 
@@ -185,16 +185,8 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
     acquireTimeout: 5000,
     ...amqpTlsOptions(config.rabbitmq),
   });
-  const log = logger.child({ component: 'amqp' });
-  amqp.on('error', (error: unknown) => {
-    metrics.amqpConnected.set(0);
-    onLost();
-    log.error('RabbitMQ connection lost; reconnecting', { error: errorText(error) });
-  });
-  amqp.on('connection', () => {
-    metrics.amqpConnected.set(1);
-    log.info('RabbitMQ connected', { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost });
-  });
+  const where = { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
+  followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), onLost });
   // One writev per event-loop turn instead of one write per publish and per ack (docs/benchmarks.md).
   coalesceWrites(amqp);
   return amqp;

@@ -55,6 +55,49 @@ export function followAmi(
   });
 }
 
+/** Where the broker is and who logs in, for the AMQP log lines (no secret). */
+export interface AmqpWhere {
+  readonly host: string;
+  readonly vhost: string;
+  readonly user: string;
+  readonly file: string;
+}
+
+/**
+ * AMQP state → metrics and logs. One line per outage, not per retry: a refused login (a person must
+ * fix it) at CRITICAL with the fix, like a refused AMI login; anything else at WARNING; then INFO
+ * when connected again, with how long it was down. rabbitmq-client prefixes its messages with
+ * "undefined: " when the broker closes the handshake: dropped here.
+ */
+export function followAmqp(amqp: Connection, where: AmqpWhere, s: { metrics: Metrics; log: Logger; onLost: () => void; now?: () => number }): void {
+  const now = s.now ?? Date.now;
+  let outage: { since: number; kind: string } | undefined;
+  let connected = false;
+  amqp.on('error', (error: unknown) => {
+    s.metrics.amqpConnected.set(0);
+    s.onLost();
+    const code = (error as { code?: unknown } | null)?.code;
+    const text = (error instanceof Error ? error.message : String(error)).replace(/^undefined: /, '');
+    const kind = code === 'ACCESS_REFUSED' ? 'login refused' : code === 'NOT_ALLOWED' ? 'vhost refused' : 'unavailable';
+    if (outage?.kind === kind) return s.log.debug('RabbitMQ reconnect attempt failed', { error: text });
+    outage = { since: outage?.since ?? now(), kind };
+    if (kind === 'login refused') {
+      s.log.crit(`RabbitMQ refused the login of user '${where.user}': check [RabbitMQ] UserName/Password in ${where.file} (or AUDIOCONVERT_AMQP_PASSWORD); retrying`, { error: text });
+    } else if (kind === 'vhost refused') {
+      s.log.crit(`RabbitMQ does not let user '${where.user}' into vhost '${where.vhost}': check [RabbitMQ] VirtualHost in ${where.file} and the user's permissions; retrying`, { error: text });
+    } else {
+      s.log.warning(connected ? 'RabbitMQ connection lost; reconnecting' : 'cannot connect to RabbitMQ; retrying', { host: where.host, error: text });
+    }
+  });
+  amqp.on('connection', () => {
+    s.metrics.amqpConnected.set(1);
+    const down = outage === undefined ? {} : { duration_ms: now() - outage.since };
+    s.log.info(connected ? 'RabbitMQ connection restored' : 'RabbitMQ connected', { host: where.host, vhost: where.vhost, ...down });
+    outage = undefined;
+    connected = true;
+  });
+}
+
 /**
  * Declares the whole topology before intake may consume (intake starts paused for `topology`),
  * retrying with backoff while RabbitMQ is away, until it succeeds or `stop` aborts. A piece that

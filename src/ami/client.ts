@@ -168,7 +168,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       clearTimeout(conn.timer);
       this.loginStep(conn, nextLoginStep(this.opts, conn.phase, message));
     }
-    else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { actionId: id });
+    else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { action_id: id });
   }
 
   private onShutdown(conn: Conn, message: AmiMessage): void {
@@ -225,7 +225,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.stateValue = 'open';
     const meta = { host: this.opts.host, port: this.opts.port, user: this.opts.username };
     if (this.outageSince === undefined) this.log.info('AMI connected', meta);
-    else this.log.info('AMI connection restored', { ...meta, downMs: Date.now() - this.outageSince, attempts: this.attempt });
+    else this.log.info('AMI connection restored', { ...meta, duration_ms: Date.now() - this.outageSince, attempts: this.attempt });
     this.attempt = 0;
     this.authFailing = false;
     this.outageSince = undefined;
@@ -299,7 +299,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const delayMs = expBackoff(this.attempt, this.authFailing ? this.opts.authBackoff : this.opts.backoff, this.opts.random);
     this.attempt++;
     this.reconnectCount++;
-    const meta = { reason, error: error?.message, attempt: this.attempt, delayMs };
+    const meta = { reason, error: error?.message, attempt: this.attempt, delay_ms: delayMs };
     // One line per outage at warning; the retries of the same outage at debug.
     if (this.outageSince === undefined) {
       this.outageSince = Date.now();
