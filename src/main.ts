@@ -21,6 +21,7 @@ import { createJobHandler } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { retryDelayMs } from './worker/policy.js';
 import { DeploymentProbe } from './worker/probe.js';
+import { TempFileReaper } from './worker/tempfiles.js';
 import { countersFor, declareAtStart, followAmi, followAmqp, readinessOf, type Readiness, type Troubles } from './wiring.js';
 
 export type { Readiness } from './wiring.js';
@@ -28,7 +29,8 @@ export type { Readiness } from './wiring.js';
 /**
  * Events of a running service, for tests and tools to wait on instead of polling:
  * 'consuming' (boolean) when intake starts or stops; 'deployment' (string | undefined) when a
- * deployment error is found or fixed; 'ami' (boolean) on AMI login / loss.
+ * deployment error is found or fixed; 'ami' (boolean) on AMI login / loss; 'temp-file-removed'
+ * (path) when the temp file of an attempt that ended without a result was removed.
  */
 export type ServiceEvents = EventEmitter;
 
@@ -46,6 +48,8 @@ export interface Service {
 export interface StartOptions {
   readonly logger: Logger;
   readonly version: string;
+  /** Tests only: how long after an attempt's start its orphaned temp file is removed (default: the dialplan's step bound + margin). */
+  readonly tempFileRemoveAfterMs?: number;
 }
 
 export function brokerNames(config: Config): BrokerNames {
@@ -83,6 +87,8 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   setMaxListeners(config.worker.concurrency + 10, abandon.signal);
 
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
+  const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
+  tempFiles.on('removed', (path: string) => events.emit('temp-file-removed', path));
   const onDeploymentError = (error: AppError): void => {
     if (troubles.deployment === undefined) {
       log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
@@ -111,6 +117,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     amiConnected: () => ami.connected,
     pauseIntake: onDeploymentError,
     abandon: abandon.signal,
+    tempFiles,
   });
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
   const intake = new Intake(createConsumer(amqp, names, config, handler, logger), ['ami-down', 'topology']);
@@ -141,6 +148,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
         ['AMI', () => ami.close()],
         ['publisher', () => publisher.close()],
         ['AMQP', () => amqp.close()],
+        ['temp files', () => tempFiles.close()],
         ['HTTP', () => http?.close()],
       ]);
       log.info('stopped');

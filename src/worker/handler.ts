@@ -15,6 +15,7 @@ import { checkRealPaths } from '../queue/paths.js';
 import { convertedResult, deadLetterEnvelope, failedResult } from '../queue/result.js';
 import { RateLimit } from '../util/ratelimit.js';
 import { asAppError, decide, type Action, type Happening } from './policy.js';
+import { mayLeaveTempFile, type TempFileReaper } from './tempfiles.js';
 import type { Logger } from '../log.js';
 
 /** At most one log line per this window for errors that are not ours (a storm shows on the metric). */
@@ -50,6 +51,8 @@ export interface HandlerDeps {
   readonly pauseIntake: (error: AppError) => void;
   /** Aborted when the drain deadline of a shutdown passes: jobs still running go back to the queue. */
   readonly abandon: AbortSignal;
+  /** Removes the temp file of an attempt that ended without a result, once it cannot be in flight. */
+  readonly tempFiles: Pick<TempFileReaper, 'schedule'>;
   readonly now?: () => Date;
 }
 
@@ -125,8 +128,10 @@ async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening
   if (!deps.amiConnected()) return { kind: 'ami-down' };
   const attemptId = randomUUID();
   if (debug) deps.logger.debug('job originated', { job_id: job.jobId, attempt: delivery.attemptsBefore + 1, attempt_id: attemptId });
+  const attemptStart = Date.now();
   const run = deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId });
   const outcome = await raceAbandon(run, deps.abandon);
+  if (mayLeaveTempFile(outcome)) deps.tempFiles.schedule(job.wavPath, attemptId, attemptStart);
   return outcome === 'abandoned' ? { kind: 'abandoned' } : { kind: 'attempt', outcome };
 }
 
