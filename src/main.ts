@@ -125,7 +125,8 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     metrics.consuming.set(consuming ? 1 : 0);
     events.emit('consuming', consuming);
     // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
-    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
+    if (consuming) log.info('consuming');
+    else log.info('not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
   });
   followAmi(ami, { metrics, events, troubles, intake, probe, log });
   ami.start();
