@@ -11,18 +11,17 @@ import { Connection, type Consumer } from 'rabbitmq-client';
 import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
 import type { Config } from './config.js';
-import type { AppError } from './errors.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { coalesceWrites } from './queue/coalesce.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
-import { createJobHandler } from './worker/handler.js';
+import { createJobHandler, type HandlerDeps } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { retryDelayMs } from './worker/policy.js';
 import { DeploymentProbe } from './worker/probe.js';
 import { TempFileReaper } from './worker/tempfiles.js';
-import { countersFor, declareAtStart, followAmi, followAmqp, readinessOf, type Readiness, type Troubles } from './wiring.js';
+import { countersFor, declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf, type Readiness, type Troubles } from './wiring.js';
 
 export type { Readiness } from './wiring.js';
 
@@ -67,7 +66,7 @@ export function brokerNames(config: Config): BrokerNames {
 
 /** Starts the service. Resolves once the HTTP server listens; AMQP and AMI connect in the background. */
 export async function start(config: Config, options: StartOptions): Promise<Service> {
-  const logger = options.logger;
+  const { logger } = options;
   const log = logger.child({ component: 'main' });
   const metrics = createMetrics({ version: options.version });
   metrics.workerConcurrency.set(config.worker.concurrency);
@@ -76,92 +75,42 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
   log.info('starting', { version: options.version, node: process.versions.node });
 
-  // `intake` is created below: the AMQP, handler and probe callbacks that use it only run later.
+  // `intake` and `onDeploymentError` are created below: the callbacks that use them only run later.
   const amqp = connectAmqp(config, metrics, logger, () => intake.channelLost());
   const publisher = new BrokerPublisher(amqp, names);
   const ami = createAmiClient(config, logger);
   const originator = new Originator(ami, { channel: config.ami.channel, context: config.ami.context, exten: config.ami.exten });
   const abandon = new AbortController();
-  const stopping = new AbortController();
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
   setMaxListeners(config.worker.concurrency + 10, abandon.signal);
-
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
   const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
   tempFiles.on('removed', (path: string) => events.emit('temp-file-removed', path));
-  const onDeploymentError = (error: AppError): void => {
-    if (troubles.deployment === undefined) {
-      log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
-    }
-    troubles.deployment = error.message;
-    events.emit('deployment', troubles.deployment);
-    void intake.pause('deployment');
-    probe.start();
-  };
-  probe.on('fixed', () => {
-    log.notice('deployment error fixed: consuming again', { was: troubles.deployment });
-    troubles.deployment = undefined;
-    events.emit('deployment', undefined);
-    void intake.resume('deployment');
-  });
-
   const handler = createJobHandler({
-    queueName: names.queueName,
-    rules: { allowedRoots: config.worker.allowedRoots, inputExtension: config.worker.inputExtension, outputExtension: config.worker.outputExtension },
-    jobTimeoutMs: config.worker.jobTimeoutMs,
-    maxAttempts: config.worker.maxAttempts,
+    ...handlerSettings(config),
     originator,
     publisher,
     counters: countersFor(metrics),
     logger,
     amiConnected: () => ami.connected,
-    pauseIntake: onDeploymentError,
+    pauseIntake: (error) => onDeploymentError(error),
     abandon: abandon.signal,
     tempFiles,
   });
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
   const intake = new Intake(createConsumer(amqp, names, config, handler, logger), ['ami-down', 'topology']);
-  intake.on('change', (consuming: boolean) => {
-    metrics.consuming.set(consuming ? 1 : 0);
-    events.emit('consuming', consuming);
-    // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
-    if (consuming) log.info('consuming');
-    else log.info('not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
-  });
+  followIntake(intake, { metrics, events, log });
+  const onDeploymentError = followDeployment(probe, { troubles, events, intake, log });
   followAmi(ami, { metrics, events, troubles, intake, probe, log });
   ami.start();
+  const stopping = new AbortController();
   const declaring = declareAtStart(amqp, names, { intake, troubles, log: logger.child({ component: 'amqp' }), stop: stopping.signal });
 
   let http: HttpServer | undefined;
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: config.worker.drainTimeoutMs });
-      stopping.abort();
-      probe.stop();
-      const deadline = setTimeout(() => abandon.abort(), config.worker.drainTimeoutMs);
-      await inOrder(log, [
-        ['topology', () => declaring],
-        ['drain', () => intake.pause('shutdown')],
-        ['deadline', () => clearTimeout(deadline)],
-        ['probe', () => probe.stop()],
-        ['originator', () => originator.dispose()],
-        ['AMI', () => ami.close()],
-        ['publisher', () => publisher.close()],
-        ['AMQP', () => amqp.close()],
-        ['temp files', () => tempFiles.close()],
-        ['HTTP', () => http?.close()],
-      ]);
-      log.info('stopped');
-    })();
-    return closing;
-  };
-
+  const close = closer(log, config.worker.drainTimeoutMs, { stopping, abandon, probe, declaring, intake, originator, ami, publisher, amqp, tempFiles, http: () => http });
   const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
   try {
-    http = config.metrics.enabled
-      ? await startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) })
-      : undefined;
+    http = await startHttp(config, metrics, readiness, logger);
   } catch (error) {
     // AMQP and AMI are already connecting: close them, or the failed start leaves them open.
     await close();
@@ -169,6 +118,63 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   }
   log.info('started', { version: options.version, queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
   return { events, httpPort: http?.port, metrics, readiness, close };
+}
+
+/** What close() stops, in the order it stops them. */
+interface Parts {
+  readonly stopping: AbortController;
+  readonly abandon: AbortController;
+  readonly probe: DeploymentProbe;
+  readonly declaring: Promise<void>;
+  readonly intake: Intake;
+  readonly originator: Originator;
+  readonly ami: AmiClient;
+  readonly publisher: BrokerPublisher;
+  readonly amqp: Connection;
+  readonly tempFiles: TempFileReaper;
+  readonly http: () => HttpServer | undefined;
+}
+
+/** Idempotent, ordered: stop intake, drain (up to DrainTimeout), then close each part; a failing step does not stop the next. */
+function closer(log: Logger, drainTimeoutMs: number, p: Parts): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => {
+    closing ??= (async () => {
+      log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: drainTimeoutMs });
+      p.stopping.abort();
+      p.probe.stop();
+      const deadline = setTimeout(() => p.abandon.abort(), drainTimeoutMs);
+      await inOrder(log, [
+        ['topology', () => p.declaring],
+        ['drain', () => p.intake.pause('shutdown')],
+        ['deadline', () => clearTimeout(deadline)],
+        ['probe', () => p.probe.stop()],
+        ['originator', () => p.originator.dispose()],
+        ['AMI', () => p.ami.close()],
+        ['publisher', () => p.publisher.close()],
+        ['AMQP', () => p.amqp.close()],
+        ['temp files', () => p.tempFiles.close()],
+        ['HTTP', () => p.http()?.close()],
+      ]);
+      log.info('stopped');
+    })();
+    return closing;
+  };
+}
+
+function handlerSettings(config: Config): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts'> {
+  const { worker } = config;
+  return {
+    queueName: config.rabbitmq.queueName,
+    rules: { allowedRoots: worker.allowedRoots, inputExtension: worker.inputExtension, outputExtension: worker.outputExtension },
+    jobTimeoutMs: worker.jobTimeoutMs,
+    maxAttempts: worker.maxAttempts,
+  };
+}
+
+function startHttp(config: Config, metrics: Metrics, readiness: () => Readiness, logger: Logger): Promise<HttpServer | undefined> {
+  if (!config.metrics.enabled) return Promise.resolve(undefined);
+  return startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) });
 }
 
 /** Runs shutdown steps one after another; a failing step is logged and the next one still runs. */

@@ -6,6 +6,7 @@ import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Connection } from 'rabbitmq-client';
 import type { AmiClient } from './ami/client.js';
+import type { AppError } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
@@ -27,6 +28,42 @@ export interface Troubles {
 export interface Readiness {
   readonly ready: boolean;
   readonly checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+/** Intake on/off → metric, event, log line. */
+export function followIntake(intake: Intake, s: { metrics: Metrics; events: EventEmitter; log: Logger }): void {
+  intake.on('change', (consuming: boolean) => {
+    s.metrics.consuming.set(consuming ? 1 : 0);
+    s.events.emit('consuming', consuming);
+    // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
+    if (consuming) s.log.info('consuming');
+    else s.log.info('not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
+  });
+}
+
+/**
+ * A deployment error (the policy's action says: pause intake) → CRITICAL once, /readyz, intake
+ * paused, the probe started; the probe's 'fixed' undoes it. Returns the handler's hook.
+ */
+export function followDeployment(
+  probe: DeploymentProbe,
+  s: { troubles: Troubles; events: EventEmitter; intake: Intake; log: Logger },
+): (error: AppError) => void {
+  probe.on('fixed', () => {
+    s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
+    s.troubles.deployment = undefined;
+    s.events.emit('deployment', undefined);
+    void s.intake.resume('deployment');
+  });
+  return (error) => {
+    if (s.troubles.deployment === undefined) {
+      s.log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
+    }
+    s.troubles.deployment = error.message;
+    s.events.emit('deployment', s.troubles.deployment);
+    void s.intake.pause('deployment');
+    probe.start();
+  };
 }
 
 /** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
