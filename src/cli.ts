@@ -50,9 +50,10 @@ JSON with secrets redacted. Exit 0 when valid, 2 with one clear error when not.
 `,
   doctor: `audio-convert doctor [--config PATH]
 
-Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable and the
-queue present with the expected arguments; AMI login with the configured user; the dialplan
-answers (the shipped 'ping' extension). Exit 0 when all pass, 1 otherwise.
+Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable; the input,
+dead-letter and delay queues and the results exchange as the service declares them at start-up;
+AMI login with the configured user; the dialplan answers (the shipped 'ping' extension).
+Exit 0 when all pass, 1 otherwise.
 `,
   'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
 
