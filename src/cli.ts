@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
+import { DEFAULT_CONFIG_FILE, loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
 import { ConfigError, StartupError } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
@@ -13,7 +13,6 @@ import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
 import { AsteriskEmulator } from './emulator/server.js';
 
-const DEFAULT_CONFIG = '/etc/auditorai/transcoding.conf';
 
 /** A usage error: printed with a hint, exit code 2. */
 class UsageError extends Error {}
@@ -31,7 +30,7 @@ Usage:
   audio-convert COMMAND --help                 help for one command
   audio-convert --version
 
-Config file: --config, else $AUDIOCONVERT_CONFIG, else ${DEFAULT_CONFIG}.
+Config file: --config, else $AUDIOCONVERT_CONFIG, else ${DEFAULT_CONFIG_FILE}.
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 `;
 
@@ -67,7 +66,7 @@ without converting (for benchmarks). Try it: nc 127.0.0.1 5038
 };
 
 function configPath(explicit: string | undefined): string {
-  return explicit ?? process.env.AUDIOCONVERT_CONFIG ?? DEFAULT_CONFIG;
+  return explicit ?? process.env.AUDIOCONVERT_CONFIG ?? DEFAULT_CONFIG_FILE;
 }
 
 function readConfig(explicit: string | undefined): Config {

@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { readSources, type Env, type Reader } from './config/read.js';
 import * as v from './config/values.js';
+import type { LogFormat } from './log.js';
 
 export { redactUrl } from './config/values.js';
 
 export type LogLevelName = 'debug' | 'info' | 'warning' | 'error' | 'crit';
-export type LogFormat = 'journald' | 'text' | 'json';
 
 /** The effective configuration. Durations are milliseconds. Deeply frozen. */
 export interface Config {
@@ -66,9 +66,6 @@ export interface Config {
   readonly warnings: readonly string[];
 }
 
-/** A {@link Config} with every secret replaced by `***`: safe to print. */
-export type RedactedConfig = Config;
-
 /** Where the service looks when neither `--config` nor `AUDIOCONVERT_CONFIG` is given. */
 export const DEFAULT_CONFIG_FILE = '/etc/auditorai/transcoding.conf';
 
@@ -121,7 +118,7 @@ export function secretsOf(config: Config): string[] {
 }
 
 /** `config` with every secret replaced by `***` (also the password inside the AMQP URL): for `check-config`. */
-export function redactedConfig(config: Config): RedactedConfig {
+export function redactedConfig(config: Config): Config {
   return {
     ...config,
     rabbitmq: { ...config.rabbitmq, password: '***', url: v.redactUrl(config.rabbitmq.url) },

@@ -14,7 +14,6 @@ import type { Config } from './config.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { coalesceWrites } from './queue/coalesce.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
 import { createJobHandler, type HandlerDeps } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
@@ -202,8 +201,6 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
   });
   const where = { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
   followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), onLost });
-  // One writev per event-loop turn instead of one write per publish and per ack (docs/benchmarks.md).
-  coalesceWrites(amqp);
   return amqp;
 }
 

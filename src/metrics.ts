@@ -112,7 +112,13 @@ export function createMetrics(options: { readonly version: string }): Metrics {
     buildInfo: gauge('audioconvert_build_info', 'Build information; always 1.', ['version', 'node']),
   };
 
-  // Series that exist from the first scrape: rate() and alerts need a 0 before the first event.
+  zeroSeries(metrics);
+  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
+  return metrics;
+}
+
+/** Series that exist from the first scrape: rate() and alerts need a 0 before the first event. */
+function zeroSeries(metrics: Metrics): void {
   for (const result of JOB_RESULTS) {
     metrics.jobsCompleted.inc({ result }, 0);
     metrics.jobDuration.zero({ result });
@@ -122,10 +128,7 @@ export function createMetrics(options: { readonly version: string }): Metrics {
     metrics.jobsDeadLettered.inc({ code }, 0);
   }
   for (const code of UNEXPECTED_CODES) metrics.unexpectedErrors.inc({ code }, 0);
-  for (const g of [metrics.jobsInFlight, metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected,
-    metrics.consuming]) {
+  for (const g of [metrics.jobsInFlight, metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected, metrics.consuming]) {
     g.set(0);
   }
-  metrics.buildInfo.set({ version: options.version, node: process.versions.node }, 1);
-  return metrics;
 }

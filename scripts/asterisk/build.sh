@@ -17,7 +17,8 @@ tarball=$(readlink -f "$tarball")
 
 cache=${AUDIOCONVERT_ASTERISK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/audio-convert/asterisk}
 sum=$(sha256sum "$tarball" | cut -c1-12)
-top=$(tar -tzf "$tarball" | head -n 1 | cut -d/ -f1)
+# (head closes the pipe early: tar dies of SIGPIPE, which pipefail would report as a failure)
+top=$( (tar -tzf "$tarball" || true) | head -n 1 | cut -d/ -f1)
 version=${top#asterisk-}
 prefix="$cache/$version-$sum"
 

@@ -15,9 +15,10 @@ import {
   AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
   type AmiClientState, type AmiLogger, type DisconnectReason, silentLogger,
 } from './client-types.js';
-import { closeReason, endSocket, openConn, type Conn } from './connection.js';
+import { closeReason, endSocket, openConn, writeCorked, type Conn } from './connection.js';
 import { firstLoginStep, nextLoginStep, type LoginPhase, type LoginStep } from './login.js';
-import { getHeader, serialize, type AmiMessage, type AmiPair } from './protocol.js';
+import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
+import { serialize } from './serialize.js';
 
 export * from './client-types.js';
 
@@ -42,9 +43,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private pingTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private lastErrorValue: Error | undefined;
-  private reconnectCount = 0;
-  /** The socket corked for this turn of the event loop (see write). */
-  private corked: Conn['socket'] | undefined;
 
   constructor(options: AmiClientOptions) {
     super();
@@ -64,8 +62,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   get connected(): boolean { return this.stateValue === 'open'; }
   /** Why the last connection or attempt failed (undefined before the first failure). */
   get lastError(): Error | undefined { return this.lastErrorValue; }
-  /** Reconnect attempts scheduled since start() (for the reconnects metric). */
-  get reconnects(): number { return this.reconnectCount; }
 
   /** Starts connecting; reconnects forever until close(). Wait with `once(client, 'connected')`. */
   start(): void {
@@ -208,7 +204,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     conn.handshakeId = id;
     const action = phase === 'login' ? 'Login' : 'Challenge';
     conn.timer = setTimeout(() => this.fail(conn, 'login-timeout', new AmiActionTimeoutError(action, this.opts.actionTimeoutMs)), this.opts.actionTimeoutMs);
-    this.write(conn, wire);
+    writeCorked(conn, wire);
   }
 
   private onAuthFailed(conn: Conn, text: string): void {
@@ -251,26 +247,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const wire = serialize([...pairs, ['ActionID', id]]);
     const name = pairs.find(([key]) => key.toLowerCase() === 'action')?.[1] ?? '(no Action)';
     const response = this.pending.add(id, timeoutMs, () => new AmiActionTimeoutError(name, timeoutMs));
-    this.write(conn, wire);
+    writeCorked(conn, wire);
     return response;
-  }
-
-  /**
-   * Writes through a cork that opens on the first write of a tick and closes at setImmediate: the
-   * actions of every job started in one turn of the event loop leave in one writev, not one
-   * syscall each (under load several Originates share one; docs/benchmarks.md). end() flushes a cork.
-   */
-  private write(conn: Conn, wire: string): void {
-    const socket = conn.socket;
-    if (this.corked !== socket) {
-      this.corked = socket;
-      socket.cork();
-      setImmediate(() => {
-        if (this.corked === socket) this.corked = undefined;
-        socket.uncork();
-      });
-    }
-    socket.write(wire);
   }
 
   /** Ends this connection on our side with a reason; `lose` follows at once. */
@@ -298,7 +276,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private scheduleReconnect(reason: DisconnectReason, error: Error | undefined): void {
     const delayMs = expBackoff(this.attempt, this.authFailing ? this.opts.authBackoff : this.opts.backoff, this.opts.random);
     this.attempt++;
-    this.reconnectCount++;
     const meta = { reason, error: error?.message, attempt: this.attempt, delay_ms: delayMs };
     // One line per outage at warning; the retries of the same outage at debug.
     if (this.outageSince === undefined) {

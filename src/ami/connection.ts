@@ -20,6 +20,8 @@ export interface Conn {
   error: Error | undefined;
   sawShutdown: boolean;
   closing: boolean;
+  /** The socket is corked until the end of this turn of the event loop (see writeCorked). */
+  corked: boolean;
 }
 
 /** Opens a socket (TLS when `tlsOptions` is set) with a fresh parser (keeping only `keepEvents`, when set); the caller attaches handlers at once. */
@@ -28,7 +30,7 @@ export function openConn(host: string, port: number, tlsOptions: tls.ConnectionO
   socket.setNoDelay(true);
   return {
     socket, parser: new AmiParser({ expectBanner: true, keepEvents }), phase: 'banner', handshakeId: '',
-    timer: undefined, error: undefined, sawShutdown: false, closing: false,
+    timer: undefined, error: undefined, sawShutdown: false, closing: false, corked: false,
   };
 }
 
@@ -54,4 +56,21 @@ export function endSocket(socket: net.Socket, graceMs = CLOSE_GRACE_MS): Promise
     });
     socket.end();
   });
+}
+
+/**
+ * Writes through a cork that opens on the first write of a turn and closes at setImmediate: the
+ * actions of every job started in one turn of the event loop leave in one writev, not one
+ * syscall each (under load several Originates share one; docs/benchmarks.md). end() flushes a cork.
+ */
+export function writeCorked(conn: Conn, wire: string): void {
+  if (!conn.corked) {
+    conn.corked = true;
+    conn.socket.cork();
+    setImmediate(() => {
+      conn.corked = false;
+      conn.socket.uncork();
+    });
+  }
+  conn.socket.write(wire);
 }

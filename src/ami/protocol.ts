@@ -6,7 +6,7 @@
  * Keys repeat (`Variable:`, `Output:`), so a message is an ordered list of pairs, never a map.
  */
 import { isAscii } from 'node:buffer';
-import { AmiProtocolError, AmiSerializeError } from '../errors.js';
+import { AmiProtocolError } from '../errors.js';
 
 /** One `Key: Value` line. */
 export type AmiPair = readonly [key: string, value: string];
@@ -20,9 +20,6 @@ export interface AmiMessage {
 
 /** What the parser yields: the banner (once, first) or a message. */
 export type AmiFrame = { readonly kind: 'banner'; readonly text: string } | { readonly kind: 'message'; readonly message: AmiMessage };
-
-/** Asterisk's own input buffer: a line (with its CRLF) longer than this is dropped by Asterisk. */
-export const ASTERISK_MAX_LINE_BYTES = 1024;
 
 export interface ParserOptions {
   /** Expect a banner line before the first message (true for a client reading Asterisk). */
@@ -77,31 +74,23 @@ export function getHeaders(message: AmiMessage, name: string): string[] {
   return values;
 }
 
-/** Splits one line (no line ending) into a pair. Only the first colon separates: values keep theirs. */
-export function parseLine(line: string): AmiPair {
-  const colon = line.indexOf(':');
-  if (colon < 0) return [line, ''];
-  let start = colon + 1;
-  // Asterisk skips all blanks after the colon when it reads a header; we do the same.
-  while (start < line.length && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
-  return [line.slice(0, colon), line.slice(start)];
+/** Asterisk skips all blanks (space, tab) after a header's colon when it reads it; so do we. */
+function skipBlanks(text: string, from: number, end: number): number {
+  while (from < end && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  return from;
 }
 
-/** parseLine of text[start, end), without slicing the line first. */
+/** text[start, end) as a pair. Only the first colon separates: values keep theirs. */
 function parseSpan(text: string, start: number, end: number): AmiPair {
   const colon = text.indexOf(':', start);
   if (colon < 0 || colon >= end) return [text.slice(start, end), ''];
-  let from = colon + 1;
-  while (from < end && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
-  return [text.slice(start, colon), text.slice(from, end)];
+  return [text.slice(start, colon), text.slice(skipBlanks(text, colon + 1, end), end)];
 }
 
 /** Is text[start, end) an `Event: <name>` line whose name `keep` does not hold? */
 function leftOut(keep: ReadonlySet<string>, text: string, start: number, end: number): boolean {
   if (!text.startsWith('Event:', start)) return false;
-  let from = start + 6;
-  while (from < end && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
-  return !keep.has(text.slice(from, end));
+  return !keep.has(text.slice(skipBlanks(text, start + 'Event:'.length, end), end));
 }
 
 /**
@@ -294,38 +283,4 @@ export class AmiParser {
       this.droppedLines = 1;
     } else this.pairs.push(parseSpan(text, start, end));
   }
-}
-
-const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
-const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
-
-export interface SerializeOptions {
-  /** Longest line allowed, in bytes, CRLF included. Defaults to Asterisk's 1024. */
-  readonly maxLineBytes?: number;
-}
-
-/**
- * Serializes pairs into one AMI message (CRLF lines, blank line at the end). Refuses, with an
- * AmiSerializeError and before returning anything, a header name outside [A-Za-z0-9_-], a value
- * with CR, LF or NUL (they would end the header and start another: injection), and a line longer
- * than Asterisk accepts (it would drop the line and so change the action's meaning).
- */
-export function serialize(pairs: readonly AmiPair[], options: SerializeOptions = {}): string {
-  const maxLine = options.maxLineBytes ?? ASTERISK_MAX_LINE_BYTES;
-  let out = '';
-  for (const [key, value] of pairs) {
-    if (!HEADER_NAME.test(key)) {
-      throw new AmiSerializeError(`AMI header name ${JSON.stringify(key)} is not [A-Za-z0-9_-]+`);
-    }
-    if (FORBIDDEN_IN_VALUE.test(value)) {
-      throw new AmiSerializeError(`AMI header ${key} has a CR, LF or NUL in its value`);
-    }
-    const line = `${key}: ${value}\r\n`;
-    // Byte length only matters near the limit; most lines are short ASCII.
-    if (line.length * 3 > maxLine && Buffer.byteLength(line) > maxLine) {
-      throw new AmiSerializeError(`AMI header ${key} makes a line of ${Buffer.byteLength(line)} bytes (limit ${maxLine})`);
-    }
-    out += line;
-  }
-  return out + '\r\n';
 }

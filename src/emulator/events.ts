@@ -28,20 +28,20 @@ export interface ChanSnap {
 const STATE_DESC = { 0: 'Down', 4: 'Ring', 6: 'Up' } as const;
 
 /** The 14 channel lines, optionally prefixed (Dest, LocalOne, LocalTwo) as the recordings show. */
-export function chanBlock(p: string, c: ChanSnap): string {
+export function chanBlock(prefix: string, chan: ChanSnap): string {
   return (
-    `${p}Channel: ${c.name}\r\n${p}ChannelState: ${c.state}\r\n${p}ChannelStateDesc: ${STATE_DESC[c.state]}\r\n` +
-    `${p}CallerIDNum: <unknown>\r\n${p}CallerIDName: <unknown>\r\n${p}ConnectedLineNum: <unknown>\r\n` +
-    `${p}ConnectedLineName: <unknown>\r\n${p}Language: en\r\n${p}AccountCode: \r\n${p}Context: ${c.context}\r\n` +
-    `${p}Exten: ${c.exten}\r\n${p}Priority: ${c.priority}\r\n${p}Uniqueid: ${c.uniqueid}\r\n${p}Linkedid: ${c.linkedid}\r\n`
+    `${prefix}Channel: ${chan.name}\r\n${prefix}ChannelState: ${chan.state}\r\n${prefix}ChannelStateDesc: ${STATE_DESC[chan.state]}\r\n` +
+    `${prefix}CallerIDNum: <unknown>\r\n${prefix}CallerIDName: <unknown>\r\n${prefix}ConnectedLineNum: <unknown>\r\n` +
+    `${prefix}ConnectedLineName: <unknown>\r\n${prefix}Language: en\r\n${prefix}AccountCode: \r\n${prefix}Context: ${chan.context}\r\n` +
+    `${prefix}Exten: ${chan.exten}\r\n${prefix}Priority: ${chan.priority}\r\n${prefix}Uniqueid: ${chan.uniqueid}\r\n${prefix}Linkedid: ${chan.linkedid}\r\n`
   );
 }
 
 const call = (text: string): WireEvent => ({ cls: 'call', text });
 
-export const newchannel = (c: ChanSnap): WireEvent => call(`Event: Newchannel\r\nPrivilege: call,all\r\n${chanBlock('', c)}\r\n`);
+export const newchannel = (chan: ChanSnap): WireEvent => call(`Event: Newchannel\r\nPrivilege: call,all\r\n${chanBlock('', chan)}\r\n`);
 
-export const newstate = (c: ChanSnap): WireEvent => call(`Event: Newstate\r\nPrivilege: call,all\r\n${chanBlock('', c)}\r\n`);
+export const newstate = (chan: ChanSnap): WireEvent => call(`Event: Newstate\r\nPrivilege: call,all\r\n${chanBlock('', chan)}\r\n`);
 
 /** LocalBridge: both halves, then the Local channel's own dial target. */
 export function localBridge(one: ChanSnap, two: ChanSnap, context: string, exten: string): WireEvent {
@@ -75,21 +75,21 @@ export function originateResponse(o: {
 }
 
 /** UserEvent: `body` is the application's own lines (`UserEvent: AudioConvert\r\nJobId: …\r\n…`). */
-export const userEvent = (c: ChanSnap, body: string): WireEvent => ({
+export const userEvent = (chan: ChanSnap, body: string): WireEvent => ({
   cls: 'user',
-  text: `Event: UserEvent\r\nPrivilege: user,all\r\n${chanBlock('', c)}${body}\r\n`,
+  text: `Event: UserEvent\r\nPrivilege: user,all\r\n${chanBlock('', chan)}${body}\r\n`,
 });
 
-export const softHangupRequest = (c: ChanSnap, cause: number): WireEvent =>
-  call(`Event: SoftHangupRequest\r\nPrivilege: call,all\r\n${chanBlock('', c)}Cause: ${cause}\r\n\r\n`);
+export const softHangupRequest = (chan: ChanSnap, cause: number): WireEvent =>
+  call(`Event: SoftHangupRequest\r\nPrivilege: call,all\r\n${chanBlock('', chan)}Cause: ${cause}\r\n\r\n`);
 
-export const hangupRequest = (c: ChanSnap, cause: number): WireEvent =>
-  call(`Event: HangupRequest\r\nPrivilege: call,all\r\n${chanBlock('', c)}Cause: ${cause}\r\n\r\n`);
+export const hangupRequest = (chan: ChanSnap, cause: number): WireEvent =>
+  call(`Event: HangupRequest\r\nPrivilege: call,all\r\n${chanBlock('', chan)}Cause: ${cause}\r\n\r\n`);
 
 const CAUSE_TXT: Record<number, string> = { 0: 'Unknown', 16: 'Normal Clearing' };
 
-export const hangup = (c: ChanSnap, cause: number): WireEvent =>
-  call(`Event: Hangup\r\nPrivilege: call,all\r\n${chanBlock('', c)}Cause: ${cause}\r\nCause-txt: ${CAUSE_TXT[cause] ?? 'Unknown'}\r\n\r\n`);
+export const hangup = (chan: ChanSnap, cause: number): WireEvent =>
+  call(`Event: Hangup\r\nPrivilege: call,all\r\n${chanBlock('', chan)}Cause: ${cause}\r\nCause-txt: ${CAUSE_TXT[cause] ?? 'Unknown'}\r\n\r\n`);
 
 /** Sent after a successful Login when the session reads `system` events. */
 export const fullyBooted = (uptimeSeconds: number): WireEvent => ({

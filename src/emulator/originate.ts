@@ -140,15 +140,15 @@ export function handleOriginate(host: OriginateHost, session: AmiSession, m: Ami
 }
 
 /** Local channel into a context that does not exist (fail-unknown-extension.txt, case 3). */
-function localTargetMissing(s: CallSpec, failure: WireEvent): WireEvent[] {
+function localTargetMissing(spec: CallSpec, failure: WireEvent): WireEvent[] {
   const snap = (half: 1 | 2, state: 0 | 4) => ({
-    name: `${s.baseName};${half}`,
+    name: `${spec.baseName};${half}`,
     state,
-    context: s.localContext,
-    exten: s.localExten,
+    context: spec.localContext,
+    exten: spec.localExten,
     priority: 1,
-    uniqueid: half === 1 ? s.uid1 : s.uid2,
-    linkedid: s.uid1,
+    uniqueid: half === 1 ? spec.uid1 : spec.uid2,
+    linkedid: spec.uid1,
   });
   return [ev.newchannel(snap(1, 0)), ev.newchannel(snap(2, 4)), ev.hangup(snap(2, 4), 0), failure, ev.hangup(snap(1, 0), 0)];
 }

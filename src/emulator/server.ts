@@ -214,23 +214,3 @@ export class AsteriskEmulator extends EventEmitter<EmulatorEvents> {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
-
-/** Options of runSimulator(): the emulator's, plus a line logger (the CLI passes its logger). */
-export interface SimulatorOptions extends EmulatorOptions {
-  log?: (line: string) => void;
-}
-
-/**
- * `audio-convert simulate-asterisk`: starts the emulator (real conversions by default) and logs
- * logins and job results. The caller owns the process: it closes the emulator on SIGINT/SIGTERM.
- */
-export async function runSimulator(opts: SimulatorOptions = {}): Promise<AsteriskEmulator> {
-  const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const emulator = await AsteriskEmulator.start({ mode: 'real', port: 5038, ...opts });
-  const users = Object.keys(opts.users ?? { auditorai: '' }).join(', ');
-  log(`simulate-asterisk: AMI on ${emulator.host}:${emulator.port} (users: ${users}; mode: ${opts.mode ?? 'real'}; root: ${opts.root ?? '/var/local/auditorai'})`);
-  emulator.on('login', ({ username, ok }) => log(`login ${ok ? 'accepted' : 'REFUSED'}: ${username}`));
-  emulator.on('job-end', (r) => log(`job ${r.jobId || r.channelId}: ${r.status ?? 'no result'}${r.detail === undefined ? '' : ` (${r.detail})`}${r.orphaned ? ' [orphaned]' : ''}`));
-  emulator.on('restart', (phase) => log(`restart: ${phase}`));
-  return emulator;
-}

@@ -12,6 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { InvalidMessageError, PathNotAllowedError } from '../errors.js';
+import { describeCodePoint, typeName } from '../util/text.js';
+import { decodeBody } from './body.js';
 
 /** A job that passed every rule: safe to put on AMI. The reply info is the consumer's business. */
 export interface Job {
@@ -31,10 +33,6 @@ export interface PathRules {
   readonly outputExtension: string;
 }
 
-/** Largest body accepted, in bytes (docs/messages.md "Job"). */
-export const MAX_BODY_BYTES = 64 * 1024;
-/** Deepest JSON nesting accepted. A job is flat; this leaves room for extra fields and keeps recursive code (JSON.stringify, loggers) safe. */
-export const MAX_JSON_DEPTH = 32;
 /**
  * Longest path accepted, in bytes (paths are ASCII, so bytes = characters). Asterisk drops AMI lines
  * over 1024 bytes (hdr-line-too-long.txt); `Variable: GSM_PATH=` + 512 + CRLF is 533 bytes, which
@@ -104,157 +102,6 @@ export function hasOnlyPathChars(text: string): boolean {
   return /^[A-Za-z0-9._/-]*$/.test(text);
 }
 
-/** `U+000A (line feed)`, `U+003B ';'`: a character named without writing it raw. */
-export function describeCodePoint(cp: number): string {
-  const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
-  const name = CHAR_NAMES.get(cp);
-  if (name !== undefined) return `${hex} (${name})`;
-  if (cp > 0x20 && cp < 0x7f) return `${hex} '${String.fromCodePoint(cp)}'`;
-  return hex;
-}
-
-/** `text` with every character outside printable ASCII written as `<U+XXXX>`: safe for logs and headers. */
-export function asciiSafe(text: string): string {
-  return text.replace(/[^\x20-\x7e]/gu, (ch) => `<U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
-}
-
-const CHAR_NAMES = new Map<number, string>([
-  [0x00, 'NUL'], [0x09, 'tab'], [0x0a, 'line feed'], [0x0d, 'carriage return'], [0x20, 'space'],
-  [0x22, 'double quote'], [0x27, 'single quote'], [0x5c, 'backslash'], [0x60, 'backtick'], [0x7f, 'DEL'],
-  [0x2024, 'one dot leader'], [0x2215, 'division slash'], [0xfeff, 'byte order mark'],
-  [0xfffd, 'replacement character'], [0xff0f, 'fullwidth solidus'],
-]);
-
-// ---- body -----------------------------------------------------------------------------------
-
-function decodeBody(body: unknown): Record<string, unknown> {
-  if (body instanceof Uint8Array) return parseText(decodeBytes(body));
-  if (typeof body === 'string') {
-    const bytes = Buffer.byteLength(body, 'utf8');
-    if (bytes > MAX_BODY_BYTES) throw tooLarge(bytes);
-    return parseText(body);
-  }
-  return checkDecoded(body);
-}
-
-function decodeBytes(bytes: Uint8Array): string {
-  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge(bytes.byteLength);
-  try {
-    // fatal: invalid bytes must not turn silently into U+FFFD; ignoreBOM: keep a BOM so it is refused below.
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch (cause) {
-    throw new InvalidMessageError('body is not valid UTF-8', { cause });
-  }
-}
-
-function parseText(text: string): Record<string, unknown> {
-  if (text.startsWith('\ufeff')) {
-    throw new InvalidMessageError('body starts with a byte order mark (U+FEFF); send the JSON object without it');
-  }
-  if (text.trim() === '') throw new InvalidMessageError('body is empty; expected a JSON object');
-  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw tooDeep();
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    // V8 quotes part of the input in its message: make it printable, keep it short.
-    const why = cause instanceof Error ? asciiSafe(cause.message).slice(0, 160) : 'syntax error';
-    throw new InvalidMessageError(`body is not valid JSON: ${why}`, { cause });
-  }
-  return asObject(value);
-}
-
-/** A value rabbitmq-client already parsed: same shape rules, and the size re-measured as JSON. */
-function checkDecoded(value: unknown): Record<string, unknown> {
-  const object = asObject(value);
-  if (!isPlainObject(object)) throw new InvalidMessageError('body must be a JSON object, got a non-plain object');
-  // Bounded walk first: JSON.stringify recurses and would overflow the stack on deep input.
-  walkDecoded(object);
-  let json: string;
-  try {
-    json = JSON.stringify(object);
-  } catch (cause) {
-    throw new InvalidMessageError('body cannot be measured as JSON', { cause });
-  }
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > MAX_BODY_BYTES) throw tooLarge(bytes);
-  return object;
-}
-
-/** Checks depth and stops as soon as a lower bound of the JSON size passes the limit, so it stays cheap. */
-function walkDecoded(root: object): void {
-  const stack: Array<readonly [unknown, number]> = [[root, 1]];
-  let size = 0;
-  const grow = (n: number): void => {
-    size += n;
-    if (size > MAX_BODY_BYTES) throw new InvalidMessageError(`body is larger than the ${MAX_BODY_BYTES}-byte (64 KiB) limit`);
-  };
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (typeof value === 'string') grow(value.length + 2);
-    else if (value === null || typeof value !== 'object') grow(1);
-    else {
-      if (depth > MAX_JSON_DEPTH) throw tooDeep();
-      // Count what JSON must write (brackets, commas, quoted keys and colons) before pushing a child,
-      // so the total never exceeds the real size and a huge array stops the walk early.
-      grow(2);
-      const isArray = Array.isArray(value);
-      // Anything else (Date, Buffer...) is written by its toJSON: left to the exact measure below.
-      if (!isArray && !isPlainObject(value)) continue;
-      let first = true;
-      for (const key in value) {
-        const child = (value as Record<string, unknown>)[key];
-        // JSON.stringify leaves these keys out: counting them would overstate the size.
-        if (!Object.hasOwn(value, key) || (!isArray && !isJsonValue(child))) continue;
-        grow((first ? 0 : 1) + (isArray ? 0 : key.length + 3));
-        first = false;
-        stack.push([child, depth + 1]);
-      }
-    }
-  }
-}
-
-function isPlainObject(value: object): boolean {
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function isJsonValue(value: unknown): boolean {
-  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
-}
-
-/** Bracket depth outside strings: refuses a 10,000-level body before anything recursive sees it. */
-function nestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return false;
-}
-
-function asObject(value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidMessageError(`body must be a JSON object, got ${typeName(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function tooLarge(bytes: number): InvalidMessageError {
-  return new InvalidMessageError(`body is ${bytes} bytes; the limit is ${MAX_BODY_BYTES} (64 KiB)`);
-}
-
-function tooDeep(): InvalidMessageError {
-  return new InvalidMessageError(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
-}
-
 // ---- fields ---------------------------------------------------------------------------------
 
 /** Own properties only: a key on Object.prototype is not a field of the message. */
@@ -262,11 +109,6 @@ function ownField(fields: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(fields, key) ? fields[key] : undefined;
 }
 
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
 
 function checkJobId(value: unknown): string | undefined {
   if (value === undefined) return undefined;

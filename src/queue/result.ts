@@ -2,7 +2,9 @@
  * Result messages and dead-letter envelopes, pure: plain values in, JSON-ready objects out
  * (docs/messages.md "Result"). No clock reads: every time comes in as an argument.
  */
-import { asciiSafe, hasOnlyPathChars } from './message.js';
+import { asciiSafe } from '../util/text.js';
+import { ATTEMPTS_HEADER } from './broker.js';
+import { hasOnlyPathChars } from './message.js';
 
 /** What every result says about the job. */
 export interface ResultBase {
@@ -38,29 +40,29 @@ export interface FailedResult extends ResultCommon {
 }
 
 /** The `converted` result: the WAV exists and has `wavBytes` bytes. */
-export function convertedResult(b: ResultBase & { wavBytes: number }): ConvertedResult {
-  return { job_id: b.jobId, status: 'converted', ...safePaths(b), wav_bytes: b.wavBytes, ...timing(b) };
+export function convertedResult(job: ResultBase & { wavBytes: number }): ConvertedResult {
+  return { job_id: job.jobId, status: 'converted', ...safePaths(job), wav_bytes: job.wavBytes, ...timing(job) };
 }
 
 /** The `failed` result; `code` is one of the codes in docs/messages.md "Error codes" (an AppError's `code`). */
-export function failedResult(b: ResultBase & { code: string; message: string }): FailedResult {
-  return { job_id: b.jobId, status: 'failed', ...safePaths(b), ...timing(b), error: { code: b.code, message: b.message } };
+export function failedResult(job: ResultBase & { code: string; message: string }): FailedResult {
+  return { job_id: job.jobId, status: 'failed', ...safePaths(job), ...timing(job), error: { code: job.code, message: job.message } };
 }
 
 /** Defence in depth: a path that would not pass the character rule is never echoed. */
-function safePaths(b: ResultBase): Pick<ResultCommon, 'gsm_path' | 'wav_path'> {
+function safePaths(job: ResultBase): Pick<ResultCommon, 'gsm_path' | 'wav_path'> {
   return {
-    ...(b.gsmPath !== undefined && hasOnlyPathChars(b.gsmPath) ? { gsm_path: b.gsmPath } : {}),
-    ...(b.wavPath !== undefined && hasOnlyPathChars(b.wavPath) ? { wav_path: b.wavPath } : {}),
+    ...(job.gsmPath !== undefined && hasOnlyPathChars(job.gsmPath) ? { gsm_path: job.gsmPath } : {}),
+    ...(job.wavPath !== undefined && hasOnlyPathChars(job.wavPath) ? { wav_path: job.wavPath } : {}),
   };
 }
 
-function timing(b: ResultBase): Pick<ResultCommon, 'attempts' | 'started_at' | 'finished_at' | 'duration_ms'> {
+function timing(job: ResultBase): Pick<ResultCommon, 'attempts' | 'started_at' | 'finished_at' | 'duration_ms'> {
   return {
-    attempts: b.attempts,
-    started_at: b.startedAt.toISOString(),
-    finished_at: b.finishedAt.toISOString(),
-    duration_ms: Math.max(0, Math.round(b.finishedAt.getTime() - b.startedAt.getTime())),
+    attempts: job.attempts,
+    started_at: job.startedAt.toISOString(),
+    finished_at: job.finishedAt.toISOString(),
+    duration_ms: Math.max(0, Math.round(job.finishedAt.getTime() - job.startedAt.getTime())),
   };
 }
 
@@ -126,7 +128,7 @@ export function deadLetterEnvelope(args: DeadLetterArgs): DeadLetterEnvelope {
       'x-audioconvert-error-code': headerText(args.code, 64),
       'x-audioconvert-reason': headerText(args.reason, MAX_REASON_HEADER_CHARS),
       'x-audioconvert-job-id': headerText(args.jobId, 256),
-      'x-audioconvert-attempts': args.attempts,
+      [ATTEMPTS_HEADER]: args.attempts,
       'x-audioconvert-failed-at': failedAt,
       'x-audioconvert-original-queue': headerText(args.queue, 256),
     },

@@ -33,11 +33,6 @@ interface Entry<T> {
 export class PendingMap<T> {
   private readonly entries = new Map<string, Entry<T>>();
 
-  /** Entries still waiting. */
-  get size(): number {
-    return this.entries.size;
-  }
-
   has(id: string): boolean {
     return this.entries.has(id);
   }
@@ -61,13 +56,6 @@ export class PendingMap<T> {
   resolve(id: string, value: T): boolean {
     const entry = this.take(id);
     entry?.deferred.resolve(value);
-    return entry !== undefined;
-  }
-
-  /** Rejects `id` alone (e.g. its write failed); false when it is not pending. */
-  reject(id: string, error: Error): boolean {
-    const entry = this.take(id);
-    entry?.deferred.reject(error);
     return entry !== undefined;
   }
 

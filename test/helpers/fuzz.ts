@@ -5,7 +5,8 @@
  * and test/fuzz.ts (`npm run fuzz`, as long as you like). Pure: no sockets, no timers.
  */
 import assert from 'node:assert/strict';
-import { AmiParser, serialize, type AmiFrame, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
+import { AmiParser, type AmiFrame, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
+import { serialize } from '../../src/ami/serialize.js';
 import { AmiProtocolError, AmiSerializeError } from '../../src/errors.js';
 import { Prng } from '../../scripts/chaos/prng.js';
 import { listTranscripts, readTranscript, serverStream } from './transcripts.js';
@@ -228,7 +229,7 @@ export function randomPairs(rng: Rng): AmiPair[] {
  * The serializer is the last gate before Asterisk: either it refuses (AmiSerializeError, and
  * nothing else), or what it writes is exactly one message that Asterisk — read here by our parser
  * in Asterisk's own configuration (1022-byte lines, overlong lines dropped) — reads back as the
- * same pairs (Asterisk, like parseLine, skips the blanks after the colon), with no line dropped.
+ * same pairs (Asterisk, like the parser, skips the blanks after the colon), with no line dropped.
  */
 export function checkSerialize(pairs: readonly AmiPair[]): 'refused' | 'written' {
   let wire: string;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Connection, type AsyncMessage, type Consumer } from 'rabbitmq-client';
@@ -62,37 +62,56 @@ export interface DataRoot {
   readonly root: string;
   readonly gsmDir: string;
   readonly wavDir: string;
+  /** Put before every file name (empty for a temp root of its own). */
+  readonly prefix: string;
   /** Writes a real GSM file of `seconds` seconds (sox) and returns its path. */
   gsm(name: string, seconds?: number): string;
   wav(name: string): string;
   remove(): void;
 }
 
-/** A temp data root laid out like /var/local/auditorai: gsm/ and wav/. */
-export function makeDataRoot(): DataRoot {
-  const root = mkdtempSync(path.join(tmpdir(), 'ac-root-'));
+export interface DataRootOptions {
+  /** An existing root to use (e.g. /var/local/auditorai for a real Asterisk): gsm/ and wav/ are created in it if missing. */
+  readonly root?: string;
+  /** Put before every file name, so that runs sharing a root never meet; remove() deletes only these files. */
+  readonly prefix?: string;
+}
+
+/** A temp data root laid out like /var/local/auditorai: gsm/ and wav/ (or a shared root, see options). */
+export function makeDataRoot(options: DataRootOptions = {}): DataRoot {
+  const shared = options.root !== undefined;
+  const root = options.root ?? mkdtempSync(path.join(tmpdir(), 'ac-root-'));
+  const prefix = options.prefix ?? '';
+  // Without a prefix, remove() on a shared root would delete every other run's files.
+  if (shared && prefix === '') throw new Error(`makeDataRoot: a shared root (${root}) needs a file-name prefix`);
   const gsmDir = path.join(root, 'gsm');
   const wavDir = path.join(root, 'wav');
-  mkdirSync(gsmDir);
-  mkdirSync(wavDir);
+  mkdirSync(gsmDir, { recursive: true });
+  mkdirSync(wavDir, { recursive: true });
   let template: string | undefined;
   return {
     root,
     gsmDir,
     wavDir,
+    prefix,
     gsm(name, seconds = 1) {
-      const file = path.join(gsmDir, `${name}.gsm`);
+      const file = path.join(gsmDir, `${prefix}${name}.gsm`);
       if (seconds === 1) {
         // One sox run, then copies: 200 files must not cost 200 process spawns.
-        template ??= synthGsm(path.join(root, 'template.gsm'), 1);
+        template ??= synthGsm(path.join(shared ? gsmDir : root, `${prefix}template.gsm`), 1);
         execFileSync('cp', [template, file]);
       } else {
         synthGsm(file, seconds);
       }
       return file;
     },
-    wav: (name) => path.join(wavDir, `${name}.wav`),
-    remove: () => rmSync(root, { recursive: true, force: true }),
+    wav: (name) => path.join(wavDir, `${prefix}${name}.wav`),
+    remove() {
+      if (!shared) return rmSync(root, { recursive: true, force: true });
+      for (const dir of [gsmDir, wavDir]) {
+        for (const f of readdirSync(dir)) if (f.startsWith(prefix)) rmSync(path.join(dir, f), { recursive: true, force: true });
+      }
+    },
   };
 }
 
@@ -173,14 +192,40 @@ export interface Stack {
 export interface StackOptions {
   readonly emulator?: EmulatorOptions;
   readonly config?: ConfigOverrides;
+  /** The data root (default: a fresh temp one, removed by close()). */
+  readonly data?: DataRoot;
 }
 
 /** Brings up broker objects, emulator and data root; the service is started by startService(). */
 export async function makeStack(options: StackOptions = {}): Promise<Stack> {
   await requireRabbit();
-  const data = makeDataRoot();
+  const data = options.data ?? makeDataRoot();
   const emulator = await AsteriskEmulator.start({ port: 0, root: data.root, mode: 'real', ...options.emulator });
   const config = testConfig(data.root, emulator.port, options.config);
+  return assemble(config, data, { emulator }, () => emulator.close());
+}
+
+/** An AMI the stack does not own (a real Asterisk): where it is and the bridge's login. */
+export interface ExternalAmi {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly secret: string;
+}
+
+/** A stack whose service talks to an AMI it did not start. */
+export type ExternalStack = Omit<Stack, 'emulator'>;
+
+/** Like makeStack, but the service logs in to `ami` (e.g. a real Asterisk) instead of an emulator. */
+export async function makeStackOn(ami: ExternalAmi, options: Omit<StackOptions, 'emulator'> = {}): Promise<ExternalStack> {
+  await requireRabbit();
+  const data = options.data ?? makeDataRoot();
+  const amiKeys = { Addr: ami.host, User: ami.user, Secret: ami.secret, ...options.config?.ami };
+  const config = testConfig(data.root, ami.port, { ...options.config, ami: amiKeys });
+  return assemble(config, data, {}, () => Promise.resolve());
+}
+
+async function assemble<E extends object>(config: Config, data: DataRoot, extra: E, closeAmi: () => Promise<void>): Promise<Omit<Stack, 'emulator'> & E> {
   const names = brokerNames(config);
   const amqp = new Connection(AMQP_URL);
   amqp.on('error', () => {});
@@ -205,9 +250,9 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
   const publisher = amqp.createPublisher({ confirm: true });
   await amqp.queueDeclare({ queue: names.queueName, durable: true });
 
-  const stack: Stack = {
+  const stack: Omit<Stack, 'emulator'> & E = {
+    ...extra,
     config,
-    emulator,
     data,
     amqp,
     results,
@@ -231,7 +276,7 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
       }
       await amqp.exchangeDelete({ exchange: names.resultsExchange }).catch(() => {});
       await amqp.close();
-      await emulator.close();
+      await closeAmi();
       data.remove();
     },
   };

@@ -93,7 +93,6 @@ void describe('AmiClient vs the AMI emulator', () => {
     // An abrupt close arrives as FIN or as RST (ECONNRESET), depending on what was unread.
     assert.match(((await onDisconnected) as [DisconnectInfo])[0].reason, /^(peer-closed|socket-error)$/);
     await onBack;
-    assert.ok(client.reconnects >= 1);
     // A successful login resets the backoff: the next outage starts again at attempt 1.
     const [next] = await onNth<ReconnectInfo>(client, 'reconnecting', 1, () => emu.dropConnections());
     assert.equal(next?.attempt, 1);
@@ -160,7 +159,6 @@ void describe('AmiClient vs the AMI emulator', () => {
     const emu = await emulator(t, { port });
     await onBack;
     assert.equal(emu.stats.logins, 1);
-    assert.ok(client.reconnects >= 25);
   });
 
   void test('TLS: logs in over node:tls, verifying the server certificate', TEST, async (t) => {

@@ -1,14 +1,12 @@
 // parseJob on valid input, and what an invalid message's `failed` result may carry.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ASTERISK_MAX_LINE_BYTES } from '../../src/ami/protocol.js';
+import { ASTERISK_MAX_LINE_BYTES } from '../../src/ami/serialize.js';
 import { InvalidMessageError } from '../../src/errors.js';
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/queue/body.js';
+import { asciiSafe, describeCodePoint } from '../../src/util/text.js';
 import {
-  MAX_BODY_BYTES,
-  MAX_JSON_DEPTH,
   MAX_PATH_BYTES,
-  asciiSafe,
-  describeCodePoint,
   hasOnlyPathChars,
   idForInvalid,
   invalidMessageFields,

@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { AmiActionTimeoutError, AmiDisconnectedError, AmiSerializeError } from '../../src/errors.js';
 import { Originator, originateAction, type OriginateOutcome } from '../../src/ami/originate.js';
-import { getHeader, serialize, type AmiMessage, type AmiPair } from '../../src/ami/protocol.js';
+import { getHeader, type AmiMessage, type AmiPair } from '../../src/ami/protocol.js';
+import { serialize } from '../../src/ami/serialize.js';
 import { clientActions, serverMessages } from '../helpers/transcripts.js';
 
 const TARGET = { channel: 'Local/s@audio-convert-hold', context: 'audio-convert', exten: 'convert' };

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AmiProtocolError, AmiSerializeError } from '../../src/errors.js';
-import { AmiParser, getHeader, getHeaders, serialize, type AmiFrame, type AmiMessage, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
+import { AmiParser, getHeader, getHeaders, type AmiFrame, type AmiMessage, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
+import { serialize } from '../../src/ami/serialize.js';
 import { blockBytes, clientActions, listTranscripts, readTranscript, serverBlocks, serverMessages, serverStream } from '../helpers/transcripts.js';
 
 const b = (text: string): Buffer => Buffer.from(text, 'utf8');

@@ -1,0 +1,81 @@
+/**
+ * A conversion step that hangs ends at the dialplan's own bound, on a real Asterisk.
+ *
+ * Why this test takes ~100 s: the bound is `timeout -k 5 100` in config/asterisk/extensions.conf,
+ * and the point is to prove THAT line works with the real TrySystem(), the real `timeout` and the
+ * real hold of [audio-convert-hold] (which must outlast the step, or the UserEvent is never sent).
+ * Shortening it would mean changing the shipped file, or replacing `timeout` with a double that
+ * rewrites its argument — and then the test would no longer prove the shipped bound. Only `sox` is
+ * a double here (it hangs for this one input, see setup.ts), the one part that has to misbehave.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { job } from '../helpers/stack.js';
+import { HANG_MARK, realAsterisk, type RealAsterisk, type Result } from './setup.js';
+
+const BOUND_S = 100;
+
+let real: RealAsterisk;
+before(async () => {
+  real = await realAsterisk();
+});
+after(() => real?.close());
+
+describe('a hung conversion step on a real Asterisk', () => {
+  it(`ends at the dialplan's bound (${BOUND_S} s): CONVERSION_FAILED (APPERROR), temp file removed, WAV untouched`, async () => {
+    // JobTimeout above the bound: the outcome must come from the dialplan, not from the bridge's deadline.
+    const stack = await real.stack({ worker: { JobTimeout: String(BOUND_S + 30), MaxAttempts: '1' } });
+    await stack.startService();
+    const started = Date.now();
+    await stack.publish(job(stack, HANG_MARK));
+    await stack.results.onCount(1);
+    const elapsed = (Date.now() - started) / 1000;
+
+    const [result] = stack.results.bodies<Result>();
+    assert.equal(result?.error?.code, 'CONVERSION_FAILED', JSON.stringify(result));
+    assert.match(result?.error?.message ?? '', /APPERROR/);
+    assert.ok(elapsed >= BOUND_S && elapsed < BOUND_S + 10, `ended after ${elapsed} s, not at the ${BOUND_S} s bound`);
+    assert.equal(existsSync(stack.data.wav(HANG_MARK)), false);
+    const base = path.basename(stack.data.wav(HANG_MARK));
+    assert.deepEqual(readdirSync(stack.data.wavDir).filter((f) => f.startsWith(`${base}.tmp-`)), [], 'priority 15 removed the temp file');
+    await stack.dead.onCount(1);
+  });
+
+  it('after kill -9 the hung step runs on as an orphan; stopping the instance ends it', async () => {
+    const own = await realAsterisk();
+    let session = 0;
+    try {
+      const stack = await own.stack({ worker: { JobTimeout: String(BOUND_S + 30), MaxAttempts: '1', DrainTimeout: '1' } });
+      await stack.startService();
+      const hung = job(stack, `${HANG_MARK}-orphan`);
+      await stack.publish(hung);
+      await onCondition(() => own.soxCalls().some((c) => c.includes(hung.gsm_path)));
+      session = own.asterisk.pid;
+      await own.asterisk.kill9();
+      assert.ok(liveInSession(session).length >= 2, 'timeout and the hung sox outlive Asterisk (its session)');
+    } finally {
+      await own.close();
+    }
+    // own.close() stopped the instance: nothing of the killed Asterisk's session may be left running.
+    assert.deepEqual(liveInSession(session), [], 'instance.sh stop killed the orphans');
+  });
+});
+
+/** Processes (not zombies) of session `sid`: what an instance started and has not ended. */
+function liveInSession(sid: number): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,sid=,stat=,args='])
+    .toString()
+    .split('\n')
+    .filter((line) => {
+      const [, s, stat] = line.trim().split(/\s+/);
+      return Number(s) === sid && !stat?.startsWith('Z');
+    });
+}
+
+/** Resolves once `check()` holds (a file another process writes: no event to wait on). */
+async function onCondition(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 20));
+}

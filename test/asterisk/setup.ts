@@ -1,0 +1,101 @@
+/**
+ * What every real-Asterisk test file shares: a throwaway Asterisk (one per file), a `sox` test
+ * double on its PATH, data under the dialplan's fixed root with names unique to this run, and the
+ * bridge wired to it through test/helpers/stack.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { makeDataRoot, makeStackOn, type ConfigOverrides, type DataRoot, type ExternalStack } from '../helpers/stack.js';
+import { startAsterisk, type AsteriskInstance } from './instance.js';
+
+/**
+ * The dialplan's paths are fixed: its REGEXes accept only /var/local/auditorai/{gsm,wav}/<name>
+ * (docs/asterisk.md). So the files of this suite live there, under names unique to the run.
+ */
+export const DIALPLAN_ROOT = '/var/local/auditorai';
+
+/** Put in a GSM file's name, makes the `sox` double hang (see soxDouble). */
+export const HANG_MARK = 'hang-step';
+
+export interface RealAsterisk {
+  readonly asterisk: AsteriskInstance;
+  /** Every argument line the dialplan's step passed to `sox`, in order (proves what ran, and what did not). */
+  soxCalls(): string[];
+  /** A stack (RabbitMQ objects, data, config) whose service logs in to this Asterisk. */
+  stack(config?: ConfigOverrides, data?: DataRoot): Promise<ExternalStack>;
+  close(): Promise<void>;
+}
+
+/**
+ * The dialplan runs `sox` by name, so a script earlier on the Asterisk process's PATH stands in for
+ * it: it logs its arguments and runs the real sox, except for an input whose name holds HANG_MARK,
+ * where it hangs like a stuck conversion. A double of sox only: `timeout`, `mv`, the shell and the
+ * dialplan stay the real ones.
+ */
+function soxDouble(dir: string): { bin: string; log: string } {
+  const real = execFileSync('sh', ['-c', 'command -v sox']).toString().trim();
+  const bin = path.join(dir, 'bin');
+  const log = path.join(dir, 'sox-calls.log');
+  execFileSync('mkdir', ['-p', bin]);
+  writeFileSync(
+    path.join(bin, 'sox'),
+    `#!/bin/sh\n# test double (test/asterisk/setup.ts): log, then the real sox, or hang\n` +
+      `echo "$*" >> ${log}\n` +
+      `case "$*" in *${HANG_MARK}*) exec sleep 3600 ;; esac\n` +
+      `exec ${real} "$@"\n`,
+  );
+  chmodSync(path.join(bin, 'sox'), 0o755);
+  return { bin, log };
+}
+
+/** Starts a real Asterisk for one test file. */
+export async function realAsterisk(): Promise<RealAsterisk> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ac-real-'));
+  const sox = soxDouble(dir);
+  const asterisk = await startAsterisk({ pathPrepend: [sox.bin] });
+  const stacks: ExternalStack[] = [];
+  return {
+    asterisk,
+    soxCalls: () => (existsSync(sox.log) ? readFileSync(sox.log, 'utf8').split('\n').filter(Boolean) : []),
+    async stack(config = {}, data = runData()) {
+      const s = await makeStackOn(asterisk, { data, config: { ...config, worker: { AllowedRoots: DIALPLAN_ROOT, ...config.worker } } });
+      stacks.push(s);
+      return s;
+    },
+    async close() {
+      for (const s of stacks) await s.close().catch(() => undefined);
+      await asterisk.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Data under the dialplan's root, every name prefixed with this run's id; remove() deletes only those. */
+export function runData(): DataRoot {
+  return makeDataRoot({ root: DIALPLAN_ROOT, prefix: `ac-test-${randomUUID().slice(0, 8)}-` });
+}
+
+/** GET a path of the service's HTTP server: the status code. */
+export function httpStatus(port: number | undefined, urlPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: urlPath }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The fields of a result message the tests look at. */
+export type Result = {
+  job_id: string;
+  status: string;
+  wav_bytes?: number;
+  attempts: number;
+  error?: { code: string; message: string };
+};
