@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, StartupError } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP, type EnqueueArgs } from './tools/enqueue.js';
@@ -57,9 +57,10 @@ JSON with secrets redacted. Exit 0 when valid, 2 with one clear error when not.
 `,
   doctor: `audio-convert doctor [--config PATH]
 
-Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable and the
-queue present with the expected arguments; AMI login with the configured user; the dialplan
-answers (the shipped 'ping' extension) and its roots ([globals]) agree with [Worker] AllowedRoots.
+Checks, each with OK or the problem and a concrete fix: config valid; RabbitMQ reachable; the input,
+dead-letter and delay queues and the results exchange as the service declares them at start-up;
+AMI login with the configured user; the dialplan answers (the shipped 'ping' extension) and its
+roots ([globals]) agree with [Worker] AllowedRoots.
 Exit 0 when all pass, 1 otherwise.
 `,
   'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
@@ -107,8 +108,10 @@ async function cmdRun(args: string[]): Promise<number> {
   const warning = configFileWarnings(config.file, statSync(config.file, { throwIfNoEntry: false }));
   if (warning !== undefined) logger.warning(warning);
   for (const note of config.warnings) logger.warning(note);
-  // Handlers first: a SIGTERM while start() runs (AMQP and AMI may already be connecting) must
-  // drain and exit 0 too, not kill the process by the signal's default action.
+  // start() is async: the handlers below are installed in the same tick, before any signal can be
+  // delivered, so a SIGTERM while start() runs (AMQP and AMI may already be connecting) drains and
+  // exits 0 too, instead of killing the process by the signal's default action.
+  const starting = start(config, { logger, version: version() });
   let stopped!: () => void;
   const stopping = new Promise<void>((resolve) => (stopped = resolve));
   // Type=notify under systemd (READY, STATUS, WATCHDOG, STOPPING); nothing at all outside it.
@@ -127,7 +130,6 @@ async function cmdRun(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  const starting = start(config, { logger, version: version() });
   const service = await starting;
   if (signals === 0) supervision = followService(service, notifier, READY_AT_THE_LATEST_MS);
   await stopping;
@@ -252,6 +254,11 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError) {
       process.stderr.write(`audio-convert: ${error.message}\n`);
       process.exit(2);
+    }
+    if (error instanceof StartupError) {
+      // One line saying what and how to fix it (start() has closed what it had opened).
+      process.stderr.write(`audio-convert: ${error.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`audio-convert: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);

@@ -4,14 +4,14 @@
  * one function that reads it). Imports nothing of ours.
  */
 
-/** What happens to a job message whose attempt ended in this error. */
+/** What happens to a job message whose attempt ended in this error (the policy's action kinds). */
 export type Disposition =
   /** Will never succeed: publish `failed`, dead-letter now. */
   | 'dead-letter'
   /** Might succeed later: retry with backoff until MaxAttempts, then dead-letter. */
   | 'retry'
-  /** The deployment is broken (dialplan missing, login refused): stop consuming, keep the message. */
-  | 'pause';
+  /** Not the job's fault and no attempt made: nack + requeue, the message stays untouched. */
+  | 'requeue';
 
 /** Public error codes (docs/messages.md "Error codes"). */
 export type ErrorCode =
@@ -23,6 +23,9 @@ export type ErrorCode =
   | 'ORIGINATE_FAILED'
   | 'HANGUP_WITHOUT_RESULT'
   | 'AMI_DISCONNECTED'
+  | 'INPUT_UNREADABLE'
+  | 'OUTPUT_UNREADABLE'
+  | 'INTERNAL'
   | 'DEPLOYMENT_ERROR'
   | 'SHUTTING_DOWN';
 
@@ -30,6 +33,8 @@ export type ErrorCode =
 export abstract class AppError extends Error {
   abstract readonly code: ErrorCode;
   abstract readonly disposition: Disposition;
+  /** For `requeue`: stop taking messages until a person fixes the cause (deployment errors). */
+  readonly pausesIntake: boolean = false;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -94,13 +99,51 @@ export class AmiDisconnectedError extends AppError {
  */
 export class DeploymentError extends AppError {
   readonly code = 'DEPLOYMENT_ERROR' as const;
-  readonly disposition = 'pause' as const;
+  readonly disposition = 'requeue' as const;
+  override readonly pausesIntake = true;
 }
 
 /** The service is stopping; the message goes back to the queue untouched. */
 export class ShuttingDownError extends AppError {
   readonly code = 'SHUTTING_DOWN' as const;
-  readonly disposition = 'pause' as const;
+  readonly disposition = 'requeue' as const;
+}
+
+/**
+ * Not one of the outcomes the service expects: an I/O error while checking a path (EACCES, EIO,
+ * ENAMETOOLONG), or a bug. Retried through the delay queues like a transient failure, so a storm
+ * of them is bounded (never an immediate redelivery); counted on their own metric and logged
+ * rate-limited (worker/handler.ts).
+ */
+export abstract class UnexpectedError extends AppError {
+  readonly disposition = 'retry' as const;
+}
+
+/** The GSM input (or a directory above it) cannot be examined by the service's user. */
+export class InputUnreadableError extends UnexpectedError {
+  readonly code = 'INPUT_UNREADABLE' as const;
+}
+
+/** The WAV's directory (or one above it) cannot be examined by the service's user. */
+export class OutputUnreadableError extends UnexpectedError {
+  readonly code = 'OUTPUT_UNREADABLE' as const;
+}
+
+/** Anything else thrown while handling a job: a bug, or an error nobody foresaw. */
+export class InternalError extends UnexpectedError {
+  readonly code = 'INTERNAL' as const;
+}
+
+/** No Response to an AMI action within its deadline. The connection may be fine; the job may be retried. */
+export class AmiActionTimeoutError extends AppError {
+  readonly code = 'TIMEOUT' as const;
+  readonly disposition = 'retry' as const;
+  constructor(
+    readonly action: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`AMI action ${action} got no response within ${timeoutMs} ms`);
+  }
 }
 
 /** A protocol violation on the AMI socket (hostile or broken peer). Not a job error: the connection is reset. */
@@ -121,6 +164,18 @@ export class AmiSerializeError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'AmiSerializeError';
+  }
+}
+
+/**
+ * The service cannot start (e.g. the HTTP port is taken). The message is one line that says what
+ * and how to fix it; cli.ts prints it without a stack trace and exits 1.
+ */
+export class StartupError extends Error {
+  readonly code = 'STARTUP' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
   }
 }
 

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { StartupError } from './errors.js';
 import type { Logger } from './log.js';
 
 /** One readiness check: `ok`, and a detail a person can act on (`"login refused: check [AsteriskAMI] Secret"`). */
@@ -54,7 +55,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-      reject(new Error(`cannot listen on ${where} for /metrics: ${err.code ?? err.message}` +
+      reject(new StartupError(`cannot listen on ${where} for /metrics: ${err.code ?? err.message}` +
         (err.code === 'EADDRINUSE' ? ' (another process uses the port: change [Metrics] Listen)' : ''), { cause: err }));
     };
     server.once('error', onError);

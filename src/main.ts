@@ -11,21 +11,25 @@ import { Connection, type Consumer } from 'rabbitmq-client';
 import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
 import type { Config } from './config.js';
-import type { AppError } from './errors.js';
-import { startHttpServer } from './http.js';
+import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type JobClass, type Metrics } from './metrics.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
 import { BothLanes, bulkBrokerNames, ClassGate, gated } from './worker/classes.js';
-import { createJobHandler, type JobCounters } from './worker/handler.js';
+import { createJobHandler, type HandlerDeps } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { retryDelayMs } from './worker/policy.js';
 import { DeploymentProbe } from './worker/probe.js';
+import { TempFileReaper } from './worker/tempfiles.js';
+import { countersFor, declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf, type Readiness, type Troubles } from './wiring.js';
+
+export type { Readiness } from './wiring.js';
 
 /**
  * Events of a running service, for tests and tools to wait on instead of polling:
  * 'consuming' (boolean) when intake starts or stops; 'deployment' (string | undefined) when a
- * deployment error is found or fixed; 'ami' (boolean) on AMI login / loss.
+ * deployment error is found or fixed; 'ami' (boolean) on AMI login / loss; 'temp-file-removed'
+ * (path) when the temp file of an attempt that ended without a result was removed.
  */
 export type ServiceEvents = EventEmitter;
 
@@ -40,14 +44,11 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export interface Readiness {
-  readonly ready: boolean;
-  readonly checks: Record<string, { ok: boolean; detail: string }>;
-}
-
 export interface StartOptions {
   readonly logger: Logger;
   readonly version: string;
+  /** Tests only: how long after an attempt's start its orphaned temp file is removed (default: the dialplan's step bound + margin). */
+  readonly tempFileRemoveAfterMs?: number;
 }
 
 export function brokerNames(config: Config): BrokerNames {
@@ -63,25 +64,18 @@ export function brokerNames(config: Config): BrokerNames {
   };
 }
 
-/** What the service knows of its own troubles; /readyz and the logs read it. */
-interface Troubles {
-  /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
-  deployment: string | undefined;
-  /** AMI refused the login; cleared by the next successful login. */
-  auth: string | undefined;
-}
-
 /** Starts the service. Resolves once the HTTP server listens; AMQP and AMI connect in the background. */
 export async function start(config: Config, options: StartOptions): Promise<Service> {
-  const logger = options.logger;
+  const { logger } = options;
   const log = logger.child({ component: 'main' });
   const metrics = createMetrics({ version: options.version });
   metrics.workerConcurrency.set(config.worker.concurrency);
   const names = brokerNames(config);
   const events: ServiceEvents = new EventEmitter();
-  const troubles: Troubles = { deployment: undefined, auth: undefined };
+  const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
+  log.info('starting', { version: options.version, node: process.versions.node });
 
-  // `intake` is created below: the AMQP, handler and probe callbacks that use it only run later.
+  // `intake` and `onDeploymentError` are created below: the callbacks that use them only run later.
   const amqp = connectAmqp(config, metrics, logger, () => intake.channelLost());
   const publisher = new BrokerPublisher(amqp, names);
   const bulkNames = bulkBrokerNames(names);
@@ -91,80 +85,105 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const abandon = new AbortController();
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
   setMaxListeners(2 * config.worker.concurrency + 10, abandon.signal);
-
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
-  const onDeploymentError = (error: AppError): void => {
-    if (troubles.deployment === undefined) {
-      log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
-    }
-    troubles.deployment = error.message;
-    events.emit('deployment', troubles.deployment);
-    void intake.pause('deployment');
-    probe.start();
-  };
-  probe.on('fixed', () => {
-    log.notice('deployment error fixed: consuming again', { was: troubles.deployment });
-    troubles.deployment = undefined;
-    events.emit('deployment', undefined);
-    void intake.resume('deployment');
-  });
-
-  const handlerFor = (cls: JobClass, lane: BrokerNames, lanePublisher: BrokerPublisher): ReturnType<typeof createJobHandler> => createJobHandler({
-    queueName: lane.queueName,
-    rules: { allowedRoots: config.worker.allowedRoots, inputExtension: config.worker.inputExtension, outputExtension: config.worker.outputExtension },
-    jobTimeoutMs: config.worker.jobTimeoutMs,
-    maxAttempts: config.worker.maxAttempts,
-    originator,
-    publisher: lanePublisher,
-    counters: countersFor(metrics, cls),
-    logger,
-    amiConnected: () => ami.connected,
-    onDeploymentError,
-    abandon: abandon.signal,
-  });
-  // Live and bulk share one gate of Concurrency slots; live jobs get a free slot first.
+  const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
+  tempFiles.on('removed', (path: string) => events.emit('temp-file-removed', path));
+  const handlerFor = (cls: JobClass, lane: BrokerNames, lanePublisher: BrokerPublisher): ReturnType<typeof createJobHandler> =>
+    createJobHandler({
+      ...handlerSettings(config, lane),
+      originator,
+      publisher: lanePublisher,
+      counters: countersFor(metrics, cls),
+      logger,
+      amiConnected: () => ami.connected,
+      pauseIntake: (error) => onDeploymentError(error),
+      abandon: abandon.signal,
+      tempFiles,
+    });
+  // Live and bulk share one gate of Concurrency slots; live jobs get a free slot first (ADR 0012).
   const gate = new ClassGate(config.worker.concurrency);
   const lanes = new BothLanes(
     createConsumer(amqp, names, config, gated(gate, 'live', handlerFor('live', names, publisher), abandon.signal), logger),
     createConsumer(amqp, bulkNames, config, gated(gate, 'bulk', handlerFor('bulk', bulkNames, bulkPublisher), abandon.signal), logger),
   );
-  const intake = new Intake(lanes, ['ami-down']);
-  intake.on('change', (consuming: boolean) => {
-    metrics.consuming.set(consuming ? 1 : 0);
-    events.emit('consuming', consuming);
-    log.info(consuming ? 'consuming' : 'not consuming', { paused_for: intake.pausedFor.join(',') });
-  });
+  // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
+  const intake = new Intake(lanes, ['ami-down', 'topology']);
+  followIntake(intake, { metrics, events, log });
+  const onDeploymentError = followDeployment(probe, { troubles, events, intake, log });
   followAmi(ami, { metrics, events, troubles, intake, probe, log });
   ami.start();
+  const stopping = new AbortController();
+  const declaring = declareAtStart(amqp, [names, bulkNames], { intake, troubles, log: logger.child({ component: 'amqp' }), stop: stopping.signal });
 
+  let http: HttpServer | undefined;
+  const close = closer(log, config.worker.drainTimeoutMs, { stopping, abandon, probe, declaring, intake, originator, ami, publishers: [publisher, bulkPublisher], amqp, tempFiles, http: () => http });
   const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
-  const http = config.metrics.enabled
-    ? await startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) })
-    : undefined;
-  log.info('started', { queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
+  try {
+    http = await startHttp(config, metrics, readiness, logger);
+  } catch (error) {
+    // AMQP and AMI are already connecting: close them, or the failed start leaves them open.
+    await close();
+    throw error;
+  }
+  log.info('started', { version: options.version, queue: names.queueName, concurrency: config.worker.concurrency, ami: `${config.ami.host}:${config.ami.port}` });
+  return { events, httpPort: http?.port, metrics, readiness, close };
+}
 
+/** What close() stops, in the order it stops them. */
+interface Parts {
+  readonly stopping: AbortController;
+  readonly abandon: AbortController;
+  readonly probe: DeploymentProbe;
+  readonly declaring: Promise<void>;
+  readonly intake: Intake;
+  readonly originator: Originator;
+  readonly ami: AmiClient;
+  readonly publishers: readonly BrokerPublisher[];
+  readonly amqp: Connection;
+  readonly tempFiles: TempFileReaper;
+  readonly http: () => HttpServer | undefined;
+}
+
+/** Idempotent, ordered: stop intake, drain (up to DrainTimeout), then close each part; a failing step does not stop the next. */
+function closer(log: Logger, drainTimeoutMs: number, p: Parts): () => Promise<void> {
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  return () => {
     closing ??= (async () => {
-      log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: config.worker.drainTimeoutMs });
-      probe.stop();
-      const deadline = setTimeout(() => abandon.abort(), config.worker.drainTimeoutMs);
+      log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: drainTimeoutMs });
+      p.stopping.abort();
+      p.probe.stop();
+      const deadline = setTimeout(() => p.abandon.abort(), drainTimeoutMs);
       await inOrder(log, [
-        ['drain', () => intake.pause('shutdown')],
+        ['topology', () => p.declaring],
+        ['drain', () => p.intake.pause('shutdown')],
         ['deadline', () => clearTimeout(deadline)],
-        ['originator', () => originator.dispose()],
-        ['AMI', () => ami.close()],
-        ['publisher', () => publisher.close()],
-        ['bulk publisher', () => bulkPublisher.close()],
-        ['AMQP', () => amqp.close()],
-        ['HTTP', () => http?.close()],
+        ['probe', () => p.probe.stop()],
+        ['originator', () => p.originator.dispose()],
+        ['AMI', () => p.ami.close()],
+        ['publishers', () => Promise.all(p.publishers.map((publisher) => publisher.close())).then(() => undefined)],
+        ['AMQP', () => p.amqp.close()],
+        ['temp files', () => p.tempFiles.close()],
+        ['HTTP', () => p.http()?.close()],
       ]);
       log.info('stopped');
     })();
     return closing;
   };
+}
 
-  return { events, httpPort: http?.port, metrics, readiness, close };
+function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts'> {
+  const { worker } = config;
+  return {
+    queueName: lane.queueName,
+    rules: { allowedRoots: worker.allowedRoots, inputExtension: worker.inputExtension, outputExtension: worker.outputExtension },
+    jobTimeoutMs: worker.jobTimeoutMs,
+    maxAttempts: worker.maxAttempts,
+  };
+}
+
+function startHttp(config: Config, metrics: Metrics, readiness: () => Readiness, logger: Logger): Promise<HttpServer | undefined> {
+  if (!config.metrics.enabled) return Promise.resolve(undefined);
+  return startHttpServer({ host: config.metrics.host, port: config.metrics.port, registry: metrics.registry, readiness, logger: logger.child({ component: 'http' }) });
 }
 
 /** Runs shutdown steps one after another; a failing step is logged and the next one still runs. */
@@ -190,16 +209,8 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
     acquireTimeout: 5000,
     ...amqpTlsOptions(config.rabbitmq),
   });
-  const log = logger.child({ component: 'amqp' });
-  amqp.on('error', (error: unknown) => {
-    metrics.amqpConnected.set(0);
-    onLost();
-    log.error('RabbitMQ connection lost; reconnecting', { error: errorText(error) });
-  });
-  amqp.on('connection', () => {
-    metrics.amqpConnected.set(1);
-    log.info('RabbitMQ connected', { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost });
-  });
+  const where = { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
+  followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), onLost });
   return amqp;
 }
 
@@ -242,56 +253,6 @@ function createConsumer(amqp: Connection, names: BrokerNames, config: Config, ha
     } else log.error('consumer error', { error: errorText(error) });
   });
   return consumer;
-}
-
-/** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
-function followAmi(
-  ami: AmiClient,
-  s: { metrics: Metrics; events: ServiceEvents; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
-): void {
-  let logins = 0;
-  ami.on('connected', () => {
-    // A reconnect is a login after the first one (the metric counts sessions re-established).
-    if (logins++ > 0) s.metrics.amiReconnects.inc();
-    s.metrics.amiConnected.set(1);
-    s.troubles.auth = undefined;
-    s.events.emit('ami', true);
-    void s.intake.resume('ami-down');
-    if (s.troubles.deployment !== undefined) s.probe.start();
-  });
-  ami.on('disconnected', () => {
-    s.metrics.amiConnected.set(0);
-    s.events.emit('ami', false);
-    void s.intake.pause('ami-down');
-  });
-  ami.on('authFailed', (error: Error) => {
-    if (s.troubles.auth === undefined) s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
-    s.troubles.auth = 'AMI login refused';
-  });
-}
-
-function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles: Troubles): Readiness {
-  const checks = {
-    amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
-    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
-    dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
-    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
-  };
-  return { ready: Object.values(checks).every((c) => c.ok), checks };
-}
-
-function countersFor(metrics: Metrics, cls: JobClass): JobCounters {
-  return {
-    received: () => metrics.jobsReceived.inc({ class: cls }),
-    inFlight: (delta) => metrics.jobsInFlight.inc({ class: cls }, delta),
-    completed: (result, seconds) => {
-      metrics.jobsCompleted.inc({ class: cls, result });
-      metrics.jobDuration.observe({ class: cls, result }, seconds);
-    },
-    retried: (code) => metrics.jobsRetried.inc({ class: cls, code }),
-    deadLettered: (code) => metrics.jobsDeadLettered.inc({ class: cls, code }),
-    requeued: () => metrics.jobsRequeued.inc({ class: cls }),
-  };
 }
 
 /** TLS to AMI (Asterisk's `tlsenable`), when configured. The CA file is read here, at the edge. */

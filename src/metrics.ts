@@ -16,9 +16,15 @@ export const ERROR_CODES = [
   'ORIGINATE_FAILED',
   'HANGUP_WITHOUT_RESULT',
   'AMI_DISCONNECTED',
+  'INPUT_UNREADABLE',
+  'OUTPUT_UNREADABLE',
+  'INTERNAL',
   'DEPLOYMENT_ERROR',
   'SHUTTING_DOWN',
 ] as const satisfies readonly ErrorCode[];
+
+/** The codes of errors that are not expected outcomes (errors.ts UnexpectedError). */
+export const UNEXPECTED_CODES = ['INPUT_UNREADABLE', 'OUTPUT_UNREADABLE', 'INTERNAL'] as const satisfies readonly ErrorCode[];
 
 // Compile-time check: a code added to errors.ts and not listed above fails the build here.
 type MissingCodes = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>;
@@ -54,6 +60,11 @@ export interface Metrics {
   readonly jobsDeadLettered: Counter<'class' | 'code'>;
   /** `audioconvert_jobs_requeued_total{class}`: messages handed back to the queue untouched (shutdown). */
   readonly jobsRequeued: Counter<'class'>;
+  /**
+   * `audioconvert_unexpected_errors_total{code}`: errors that are not expected outcomes (a path the
+   * service cannot read, a bug, a message that could not be settled); the storm detector.
+   */
+  readonly unexpectedErrors: Counter<'code'>;
   /** `audioconvert_ami_connected`: 1 while logged in to AMI. */
   readonly amiConnected: Gauge;
   /** `audioconvert_ami_reconnects_total`: AMI connections re-established after a loss. */
@@ -96,6 +107,8 @@ export function createMetrics(options: { readonly version: string }): Metrics {
     jobsDeadLettered: counter('audioconvert_jobs_dead_lettered_total', 'Job messages dead-lettered, by class and error code.',
       ['class', 'code']),
     jobsRequeued: counter('audioconvert_jobs_requeued_total', 'Job messages returned to the queue untouched (shutdown), by class.', ['class']),
+    unexpectedErrors: counter('audioconvert_unexpected_errors_total',
+      'Errors that are not expected job outcomes (unreadable path, bug, message not settled), by code.', ['code']),
     amiConnected: gauge('audioconvert_ami_connected', '1 while logged in to Asterisk AMI.'),
     amiReconnects: counter('audioconvert_ami_reconnects_total', 'AMI connections re-established after a loss.'),
     amqpConnected: gauge('audioconvert_amqp_connected', '1 while connected to RabbitMQ.'),
@@ -123,6 +136,7 @@ function zeroSeries(metrics: Metrics): void {
       metrics.jobsDeadLettered.inc({ class: cls, code }, 0);
     }
   }
+  for (const code of UNEXPECTED_CODES) metrics.unexpectedErrors.inc({ code }, 0);
   for (const g of [metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected,
     metrics.consuming]) {
     g.set(0);

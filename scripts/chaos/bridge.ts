@@ -52,6 +52,10 @@ export interface BridgeConfig {
   readonly rabbitmq?: Record<string, string>;
   /** [Logging] MinimumLevel; default WARNING. */
   readonly logLevel?: string;
+  /** [Metrics] Listen; default off. `127.0.0.1:0`: the port is in the `http listening` log line. */
+  readonly listen?: string;
+  /** Run the process as this user and group (e.g. nobody, to meet EACCES as root cannot). */
+  readonly runAs?: { readonly uid: number; readonly gid: number };
 }
 
 /** The INI text of a transcoding.conf for `config`. */
@@ -71,7 +75,7 @@ export function configText(config: BridgeConfig): string {
       Concurrency: '8', JobTimeout: '5', MaxAttempts: '5', RetryDelay: '100ms', RetryMaxDelay: '1', DrainTimeout: '5', AllowedRoots: config.root,
       ...config.worker,
     }),
-    section('Metrics', { Listen: 'off' }),
+    section('Metrics', { Listen: config.listen ?? 'off' }),
     section('Logging', { MinimumLevel: config.logLevel ?? 'WARNING', Format: 'json' }),
   ].join('\n');
 }
@@ -100,6 +104,7 @@ export class BridgeProcess extends EventEmitter {
   /** The current process has logged 'started': its signal handlers are installed. */
   private startedSeen = false;
   private readonly logStream: WriteStream | undefined;
+  private readonly runAs: BridgeConfig['runAs'];
 
   /** `logFile`: every stderr line of every process is appended there too. */
   constructor(
@@ -110,7 +115,9 @@ export class BridgeProcess extends EventEmitter {
   ) {
     super();
     this.configFile = path.join(dir, `${label}-${randomUUID().slice(0, 8)}.conf`);
-    writeFileSync(this.configFile, configText(config), { mode: 0o600 });
+    // Another user must be able to read it (a test config: the broker's guest password only).
+    writeFileSync(this.configFile, configText(config), { mode: config.runAs === undefined ? 0o600 : 0o644 });
+    this.runAs = config.runAs;
     this.logStream = logFile === undefined ? undefined : createWriteStream(logFile, { flags: 'a' });
   }
 
@@ -130,7 +137,7 @@ export class BridgeProcess extends EventEmitter {
   /** Starts a process (the previous one must have exited). */
   start(): void {
     if (this.child !== undefined) throw new Error(`${this.label}: already running (pid ${this.child.pid})`);
-    const child = spawn(process.execPath, [builtCli(), 'run', '--config', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [builtCli(), 'run', '--config', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'], ...this.runAs });
     this.child = child;
     this.signalledAt = undefined;
     this.startedSeen = false;

@@ -3,7 +3,7 @@
  * keep each file readable; import from client.ts, which re-exports all of it.
  */
 import type tls from 'node:tls';
-import { AppError, type DeploymentError } from '../errors.js';
+import type { DeploymentError } from '../errors.js';
 import type { BackoffOptions } from '../util/backoff.js';
 import type { AmiMessage } from './protocol.js';
 
@@ -103,14 +103,8 @@ export interface ActionOptions {
   readonly actionId?: string;
 }
 
-/** No Response to an action within its deadline. The connection may be fine; the job may be retried. */
-export class AmiActionTimeoutError extends AppError {
-  readonly code = 'TIMEOUT' as const;
-  readonly disposition = 'retry' as const;
-  constructor(readonly action: string, readonly timeoutMs: number) {
-    super(`AMI action ${action} got no response within ${timeoutMs} ms`);
-  }
-}
+/** Defined with the other error classes; re-exported here for AmiClient's users. */
+export { AmiActionTimeoutError } from '../errors.js';
 
 /** A method called in a state that does not allow it (e.g. start() twice). */
 export class AmiClientStateError extends Error {

@@ -8,11 +8,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../errors.js';
+import { AmiActionTimeoutError, AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../errors.js';
 import { expBackoff } from '../util/backoff.js';
 import { PendingMap } from '../util/deferred.js';
 import {
-  AmiActionTimeoutError, AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
+  AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
   type AmiClientState, type AmiLogger, type DisconnectReason, silentLogger,
 } from './client-types.js';
 import { closeReason, endSocket, openConn, writeCorked, type Conn } from './connection.js';
@@ -164,7 +164,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       clearTimeout(conn.timer);
       this.loginStep(conn, nextLoginStep(this.opts, conn.phase, message));
     }
-    else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { actionId: id });
+    else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { action_id: id });
   }
 
   private onShutdown(conn: Conn, message: AmiMessage): void {
@@ -221,7 +221,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.stateValue = 'open';
     const meta = { host: this.opts.host, port: this.opts.port, user: this.opts.username };
     if (this.outageSince === undefined) this.log.info('AMI connected', meta);
-    else this.log.info('AMI connection restored', { ...meta, downMs: Date.now() - this.outageSince, attempts: this.attempt });
+    else this.log.info('AMI connection restored', { ...meta, duration_ms: Date.now() - this.outageSince, attempts: this.attempt });
     this.attempt = 0;
     this.authFailing = false;
     this.outageSince = undefined;
@@ -276,7 +276,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private scheduleReconnect(reason: DisconnectReason, error: Error | undefined): void {
     const delayMs = expBackoff(this.attempt, this.authFailing ? this.opts.authBackoff : this.opts.backoff, this.opts.random);
     this.attempt++;
-    const meta = { reason, error: error?.message, attempt: this.attempt, delayMs };
+    const meta = { reason, error: error?.message, attempt: this.attempt, delay_ms: delayMs };
     // One line per outage at warning; the retries of the same outage at debug.
     if (this.outageSince === undefined) {
       this.outageSince = Date.now();

@@ -51,6 +51,23 @@ export function publisherQueues(names: BrokerNames): QueueDeclare[] {
   return queues;
 }
 
+/** The results exchange, as the service declares it. */
+export function resultsExchangeDeclare(names: BrokerNames): { exchange: string; type: 'topic'; durable: true } {
+  return { exchange: names.resultsExchange, type: 'topic', durable: true };
+}
+
+/**
+ * Declares everything the service uses — input queue, dead-letter queue, delay queues, results
+ * exchange — so that a downstream service can bind to the results exchange as soon as the bridge
+ * is ready, not only after its first job. Idempotent; rejects (e.g. PRECONDITION_FAILED) on the
+ * first piece that exists with other arguments.
+ */
+export async function declareTopology(connection: Pick<Connection, 'queueDeclare' | 'exchangeDeclare'>, names: BrokerNames): Promise<void> {
+  await connection.queueDeclare(mainQueueDeclare(names));
+  for (const queue of publisherQueues(names)) await connection.queueDeclare(queue);
+  await connection.exchangeDeclare(resultsExchangeDeclare(names));
+}
+
 /**
  * Turns RabbitMQ's PRECONDITION_FAILED on a queue declare into a message that says what differs
  * and how to fix it. Returns undefined when the error is something else.
@@ -59,9 +76,16 @@ export function explainDeclareMismatch(error: unknown, queue: string): string | 
   const text = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== 'PRECONDITION_FAILED' && !text.includes('PRECONDITION_FAILED') && !text.includes('inequivalent arg')) return undefined;
-  const match = /inequivalent arg '([^']+)' for queue '([^']+)'[^:]*:\s*(.*)$/.exec(text);
-  const what = match ? `argument ${match[1]}: ${match[3]}` : text;
-  const name = match?.[2] ?? queue;
+  const match = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[^:]*:\s*(.*)$/.exec(text);
+  const what = match ? `argument ${match[1]}: ${match[4]}` : text;
+  if (match?.[2] === 'exchange') {
+    return (
+      `exchange '${match[3]}' already exists with other arguments (${what}). ` +
+      `Either delete it (rabbitmqadmin delete exchange name='${match[3]}') so the service can declare it again, ` +
+      `or point [RabbitMQ] ResultsExchange at another name.`
+    );
+  }
+  const name = match?.[3] ?? queue;
   return (
     `queue '${name}' already exists with other arguments (${what}). ` +
     `Either make the config match the existing queue (e.g. [RabbitMQ] QueueType), or drain and delete it ` +
@@ -96,7 +120,7 @@ export class BrokerPublisher {
       confirm: true,
       maxAttempts: 3,
       queues: publisherQueues(names),
-      exchanges: [{ exchange: names.resultsExchange, type: 'topic', durable: true }],
+      exchanges: [resultsExchangeDeclare(names)],
     });
   }
 

@@ -15,7 +15,7 @@
  */
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { PathNotAllowedError } from '../errors.js';
+import { AppError, InputUnreadableError, OutputUnreadableError, PathNotAllowedError } from '../errors.js';
 import type { Job, PathRules } from './message.js';
 
 /**
@@ -25,13 +25,32 @@ import type { Job, PathRules } from './message.js';
  *   dialplan's `mkdir -p` builds on): its real path must be a directory inside a (real) root or be one;
  * - the WAV itself, if it exists: must be a regular file, not a symlink (the conversion would write through it).
  * A missing file or directory is fine (the dialplan reports it), except a GSM that is a dangling symlink.
- * @throws PathNotAllowedError; other file system errors (EACCES, EIO) are thrown as they are.
+ * @throws PathNotAllowedError; InputUnreadableError / OutputUnreadableError when the service's user
+ * cannot examine a path (EACCES, EIO, ENAMETOOLONG…: retried, then dead-lettered, by the policy);
+ * an error on a configured root itself is thrown as it is (the policy makes it INTERNAL).
  */
 // eslint-disable-next-line @typescript-eslint/require-await -- async: every refusal arrives as a rejection, as before
 export async function checkRealPaths(job: Job, rules: PathRules): Promise<void> {
   const roots = realRoots(rules.allowedRoots);
-  checkInput(job.gsmPath, roots, rules.inputExtension);
-  checkOutput(job.wavPath, roots, rules.allowedRoots.map(withoutSlash));
+  try {
+    checkInput(job.gsmPath, roots, rules.inputExtension);
+  } catch (error) {
+    throw unreadable(error, (m, o) => new InputUnreadableError(m, o), 'gsm_path', job.gsmPath);
+  }
+  try {
+    checkOutput(job.wavPath, roots, rules.allowedRoots.map(withoutSlash));
+  } catch (error) {
+    throw unreadable(error, (m, o) => new OutputUnreadableError(m, o), 'wav_path', job.wavPath);
+  }
+}
+
+/** Our refusals pass through; a file system error becomes a readable error naming the directory. */
+function unreadable(error: unknown, make: (message: string, options: { cause: unknown }) => AppError, field: string, path: string): unknown {
+  if (error instanceof AppError) return error;
+  const code = errorCode(error);
+  if (typeof code !== 'string') return error;
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : error instanceof Error ? error.message : code;
+  return make(`the service cannot examine ${field} ${path} (${code}: ${why}); check that its user may search the directory ${posix.dirname(path)} and every one above it`, { cause: error });
 }
 
 function checkInput(gsmPath: string, roots: readonly string[], extension: string): void {

@@ -1,7 +1,7 @@
 /**
  * `audio-convert doctor`: checks a deployment from the outside, in order, and says for each
- * problem how to fix it: the config file, RabbitMQ (reachable, queues as the service declares
- * them), AMI (reachable, login), and the dialplan (the `ping` extension answers, the conversion
+ * problem how to fix it: the config file, RabbitMQ (reachable; input, dead-letter and delay
+ * queues and the results exchange as the service declares them at start-up), AMI (reachable, login), and the dialplan (the `ping` extension answers, the conversion
  * extension exists). It never converts a file and never creates a queue.
  */
 import { statSync } from 'node:fs';
@@ -9,7 +9,7 @@ import type { Connection } from 'rabbitmq-client';
 import { configFileWarnings, loadConfig, redactUrl, type Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { brokerNames } from '../main.js';
-import { explainDeclareMismatch, mainQueueDeclare, type QueueDeclare } from '../queue/broker.js';
+import { explainDeclareMismatch, mainQueueDeclare, publisherQueues, resultsExchangeDeclare, type QueueDeclare } from '../queue/broker.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import type { Output } from './replies.js';
@@ -100,7 +100,7 @@ async function checkQueues(connection: Connection, config: Config, report: Docto
   const main = mainQueueDeclare(names);
   const input = await inspectQueue(connection, main);
   if (input.kind === 'absent') {
-    report.info(`input queue '${main.queue}' does not exist yet: the service declares it on first start`);
+    report.info(`input queue '${main.queue}' does not exist yet: the service declares it at start-up, before it consumes`);
   } else if (input.kind === 'mismatch') {
     report.fail(
       `input queue '${main.queue}'`,
@@ -113,16 +113,25 @@ async function checkQueues(connection: Connection, config: Config, report: Docto
     if (input.consumerCount === 0) report.info(`nobody consumes '${main.queue}': the service is not running, or is paused (see its /readyz)`);
   }
 
-  const dead = await inspectQueue(connection, { queue: names.deadLetterQueue, durable: true }, false);
-  if (dead.kind === 'present') {
-    report.ok(`dead-letter queue '${names.deadLetterQueue}' present (${plural(dead.messageCount, 'message')})`);
-  } else {
-    report.info(`dead-letter queue '${names.deadLetterQueue}' does not exist yet: the service declares it on first start`);
+  const dead = await inspectQueue(connection, { queue: names.deadLetterQueue, durable: true });
+  reportPiece(report, `dead-letter queue '${names.deadLetterQueue}'`, dead, (n) => `present (${plural(n.messageCount, 'message')})`);
+  for (const declare of publisherQueues(names).filter((q) => q.queue !== names.deadLetterQueue)) {
+    const delay = await inspectQueue(connection, declare);
+    reportPiece(report, `delay queue '${declare.queue}'`, delay, (n) => `present with the expected TTL and dead-letter target (${plural(n.messageCount, 'message')} waiting)`);
   }
+  const exchange = await inspectExchange(connection, resultsExchangeDeclare(names));
+  reportPiece(report, `results exchange '${names.resultsExchange}'`, exchange, () => 'present (topic, durable)');
+}
 
-  const exchange = await exchangePresent(connection, names.resultsExchange);
-  if (exchange) report.ok(`results exchange '${names.resultsExchange}' present`);
-  else report.info(`results exchange '${names.resultsExchange}' does not exist yet: the service declares it on first start`);
+/** One piece of the topology: OK, absent (the service declares it at start-up) or FAIL with the fix. */
+function reportPiece(report: DoctorReport, what: string, state: QueueState, ok: (present: { messageCount: number; consumerCount: number }) => string): void {
+  if (state.kind === 'present') report.ok(`${what} ${ok(state)}`);
+  else if (state.kind === 'absent') {
+    report.info(`${what} does not exist yet: the service declares it at start-up, before it consumes (if the service runs, restart it)`);
+  } else {
+    report.fail(what, state.problem, 'drain it and delete it (rabbitmqctl delete_queue NAME, or for the exchange: rabbitmqadmin delete exchange name=NAME), ' +
+      'then restart the service, which declares it again with its own arguments; or change the config back to the values it was declared with');
+  }
 }
 
 type QueueState =
@@ -153,11 +162,19 @@ async function inspectQueue(connection: Connection, declare: QueueDeclare, compa
   return { kind: 'present', messageCount: passive.messageCount, consumerCount: passive.consumerCount };
 }
 
-async function exchangePresent(connection: Connection, exchange: string): Promise<boolean> {
-  const result = await onChannel(connection, (ch) => ch.exchangeDeclare({ exchange, type: 'topic', passive: true }));
-  if (!(result instanceof Error)) return true;
-  if (codeOf(result) === 'NOT_FOUND') return false;
-  throw result;
+/** Passive declare, then (when present) a declare with the service's type, refused when it differs. */
+async function inspectExchange(connection: Connection, declare: ReturnType<typeof resultsExchangeDeclare>): Promise<QueueState> {
+  const passive = await onChannel(connection, (ch) => ch.exchangeDeclare({ exchange: declare.exchange, passive: true }));
+  if (passive instanceof Error) {
+    if (codeOf(passive) === 'NOT_FOUND') return { kind: 'absent' };
+    throw passive;
+  }
+  const again = await onChannel(connection, (ch) => ch.exchangeDeclare(declare));
+  if (again instanceof Error) {
+    if (codeOf(again) !== 'PRECONDITION_FAILED') throw again;
+    return { kind: 'mismatch', problem: `exists with other arguments (${again.message})` };
+  }
+  return { kind: 'present', messageCount: 0, consumerCount: 0 };
 }
 
 /** Runs `fn` on a fresh channel and closes it; an AMQP error comes back as a value. */

@@ -2,18 +2,26 @@
  * The job handler: one AMQP message in, exactly one end for it out — converted (result + ack),
  * retried (delayed copy + ack), dead-lettered (failed result + DLQ record + ack), or left in the
  * queue (nack + requeue) when the deployment is broken or the service is stopping.
- * What to do is decided by policy.ts; this file carries it out, logs it and counts it.
+ * What to do is decided by policy.ts, from whatever happened; this file carries the action out,
+ * logs it and counts it.
  */
 import { randomUUID } from 'node:crypto';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
-import { AmiDisconnectedError, AppError, ShuttingDownError } from '../errors.js';
+import type { AppError } from '../errors.js';
 import type { Originator, OriginateOutcome } from '../ami/originate.js';
 import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
 import { invalidMessageFields, parseJob, type Job, type PathRules } from '../queue/message.js';
 import { checkRealPaths } from '../queue/paths.js';
 import { convertedResult, deadLetterEnvelope, failedResult } from '../queue/result.js';
-import { decide, outcomeError, type Action } from './policy.js';
+import { RateLimit } from '../util/ratelimit.js';
+import { asAppError, decide, type Action, type Happening } from './policy.js';
+import { mayLeaveTempFile, type TempFileReaper } from './tempfiles.js';
 import type { Logger } from '../log.js';
+
+/** At most one log line per this window for errors that are not ours (a storm shows on the metric). */
+export const UNEXPECTED_LOG_WINDOW_MS = 10_000;
+/** A message whose handling threw (AMQP failed under a publish) is held this long before it goes back. */
+export const HOLD_BEFORE_REQUEUE_MS = 1000;
 
 /** Counting hooks (main.ts binds them to the Prometheus metrics). */
 export interface JobCounters {
@@ -23,6 +31,8 @@ export interface JobCounters {
   retried(code: string): void;
   deadLettered(code: string): void;
   requeued(): void;
+  /** An error that is not one of the expected outcomes (INPUT_UNREADABLE, OUTPUT_UNREADABLE, INTERNAL). */
+  unexpected(code: string): void;
 }
 
 /** What the handler needs from the rest of the service. */
@@ -37,139 +47,170 @@ export interface HandlerDeps {
   readonly logger: Logger;
   /** Is AMI logged in right now? Checked before each attempt. */
   readonly amiConnected: () => boolean;
-  /** Called when Asterisk refuses the Originate itself (dialplan missing, permission denied). */
-  readonly onDeploymentError: (error: AppError) => void;
+  /** The policy says: stop taking messages until this is fixed (Asterisk refused the Originate itself). */
+  readonly pauseIntake: (error: AppError) => void;
   /** Aborted when the drain deadline of a shutdown passes: jobs still running go back to the queue. */
   readonly abandon: AbortSignal;
+  /** Removes the temp file of an attempt that ended without a result, once it cannot be in flight. */
+  readonly tempFiles: Pick<TempFileReaper, 'schedule'>;
   readonly now?: () => Date;
 }
 
-/** Creates the consumer callback. It never throws for a job's own failure; a throw means AMQP failed. */
+/** One delivery, as finish() needs it. */
+interface Delivery {
+  readonly message: AsyncMessage;
+  readonly envelope: JobEnvelope;
+  readonly startedAt: Date;
+  /** Attempts already made, from our header. */
+  readonly attemptsBefore: number;
+  /** Set once the message parsed as a job. */
+  job?: Job;
+}
+
+interface Context {
+  readonly deps: HandlerDeps;
+  readonly now: () => Date;
+  /** Rate limit of the log line for unexpected errors, shared by every job. */
+  readonly storm: RateLimit;
+}
+
+/**
+ * Creates the consumer callback. Every outcome, and every error thrown while checking a job, ends
+ * in an action of the policy; a throw out of here means AMQP failed under a publish (the message
+ * goes back to the broker, after a short hold so that a failing broker is not hammered).
+ */
 export function createJobHandler(deps: HandlerDeps): (message: AsyncMessage) => Promise<ConsumerStatus> {
-  const now = deps.now ?? ((): Date => new Date());
+  const ctx: Context = { deps, now: deps.now ?? ((): Date => new Date()), storm: new RateLimit(UNEXPECTED_LOG_WINDOW_MS) };
   return async (message) => {
     deps.counters.received();
     deps.counters.inFlight(1);
     try {
-      return await handle(deps, message, now);
+      return await handle(ctx, message);
+    } catch (error) {
+      deps.counters.unexpected('INTERNAL');
+      logStorm(ctx, 'job message could not be settled; it goes back to RabbitMQ', asAppError(error));
+      await hold(HOLD_BEFORE_REQUEUE_MS, deps.abandon);
+      throw error;
     } finally {
       deps.counters.inFlight(-1);
     }
   };
 }
 
-async function handle(deps: HandlerDeps, message: AsyncMessage, now: () => Date): Promise<ConsumerStatus> {
-  const startedAt = now();
-  const envelope: JobEnvelope = {
-    messageId: message.messageId,
-    correlationId: message.correlationId,
-    replyTo: message.replyTo,
-    headers: message.headers,
+async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStatus> {
+  const delivery: Delivery = {
+    message,
+    envelope: { messageId: message.messageId, correlationId: message.correlationId, replyTo: message.replyTo, headers: message.headers },
+    startedAt: ctx.now(),
+    attemptsBefore: attemptsDone(message.headers),
   };
-  const attemptsBefore = attemptsDone(message.headers);
+  const happening = await attempt(ctx.deps, delivery);
+  const action = decide(happening, delivery.attemptsBefore, ctx.deps.maxAttempts);
+  if (action.kind === 'requeue' && action.pauseIntake) ctx.deps.pauseIntake(action.error);
+  return finish(ctx, delivery, action);
+}
 
-  let job: Job | undefined;
+/** Checks the message and runs one attempt; whatever happens is reported, never thrown. */
+async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
+  const { message } = delivery;
   try {
-    job = parseJob(message.body, message.messageId, deps.rules);
-    await checkRealPaths(job, deps.rules);
+    delivery.job = parseJob(message.body, message.messageId, deps.rules);
+    await checkRealPaths(delivery.job, deps.rules);
   } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    // Valid shape but a path refused on disk: keep the job's own id and paths in the result.
-    const fields = job ?? invalidMessageFields(message.body, message.messageId);
-    const failure = { kind: 'dead-letter', error, reason: error.message } as const;
-    return finish(deps, message, envelope, { fields, attempts: attemptsBefore, startedAt }, failure, undefined, now);
+    return { kind: 'thrown', error };
   }
-
+  const job = delivery.job;
   // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
   // filtered line through its stream (~5 µs each), a cost paid for every job (docs/benchmarks.md).
   const debug = deps.logger.isLevelEnabled('debug');
-  if (debug) deps.logger.debug('job received', { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath, attempt: attemptsBefore + 1, redelivered: message.redelivered });
-  if (!deps.amiConnected()) {
-    // Consuming is paused while AMI is down; a message that slipped in goes back without counting an attempt.
-    deps.counters.requeued();
-    return ConsumerStatus.REQUEUE;
-  }
-
-  const attempt = attemptsBefore + 1;
+  if (debug) deps.logger.debug('job received', { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath, attempt: delivery.attemptsBefore + 1, redelivered: message.redelivered });
+  // Consuming is paused while AMI is down; a message that slipped in goes back without counting an attempt.
+  if (!deps.amiConnected()) return { kind: 'ami-down' };
   const attemptId = randomUUID();
-  if (debug) deps.logger.debug('job originated', { job_id: job.jobId, attempt, attempt_id: attemptId });
-  const outcome = await raceAbandon(deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId }), deps.abandon);
-  const error = outcome === 'abandoned' ? new ShuttingDownError('the service stopped before the job finished') : outcomeError(outcome);
-  const action = decide(error, attempt, deps.maxAttempts);
-  if (action.kind === 'requeue' && action.error.code === 'DEPLOYMENT_ERROR') deps.onDeploymentError(action.error);
-  const wavBytes = outcome !== 'abandoned' && outcome.kind === 'converted' ? outcome.wavBytes : undefined;
-  return finish(deps, message, envelope, { job, fields: job, attempts: attempt, startedAt }, action, wavBytes, now);
-}
-
-interface Done {
-  /** Set once the message parsed as a job: needed for a retry. */
-  readonly job?: Job;
-  /** The job's id, and what the result may say of its paths (only paths that passed the character rule). */
-  readonly fields: { readonly jobId: string; readonly gsmPath?: string | undefined; readonly wavPath?: string | undefined };
-  readonly attempts: number;
-  readonly startedAt: Date;
+  if (debug) deps.logger.debug('job originated', { job_id: job.jobId, attempt: delivery.attemptsBefore + 1, attempt_id: attemptId });
+  const attemptStart = Date.now();
+  const run = deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId });
+  const outcome = await raceAbandon(run, deps.abandon);
+  if (mayLeaveTempFile(outcome)) deps.tempFiles.schedule(job.wavPath, attemptId, attemptStart);
+  return outcome === 'abandoned' ? { kind: 'abandoned' } : { kind: 'attempt', outcome };
 }
 
 /** Carries out the policy's action: publish first (with confirms), then ack — never the other way round. */
-async function finish(
-  deps: HandlerDeps,
-  message: AsyncMessage,
-  envelope: JobEnvelope,
-  done: Done,
-  action: Action,
-  wavBytes: number | undefined,
-  now: () => Date,
-): Promise<ConsumerStatus> {
-  const finishedAt = now();
-  const seconds = (finishedAt.getTime() - done.startedAt.getTime()) / 1000;
-  const jobId = done.fields.jobId;
-  const base = { jobId, attempts: done.attempts, startedAt: done.startedAt, finishedAt, ...paths(done.fields) };
-  const log = deps.logger;
-  const meta = { job_id: jobId, attempt: done.attempts, duration_ms: Math.round(seconds * 1000) };
+async function finish(ctx: Context, delivery: Delivery, action: Action): Promise<ConsumerStatus> {
+  const { deps } = ctx;
+  const finishedAt = ctx.now();
+  const seconds = (finishedAt.getTime() - delivery.startedAt.getTime()) / 1000;
+  const fields = delivery.job ?? invalidMessageFields(delivery.message.body, delivery.message.messageId);
+  const meta = { job_id: fields.jobId, attempt: action.kind === 'requeue' ? delivery.attemptsBefore + 1 : action.attempts, duration_ms: Math.round(seconds * 1000) };
+  const base = { jobId: fields.jobId, startedAt: delivery.startedAt, finishedAt, ...paths(fields) };
   switch (action.kind) {
-    case 'complete': {
-      await deps.publisher.publishResult('converted', convertedResult({ ...base, wavBytes: wavBytes ?? 0 }), envelope);
+    case 'complete':
+      await deps.publisher.publishResult('converted', convertedResult({ ...base, attempts: action.attempts, wavBytes: action.wavBytes }), delivery.envelope);
       deps.counters.completed('converted', seconds);
-      log.info('job converted', { ...meta, wav_bytes: wavBytes });
+      deps.logger.info('job converted', { ...meta, wav_bytes: action.wavBytes });
       return ConsumerStatus.ACK;
-    }
-    case 'retry': {
-      const job = done.job!;
-      const body = { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath };
-      await deps.publisher.publishRetry(action.delayLevel, done.attempts, body, envelope);
+    case 'retry':
+      await deps.publisher.publishRetry(action.delayLevel, action.attempts, retryBody(delivery), delivery.envelope);
       deps.counters.retried(action.error.code);
-      log.warning('job will be retried', { ...meta, code: action.error.code, reason: action.error.message });
+      if (action.unexpected) unexpected(ctx, action.error);
+      else deps.logger.warning('job will be retried', { ...meta, code: action.error.code, reason: action.error.message });
       return ConsumerStatus.ACK;
-    }
-    case 'dead-letter': {
-      const code = action.error.code;
-      await deps.publisher.publishResult('failed', failedResult({ ...base, code, message: action.reason }), envelope);
-      const record = deadLetterEnvelope({
-        jobId,
-        code,
-        reason: action.reason,
-        attempts: done.attempts,
-        originalBody: originalBytes(message.body),
-        originalHeaders: message.headers ?? {},
-        ...(message.messageId === undefined ? {} : { messageId: message.messageId }),
-        failedAt: finishedAt,
-        queue: deps.queueName,
-      });
-      await deps.publisher.publishDeadLetter(record.body, record.headers, envelope);
-      deps.counters.deadLettered(code);
-      deps.counters.completed('failed', seconds);
-      log.error('job dead-lettered', { ...meta, code, reason: action.reason });
+    case 'dead-letter':
+      await deadLetter(ctx, delivery, action, { ...base, attempts: action.attempts, finishedAt, seconds });
+      if (action.unexpected) unexpected(ctx, action.error);
+      deps.logger.error('job dead-lettered', { ...meta, code: action.error.code, reason: action.reason });
       return ConsumerStatus.ACK;
-    }
-    case 'requeue': {
+    case 'requeue':
       deps.counters.requeued();
-      log.notice('job returned to the queue', { ...meta, code: action.error.code, reason: action.error.message });
+      if (!action.quiet) deps.logger.notice('job returned to the queue', { ...meta, code: action.error.code, reason: action.error.message });
       return ConsumerStatus.REQUEUE;
-    }
   }
 }
 
-function paths(fields: Done['fields']): { gsmPath?: string; wavPath?: string } {
+type Base = { jobId: string; startedAt: Date; finishedAt: Date; attempts: number; seconds: number; gsmPath?: string; wavPath?: string };
+
+/** The `failed` result, then the dead-letter record (both confirmed), then count. */
+async function deadLetter(ctx: Context, delivery: Delivery, action: Extract<Action, { kind: 'dead-letter' }>, base: Base): Promise<void> {
+  const { deps } = ctx;
+  const { message } = delivery;
+  const code = action.error.code;
+  await deps.publisher.publishResult('failed', failedResult({ ...base, code, message: action.reason }), delivery.envelope);
+  const record = deadLetterEnvelope({
+    jobId: base.jobId,
+    code,
+    reason: action.reason,
+    attempts: base.attempts,
+    originalBody: originalBytes(message.body),
+    originalHeaders: message.headers ?? {},
+    ...(message.messageId === undefined ? {} : { messageId: message.messageId }),
+    failedAt: base.finishedAt,
+    queue: deps.queueName,
+  });
+  await deps.publisher.publishDeadLetter(record.body, record.headers, delivery.envelope);
+  deps.counters.deadLettered(code);
+  deps.counters.completed('failed', base.seconds);
+}
+
+/** Counts an unexpected error and logs it, at most once per window (with how many were not logged). */
+function unexpected(ctx: Context, error: AppError): void {
+  ctx.deps.counters.unexpected(error.code);
+  logStorm(ctx, 'job failed with an unexpected error; retried later through the delay queues', error);
+}
+
+function logStorm(ctx: Context, text: string, error: AppError): void {
+  const take = ctx.storm.take();
+  if (take === undefined) return;
+  const cause = error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : undefined;
+  ctx.deps.logger.error(text, { code: error.code, reason: error.message, suppressed: take.suppressed, ...(cause === undefined ? {} : { cause }) });
+}
+
+/** The job for its delay queue: normalised when it parsed, else (a bug in parsing) the original bytes. */
+function retryBody(delivery: Delivery): object {
+  const job = delivery.job;
+  return job === undefined ? originalBytes(delivery.message.body) : { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath };
+}
+
+function paths(fields: { gsmPath?: string | undefined; wavPath?: string | undefined }): { gsmPath?: string; wavPath?: string } {
   return {
     ...(fields.gsmPath === undefined ? {} : { gsmPath: fields.gsmPath }),
     ...(fields.wavPath === undefined ? {} : { wavPath: fields.wavPath }),
@@ -196,6 +237,20 @@ function originalBytes(body: unknown): Buffer {
   }
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (a shutdown past its deadline does not wait). */
+function hold(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 function raceAbandon(attempt: Promise<OriginateOutcome>, signal: AbortSignal): Promise<OriginateOutcome | 'abandoned'> {
   if (signal.aborted) return Promise.resolve('abandoned');
   return new Promise((resolve) => {
@@ -208,7 +263,7 @@ function raceAbandon(attempt: Promise<OriginateOutcome>, signal: AbortSignal): P
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        resolve({ kind: 'disconnected', message: new AmiDisconnectedError(String(error)).message });
+        resolve({ kind: 'disconnected', message: error instanceof Error ? error.message : String(error) });
       },
     );
   });

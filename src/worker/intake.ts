@@ -1,6 +1,6 @@
 /**
  * Intake: whether we take messages from RabbitMQ right now. The consumer runs only while no
- * reason to pause holds: AMI down, a deployment error, shutdown. Pausing closes the AMQP consumer
+ * reason to pause holds: AMI down, topology not declared yet, a deployment error, shutdown. Pausing closes the AMQP consumer
  * (unstarted prefetched messages go back to the queue, in-flight ones finish), so while Asterisk
  * is away messages wait in RabbitMQ — no hot requeue loop, no delivery-limit burn on quorum queues.
  *
@@ -9,7 +9,8 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer } from 'rabbitmq-client';
 
-export type PauseReason = 'ami-down' | 'deployment' | 'shutdown';
+/** `topology`: at start-up, until every queue and the results exchange are declared. */
+export type PauseReason = 'ami-down' | 'topology' | 'deployment' | 'shutdown';
 
 /** The part of rabbitmq-client's Consumer that intake drives (created with `lazy: true`). */
 export type StartStop = Pick<Consumer, 'start' | 'close'> & Pick<EventEmitter, 'on'>;

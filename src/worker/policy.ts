@@ -1,6 +1,8 @@
 /**
- * POLICY, pure: the one place that maps what happened to a job onto what is done with its
- * message. docs/messages.md "Where every message ends" is the table this implements.
+ * POLICY, pure: the one place that turns whatever happened to a delivery — an invalid message, an
+ * attempt's outcome, AMI being down, the drain deadline, any error thrown — into what is done
+ * with its message. The action carries everything the handler needs to carry it out.
+ * docs/messages.md "Where every message ends" is the table this implements.
  */
 import {
   AmiDisconnectedError,
@@ -9,29 +11,75 @@ import {
   DeploymentError,
   HangupWithoutResultError,
   InputMissingError,
+  InternalError,
   InvalidMessageError,
   JobTimeoutError,
   OriginateFailedError,
   PathNotAllowedError,
+  ShuttingDownError,
+  UnexpectedError,
 } from '../errors.js';
 import type { OriginateOutcome } from '../ami/originate.js';
 
-/** What the handler does with the message. */
+/** What happened to one delivery, as the handler saw it. */
+export type Happening =
+  /** Parsing or checking the message threw (an AppError, or anything else: a bug, EACCES…). */
+  | { readonly kind: 'thrown'; readonly error: unknown }
+  /** AMI was not logged in when the message arrived: no attempt was made. */
+  | { readonly kind: 'ami-down' }
+  /** The drain deadline of a shutdown passed while the attempt ran. */
+  | { readonly kind: 'abandoned' }
+  /** The attempt ended. */
+  | { readonly kind: 'attempt'; readonly outcome: OriginateOutcome };
+
+/** What the handler does with the message. `attempts`: the count the result and headers carry. */
 export type Action =
   /** Publish `converted`, ack. */
-  | { readonly kind: 'complete' }
+  | { readonly kind: 'complete'; readonly attempts: number; readonly wavBytes: number }
   /** Publish `failed`, copy to the dead-letter queue, ack. */
-  | { readonly kind: 'dead-letter'; readonly error: AppError; readonly reason: string }
+  | { readonly kind: 'dead-letter'; readonly attempts: number; readonly error: AppError; readonly reason: string; readonly unexpected: boolean }
   /** Copy to the delay queue for this attempt, ack; the broker brings it back after the delay. */
-  | { readonly kind: 'retry'; readonly error: AppError; readonly delayLevel: number }
-  /** Nack with requeue: the message stays in the queue untouched (deployment broken, shutting down). */
-  | { readonly kind: 'requeue'; readonly error: AppError };
+  | { readonly kind: 'retry'; readonly attempts: number; readonly error: AppError; readonly delayLevel: number; readonly unexpected: boolean }
+  /**
+   * Nack with requeue: the message stays in the queue untouched. `pauseIntake`: stop taking
+   * messages until the cause is fixed (deployment error); `quiet`: no log line (AMI down: the
+   * service already says so once, and intake is pausing).
+   */
+  | { readonly kind: 'requeue'; readonly error: AppError; readonly pauseIntake: boolean; readonly quiet: boolean };
 
-/** The error an unsuccessful attempt outcome stands for; undefined for `converted`. */
-export function outcomeError(outcome: OriginateOutcome): AppError | undefined {
+/**
+ * Decides what to do with a delivery after `attemptsBefore` attempts already made (our header).
+ * An attempt counts when one was made, and also for an unexpected error (so it is bounded);
+ * a message refused as invalid counts none; a requeue counts none.
+ */
+export function decide(happening: Happening, attemptsBefore: number, maxAttempts: number): Action {
+  switch (happening.kind) {
+    case 'ami-down':
+      return requeue(new AmiDisconnectedError('AMI not connected: handed back untouched'), true);
+    case 'abandoned':
+      return requeue(new ShuttingDownError('the service stopped before the job finished'), false);
+    case 'thrown': {
+      const error = asAppError(happening.error);
+      return byDisposition(error, error.disposition === 'dead-letter' ? attemptsBefore : attemptsBefore + 1, maxAttempts);
+    }
+    case 'attempt': {
+      const { outcome } = happening;
+      if (outcome.kind === 'converted') return { kind: 'complete', attempts: attemptsBefore + 1, wavBytes: outcome.wavBytes };
+      return byDisposition(outcomeError(outcome), attemptsBefore + 1, maxAttempts);
+    }
+  }
+}
+
+/** An error that is not one of ours becomes INTERNAL, keeping the original as its cause. */
+export function asAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new InternalError(`unexpected error while handling the job: ${text}`, { cause: error });
+}
+
+/** The error an unsuccessful attempt outcome stands for. */
+export function outcomeError(outcome: Exclude<OriginateOutcome, { kind: 'converted' }>): AppError {
   switch (outcome.kind) {
-    case 'converted':
-      return undefined;
     case 'conversion-failed':
       if (outcome.inputMissing) return new InputMissingError('the GSM input file does not exist (dialplan: input-missing)');
       if (outcome.invalidPath) return new PathNotAllowedError('the dialplan refused the paths (invalid-path): check AllowedRoots against extensions.conf');
@@ -51,21 +99,22 @@ export function outcomeError(outcome: OriginateOutcome): AppError | undefined {
   }
 }
 
-/**
- * Decides what to do after attempt number `attempt` (1-based) ended in `error` (or succeeded).
- * Transient errors are retried until `maxAttempts` attempts were made, then dead-lettered.
- */
-export function decide(error: AppError | undefined, attempt: number, maxAttempts: number): Action {
-  if (error === undefined) return { kind: 'complete' };
+/** The class carries the policy: dead-letter now, retry until `maxAttempts` attempts were made, or requeue. */
+function byDisposition(error: AppError, attempts: number, maxAttempts: number): Action {
+  const unexpected = error instanceof UnexpectedError;
   switch (error.disposition) {
     case 'dead-letter':
-      return { kind: 'dead-letter', error, reason: error.message };
-    case 'pause':
-      return { kind: 'requeue', error };
+      return { kind: 'dead-letter', attempts, error, reason: error.message, unexpected };
+    case 'requeue':
+      return requeue(error, false);
     case 'retry':
-      if (attempt < maxAttempts) return { kind: 'retry', error, delayLevel: attempt };
-      return { kind: 'dead-letter', error, reason: `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error.message}` };
+      if (attempts < maxAttempts) return { kind: 'retry', attempts, error, delayLevel: attempts, unexpected };
+      return { kind: 'dead-letter', attempts, error, reason: `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`, unexpected };
   }
+}
+
+function requeue(error: AppError, quiet: boolean): Action {
+  return { kind: 'requeue', error, pauseIntake: error.pausesIntake, quiet };
 }
 
 /** Delay before attempt `level + 1`: base × 2^(level-1), capped. Fixed per level: one delay queue each. */

@@ -15,6 +15,8 @@ const PROBE_TIMEOUT_MS = 10_000;
 export class DeploymentProbe extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Between start() and stop() (or 'fixed'): a probe in flight reschedules only while active. */
+  private active = false;
   private tries = 0;
 
   constructor(
@@ -27,14 +29,23 @@ export class DeploymentProbe extends EventEmitter {
 
   /** Starts probing (idempotent). Emits 'fixed' once, then stops. */
   start(): void {
+    this.active = true;
+    // A probe in flight schedules the next one itself.
     if (this.timer !== undefined || this.running) return;
     this.schedule();
   }
 
+  /** Stops probing; a probe in flight finishes but neither reports nor schedules another. */
   stop(): void {
+    this.active = false;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.tries = 0;
+  }
+
+  /** No probe scheduled and none in flight. */
+  get idle(): boolean {
+    return this.timer === undefined && !this.running;
   }
 
   private schedule(): void {
@@ -52,7 +63,9 @@ export class DeploymentProbe extends EventEmitter {
       // Paths without a slash fail the dialplan's REGEX check before any step runs.
       const outcome = await this.originator.run({ gsmPath: 'probe', wavPath: 'probe', timeoutMs: PROBE_TIMEOUT_MS });
       this.logger.debug('deployment probe', { outcome: outcome.kind });
+      if (!this.active) return;
       if (outcome.kind === 'conversion-failed' || outcome.kind === 'converted') {
+        this.active = false;
         this.tries = 0;
         this.emit('fixed');
         return;
@@ -60,6 +73,6 @@ export class DeploymentProbe extends EventEmitter {
     } finally {
       this.running = false;
     }
-    this.schedule();
+    if (this.active) this.schedule();
   }
 }

@@ -3,18 +3,25 @@
  * what the stack's in-process Config says, so the stack's close() removes everything it declared.
  * Plus waiters the process tests share.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AsyncMessage } from 'rabbitmq-client';
 import type { AsteriskEmulator } from '../../src/emulator/server.js';
-import { BridgeProcess } from '../../scripts/chaos/bridge.js';
+import { BridgeProcess, type BridgeConfig } from '../../scripts/chaos/bridge.js';
 import { AMQP_URL, Collector, type Stack } from './stack.js';
 
 /** A bridge process for the stack's queue and emulator; `after()` cleanup is the caller's (kill + remove). */
-export function cliBridge(stack: Pick<Stack, 'config' | 'emulator' | 'data'>, amiPort = stack.emulator.port, label = 'bridge'): BridgeProcess & { remove(): Promise<void> } {
+export function cliBridge(
+  stack: Pick<Stack, 'config' | 'emulator' | 'data'>,
+  amiPort = stack.emulator.port,
+  label = 'bridge',
+  extra: Pick<BridgeConfig, 'listen' | 'runAs'> = {},
+): BridgeProcess & { remove(): Promise<void> } {
   const { rabbitmq, worker } = stack.config;
   const dir = mkdtempSync(path.join(tmpdir(), 'ac-cli-'));
+  // Another user needs to reach the config file in it.
+  if (extra.runAs !== undefined) chmodSync(dir, 0o755);
   const bridge = new BridgeProcess(
     {
       amqpUrl: AMQP_URL,
@@ -31,6 +38,7 @@ export function cliBridge(stack: Pick<Stack, 'config' | 'emulator' | 'data'>, am
         DrainTimeout: `${worker.drainTimeoutMs}ms`,
       },
       logLevel: 'INFO',
+      ...extra,
     },
     dir,
     label,

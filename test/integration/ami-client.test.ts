@@ -65,7 +65,7 @@ void describe('AmiClient vs the AMI emulator', () => {
     const failures = onNth<Error>(client, 'authFailed', 3);
     client.start();
     const errors = await failures;
-    assert.ok(errors.every((e) => e instanceof DeploymentError && e.disposition === 'pause'));
+    assert.ok(errors.every((e) => e instanceof DeploymentError && e.disposition === 'requeue' && e.pausesIntake));
     assert.ok(errors.every((e) => !e.message.includes('simulator')), 'the secret is never in a message');
     assert.ok(reconnecting.length >= 2);
     assert.ok(reconnecting.every((r) => r.reason === 'auth-failed' && r.delayMs === 40), JSON.stringify(reconnecting));

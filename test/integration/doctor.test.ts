@@ -15,6 +15,9 @@ import { Connection } from 'rabbitmq-client';
 import { openRabbit } from '../helpers/stack.js';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { runDoctor } from '../../src/tools/doctor.js';
+import { loadConfig } from '../../src/config.js';
+import { brokerNames } from '../../src/main.js';
+import { declareTopology } from '../../src/queue/broker.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -123,6 +126,37 @@ describe('doctor', () => {
     assert.match(text, new RegExp(`^OK   input queue '${queue}' present with the expected arguments \\(1 message waiting, 0 consumers\\)$`, 'm'));
     assert.match(text, /^INFO nobody consumes/m);
     assert.match(text, new RegExp(`^OK   dead-letter queue '${queue}\\.dead' present \\(0 messages\\)$`, 'm'));
+  });
+
+  it('checks every piece of the topology: delay queues and results exchange included', async () => {
+    const { file, queue } = testConfig();
+    // The defaults: MaxAttempts 5, RetryDelay 5 s → delay queues of 5, 10, 20 and 40 s.
+    const delays = [5000, 10000, 20000, 40000].map((ms) => `${queue}.retry.${ms}`);
+    for (const q of delays) queuesToDelete.add(q);
+    after(() => rabbit.exchangeDelete({ exchange: `${queue}.results` }).catch(() => undefined));
+    await declareTopology(rabbit, brokerNames(loadConfig(file, {})));
+    const all = await doctor(file);
+    assert.equal(all.code, 0, all.text);
+    for (const q of delays) assert.match(all.text, new RegExp(`^OK   delay queue '${q.replaceAll('.', '\\.')}' present with the expected TTL`, 'm'));
+    assert.match(all.text, new RegExp(`^OK   results exchange '${queue}\\.results' present \\(topic, durable\\)$`, 'm'));
+
+    // Declared by someone else with other arguments: each is a FAIL with the fix.
+    await rabbit.queueDelete({ queue: delays[1]! });
+    await rabbit.queueDeclare({ queue: delays[1]!, durable: true, arguments: { 'x-message-ttl': 999 } });
+    await rabbit.exchangeDelete({ exchange: `${queue}.results` });
+    await rabbit.exchangeDeclare({ exchange: `${queue}.results`, type: 'direct', durable: true });
+    const wrong = await doctor(file);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.text, new RegExp(`^FAIL delay queue '${delays[1]!.replaceAll('.', '\\.')}': .*x-message-ttl.*\\n     fix: drain it and delete it`, 'm'));
+    assert.match(wrong.text, new RegExp(`^FAIL results exchange '${queue}\\.results': exists with other arguments.*\\n     fix: `, 'm'));
+  });
+
+  it('a fresh install: every missing piece is INFO (the service declares it at start-up), not FAIL', async () => {
+    const { file, queue } = testConfig();
+    const { code, text } = await doctor(file);
+    assert.equal(code, 0, text);
+    assert.match(text, new RegExp(`^INFO delay queue '${queue}\\.retry\\.5000' does not exist yet: the service declares it at start-up`, 'm'));
+    assert.match(text, new RegExp(`^INFO results exchange '${queue}\\.results' does not exist yet`, 'm'));
   });
 
   it('a queue with other arguments: FAIL with the difference and the fix', async () => {

@@ -296,9 +296,13 @@ void describe('observability', () => {
     assert.equal(sawAmqpDown.body.checks['amqp']?.ok, false);
     assert.ok(backUp, '/readyz was 200 again after the service reconnected to RabbitMQ');
 
-    const amqpErrors = logs.lines.filter((l) => l['component'] === 'amqp' && l.level === 'error');
-    assert.equal(amqpErrors.length, 1, `one ERROR line for the RabbitMQ outage: ${JSON.stringify(amqpErrors)}`);
-    assert.match(amqpErrors[0]?.message ?? '', /RabbitMQ connection lost/);
+    // Like an AMI outage: one WARNING, not an ERROR (a refused login is CRITICAL: amqp-logs.test.ts).
+    const amqp = logs.lines.filter((l) => l['component'] === 'amqp');
+    const warnings = amqp.filter((l) => l.level === 'warning');
+    assert.equal(warnings.length, 1, `one WARNING line for the RabbitMQ outage: ${JSON.stringify(amqp)}`);
+    assert.match(warnings[0]?.message ?? '', /RabbitMQ connection lost; reconnecting/);
+    assert.deepEqual(amqp.filter((l) => l.level === 'error' || l.level === 'crit'), [], 'an outage is not an error');
+    assert.equal(amqp.filter((l) => l.message === 'RabbitMQ connection restored').length, 1);
   });
 
   it('at INFO, the outcome line of each job carries job_id, attempt and duration_ms; DEBUG lines are off', async () => {

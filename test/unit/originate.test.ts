@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
+import { AmiActionTimeoutError, AmiDisconnectedError, AmiSerializeError } from '../../src/errors.js';
 import { Originator, originateAction, type OriginateOutcome } from '../../src/ami/originate.js';
 import { getHeader, type AmiMessage, type AmiPair } from '../../src/ami/protocol.js';
 import { serialize } from '../../src/ami/serialize.js';
@@ -196,7 +197,18 @@ describe('Originator lifecycle', () => {
     const client = new ScriptedClient();
     const originator = new Originator(client, TARGET);
     const run = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000 });
-    client.sent[0]?.reject(Object.assign(new Error('CR in value'), { code: 'AMI_SERIALIZE' }));
+    client.sent[0]?.reject(new AmiSerializeError('CR in value'));
     assert.equal((await run).kind, 'invalid-request');
+  });
+
+  it('errors are classified by class, not by message: a "timeout" in a disconnect text is still a disconnect', async () => {
+    const client = new ScriptedClient();
+    const originator = new Originator(client, TARGET);
+    const lost = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000 });
+    client.sent[0]?.reject(new AmiDisconnectedError('AMI connection lost (login-timeout)'));
+    assert.equal((await lost).kind, 'disconnected');
+    const slow = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000 });
+    client.sent[1]?.reject(new AmiActionTimeoutError('Originate', 60_000));
+    assert.deepEqual(await slow, { kind: 'timeout', afterMs: 60_000 });
   });
 });

@@ -2,13 +2,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OriginateOutcome } from '../../src/ami/originate.js';
-import { decide, outcomeError, retryDelayMs } from '../../src/worker/policy.js';
+import { InputMissingError, InputUnreadableError, PathNotAllowedError } from '../../src/errors.js';
+import { decide, retryDelayMs, type Action } from '../../src/worker/policy.js';
 
 const MAX = 5;
 
+/** Attempt number `attempt` (1-based) ended in `outcome`. */
 function actionFor(outcome: OriginateOutcome, attempt = 1): { kind: string; code?: string } {
-  const action = decide(outcomeError(outcome), attempt, MAX);
+  const action = decide({ kind: 'attempt', outcome }, attempt - 1, MAX);
   return action.kind === 'complete' ? { kind: 'complete' } : { kind: action.kind, code: action.error.code };
+}
+
+function thrown(error: unknown, attemptsBefore = 0): Action {
+  return decide({ kind: 'thrown', error }, attemptsBefore, MAX);
 }
 
 describe('policy: outcome → what happens to the message', () => {
@@ -29,14 +35,75 @@ describe('policy: outcome → what happens to the message', () => {
   }
 
   it('a transient failure on the last attempt is dead-lettered, saying it gave up', () => {
-    const action = decide(outcomeError({ kind: 'timeout', afterMs: 1 }), MAX, MAX);
+    const action = decide({ kind: 'attempt', outcome: { kind: 'timeout', afterMs: 1 } }, MAX - 1, MAX);
     assert.equal(action.kind, 'dead-letter');
     assert.match(action.kind === 'dead-letter' ? action.reason : '', /gave up after 5 attempts/);
   });
 
   it('retry levels follow the attempt number', () => {
-    const action = decide(outcomeError({ kind: 'timeout', afterMs: 1 }), 3, MAX);
+    const action = decide({ kind: 'attempt', outcome: { kind: 'timeout', afterMs: 1 } }, 2, MAX);
     assert.equal(action.kind === 'retry' && action.delayLevel, 3);
+    assert.equal(action.kind === 'retry' && action.attempts, 3);
+  });
+
+  it('converted → complete, carrying the WAV size and the attempt count', () => {
+    assert.deepEqual(decide({ kind: 'attempt', outcome: { kind: 'converted', wavBytes: 96044, detail: 'SUCCESS' } }, 1, MAX), { kind: 'complete', attempts: 2, wavBytes: 96044 });
+  });
+
+  it('a deployment error is the one requeue that pauses intake', () => {
+    const action = decide({ kind: 'attempt', outcome: { kind: 'rejected', message: 'Extension does not exist.' } }, 0, MAX);
+    assert.deepEqual(action.kind === 'requeue' && [action.pauseIntake, action.quiet], [true, false]);
+  });
+
+  it('the drain deadline → requeue SHUTTING_DOWN, intake not paused by it, no attempt counted', () => {
+    const action = decide({ kind: 'abandoned' }, 2, MAX);
+    assert.deepEqual(action.kind === 'requeue' && [action.error.code, action.pauseIntake, action.quiet], ['SHUTTING_DOWN', false, false]);
+  });
+
+  it('AMI down when the message arrived → quiet requeue, no attempt', () => {
+    const action = decide({ kind: 'ami-down' }, 0, MAX);
+    assert.deepEqual(action.kind === 'requeue' && [action.pauseIntake, action.quiet], [false, true]);
+  });
+});
+
+describe('policy: errors thrown while checking a job', () => {
+  it('an invalid message is dead-lettered at once, counting no attempt', () => {
+    const action = thrown(new PathNotAllowedError('gsm_path is outside the allowed roots'), 0);
+    assert.deepEqual(action.kind === 'dead-letter' && [action.error.code, action.attempts, action.unexpected], ['PATH_NOT_ALLOWED', 0, false]);
+  });
+
+  it('an unreadable input counts an attempt and is retried through the delay queues, never requeued', () => {
+    const action = thrown(new InputUnreadableError('cannot examine /data/gsm/locked: EACCES'), 0);
+    assert.equal(action.kind, 'retry');
+    assert.deepEqual(action.kind === 'retry' && [action.error.code, action.attempts, action.delayLevel, action.unexpected], ['INPUT_UNREADABLE', 1, 1, true]);
+  });
+
+  it('an unreadable input on the last attempt is dead-lettered with its code', () => {
+    const action = thrown(new InputUnreadableError('cannot examine /data/gsm/locked: EACCES'), MAX - 1);
+    assert.deepEqual(action.kind === 'dead-letter' && [action.error.code, action.attempts], ['INPUT_UNREADABLE', MAX]);
+    assert.match(action.kind === 'dead-letter' ? action.reason : '', /gave up after 5 attempts: cannot examine/);
+  });
+
+  const foreign: [string, unknown][] = [
+    ['a TypeError (a bug)', new TypeError("Cannot read properties of undefined (reading 'x')")],
+    ['a raw EIO from the file system', Object.assign(new Error('EIO: i/o error, realpath'), { code: 'EIO' })],
+    ['a thrown string', 'boom'],
+    ['undefined', undefined],
+  ];
+  for (const [what, error] of foreign) {
+    it(`${what} → INTERNAL, retried, then dead-lettered; the original kept as cause`, () => {
+      const first = thrown(error, 0);
+      assert.deepEqual(first.kind === 'retry' && [first.error.code, first.attempts, first.unexpected], ['INTERNAL', 1, true]);
+      assert.equal(first.kind === 'retry' && first.error.cause, error);
+      const last = thrown(error, MAX - 1);
+      assert.deepEqual(last.kind === 'dead-letter' && [last.error.code, last.attempts], ['INTERNAL', MAX]);
+    });
+  }
+
+  it('no thrown error ever becomes a requeue (the hot redelivery loop)', () => {
+    for (const error of [new InputMissingError('x'), new InputUnreadableError('x'), new Error('x'), null]) {
+      for (let before = 0; before < MAX + 2; before++) assert.notEqual(thrown(error, before).kind, 'requeue');
+    }
   });
 
   it('retry delays grow exponentially and are capped', () => {

@@ -1,0 +1,193 @@
+/**
+ * The parts main.ts wires together, kept here so that main.ts reads as the wiring and the
+ * shutdown order: following AMI's state, declaring the topology at start-up, readiness, counters.
+ */
+import type { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Connection } from 'rabbitmq-client';
+import type { AmiClient } from './ami/client.js';
+import type { AppError } from './errors.js';
+import type { Logger } from './log.js';
+import type { JobClass, Metrics } from './metrics.js';
+import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
+import { expBackoff } from './util/backoff.js';
+import type { JobCounters } from './worker/handler.js';
+import type { Intake } from './worker/intake.js';
+import type { DeploymentProbe } from './worker/probe.js';
+
+/** What the service knows of its own troubles; /readyz and the logs read it. */
+export interface Troubles {
+  /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
+  deployment: string | undefined;
+  /** AMI refused the login; cleared by the next successful login. */
+  auth: string | undefined;
+  /** The topology could not be declared yet; cleared once it is. */
+  topology: string | undefined;
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+/** Intake on/off → metric, event, log line. */
+export function followIntake(intake: Intake, s: { metrics: Metrics; events: EventEmitter; log: Logger }): void {
+  intake.on('change', (consuming: boolean) => {
+    s.metrics.consuming.set(consuming ? 1 : 0);
+    s.events.emit('consuming', consuming);
+    // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
+    if (consuming) s.log.info('consuming');
+    else s.log.info('not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
+  });
+}
+
+/**
+ * A deployment error (the policy's action says: pause intake) → CRITICAL once, /readyz, intake
+ * paused, the probe started; the probe's 'fixed' undoes it. Returns the handler's hook.
+ */
+export function followDeployment(
+  probe: DeploymentProbe,
+  s: { troubles: Troubles; events: EventEmitter; intake: Intake; log: Logger },
+): (error: AppError) => void {
+  probe.on('fixed', () => {
+    s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
+    s.troubles.deployment = undefined;
+    s.events.emit('deployment', undefined);
+    void s.intake.resume('deployment');
+  });
+  return (error) => {
+    if (s.troubles.deployment === undefined) {
+      s.log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
+    }
+    s.troubles.deployment = error.message;
+    s.events.emit('deployment', s.troubles.deployment);
+    void s.intake.pause('deployment');
+    probe.start();
+  };
+}
+
+/** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
+export function followAmi(
+  ami: AmiClient,
+  s: { metrics: Metrics; events: EventEmitter; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
+): void {
+  let logins = 0;
+  ami.on('connected', () => {
+    // A reconnect is a login after the first one (the metric counts sessions re-established).
+    if (logins++ > 0) s.metrics.amiReconnects.inc();
+    s.metrics.amiConnected.set(1);
+    s.troubles.auth = undefined;
+    s.events.emit('ami', true);
+    void s.intake.resume('ami-down');
+    if (s.troubles.deployment !== undefined) s.probe.start();
+  });
+  ami.on('disconnected', () => {
+    s.metrics.amiConnected.set(0);
+    s.events.emit('ami', false);
+    void s.intake.pause('ami-down');
+  });
+  ami.on('authFailed', (error: Error) => {
+    if (s.troubles.auth === undefined) s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
+    s.troubles.auth = 'AMI login refused';
+  });
+}
+
+/** Where the broker is and who logs in, for the AMQP log lines (no secret). */
+export interface AmqpWhere {
+  readonly host: string;
+  readonly vhost: string;
+  readonly user: string;
+  readonly file: string;
+}
+
+/**
+ * AMQP state → metrics and logs. One line per outage, not per retry: a refused login (a person must
+ * fix it) at CRITICAL with the fix, like a refused AMI login; anything else at WARNING; then INFO
+ * when connected again, with how long it was down. rabbitmq-client prefixes its messages with
+ * "undefined: " when the broker closes the handshake: dropped here.
+ */
+export function followAmqp(amqp: Connection, where: AmqpWhere, s: { metrics: Metrics; log: Logger; onLost: () => void; now?: () => number }): void {
+  const now = s.now ?? Date.now;
+  let outage: { since: number; kind: string } | undefined;
+  let connected = false;
+  amqp.on('error', (error: unknown) => {
+    s.metrics.amqpConnected.set(0);
+    s.onLost();
+    const code = (error as { code?: unknown } | null)?.code;
+    const text = (error instanceof Error ? error.message : String(error)).replace(/^undefined: /, '');
+    const kind = code === 'ACCESS_REFUSED' ? 'login refused' : code === 'NOT_ALLOWED' ? 'vhost refused' : 'unavailable';
+    if (outage?.kind === kind) return s.log.debug('RabbitMQ reconnect attempt failed', { error: text });
+    outage = { since: outage?.since ?? now(), kind };
+    if (kind === 'login refused') {
+      s.log.crit(`RabbitMQ refused the login of user '${where.user}': check [RabbitMQ] UserName/Password in ${where.file} (or AUDIOCONVERT_AMQP_PASSWORD); retrying`, { error: text });
+    } else if (kind === 'vhost refused') {
+      s.log.crit(`RabbitMQ does not let user '${where.user}' into vhost '${where.vhost}': check [RabbitMQ] VirtualHost in ${where.file} and the user's permissions; retrying`, { error: text });
+    } else {
+      s.log.warning(connected ? 'RabbitMQ connection lost; reconnecting' : 'cannot connect to RabbitMQ; retrying', { host: where.host, error: text });
+    }
+  });
+  amqp.on('connection', () => {
+    s.metrics.amqpConnected.set(1);
+    const down = outage === undefined ? {} : { duration_ms: now() - outage.since };
+    s.log.info(connected ? 'RabbitMQ connection restored' : 'RabbitMQ connected', { host: where.host, vhost: where.vhost, ...down });
+    outage = undefined;
+    connected = true;
+  });
+}
+
+/**
+ * Declares the whole topology before intake may consume (intake starts paused for `topology`),
+ * retrying with backoff while RabbitMQ is away, until it succeeds or `stop` aborts. A piece that
+ * exists with other arguments is logged CRITICAL once, with the fix: a person must act.
+ */
+export async function declareAtStart(
+  amqp: Connection,
+  lanes: readonly BrokerNames[],
+  s: { intake: Intake; troubles: Troubles; log: Logger; stop: AbortSignal; backoff?: { baseMs: number; capMs: number } },
+): Promise<void> {
+  for (let failures = 0; !s.stop.aborted; failures++) {
+    try {
+      for (const names of lanes) await declareTopology(amqp, names);
+      s.troubles.topology = undefined;
+      const names = lanes[0]!;
+      s.log.info('topology declared', { queues: lanes.map((l) => l.queueName).join(','), dead_letter_queue: names.deadLetterQueue, results_exchange: names.resultsExchange, delay_queues: lanes.length * new Set(names.retryDelaysMs).size });
+      await s.intake.resume('topology');
+      return;
+    } catch (error) {
+      const mismatch = explainDeclareMismatch(error, lanes[0]!.queueName);
+      const text = mismatch ?? (error instanceof Error ? error.message : String(error));
+      if (s.troubles.topology !== text) {
+        if (mismatch !== undefined) s.log.crit(mismatch);
+        else s.log.warning('cannot declare the queues and the results exchange yet; retrying', { error: text });
+      }
+      s.troubles.topology = text;
+      await delay(expBackoff(failures, s.backoff ?? { baseMs: 1000, capMs: 30_000 }), undefined, { signal: s.stop, ref: false }).catch(() => undefined);
+    }
+  }
+}
+
+export function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles: Troubles): Readiness {
+  const checks = {
+    amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
+    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
+    dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
+    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
+  };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
+}
+
+/** The handler's counting hooks for one class of work (live or bulk). */
+export function countersFor(metrics: Metrics, cls: JobClass): JobCounters {
+  return {
+    received: () => metrics.jobsReceived.inc({ class: cls }),
+    inFlight: (delta) => metrics.jobsInFlight.inc({ class: cls }, delta),
+    completed: (result, seconds) => {
+      metrics.jobsCompleted.inc({ class: cls, result });
+      metrics.jobDuration.observe({ class: cls, result }, seconds);
+    },
+    retried: (code) => metrics.jobsRetried.inc({ class: cls, code }),
+    deadLettered: (code) => metrics.jobsDeadLettered.inc({ class: cls, code }),
+    requeued: () => metrics.jobsRequeued.inc({ class: cls }),
+    unexpected: (code) => metrics.unexpectedErrors.inc({ code }),
+  };
+}

@@ -1,0 +1,44 @@
+/** Which attempts may leave a temp file, and the reaper never touching one before its time. */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { nullLogger } from '../../src/log.js';
+import { mayLeaveTempFile, tempPathOf, TempFileReaper } from '../../src/worker/tempfiles.js';
+
+describe('temp files', () => {
+  it('only attempts that ended without the dialplan saying so may leave one', () => {
+    assert.equal(mayLeaveTempFile({ kind: 'converted', wavBytes: 1, detail: 'SUCCESS' }), false);
+    assert.equal(mayLeaveTempFile({ kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'APPERROR' }), false);
+    assert.equal(mayLeaveTempFile({ kind: 'rejected', message: 'Extension does not exist.' }), false);
+    assert.equal(mayLeaveTempFile({ kind: 'start-failed', reason: 'x' }), false);
+    assert.equal(mayLeaveTempFile({ kind: 'disconnected', message: 'x' }), true);
+    assert.equal(mayLeaveTempFile({ kind: 'timeout', afterMs: 1 }), true);
+    assert.equal(mayLeaveTempFile({ kind: 'hangup-without-result', cause: 'x' }), true);
+    assert.equal(mayLeaveTempFile('abandoned'), true);
+  });
+
+  it('removes exactly the attempt\'s file once its time has come; one not due yet stays, and close() cancels it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ac-tmpfiles-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const wav = path.join(dir, 'call.wav');
+    const due = tempPathOf(wav, '11111111-1111-4111-8111-111111111111');
+    const inFlight = tempPathOf(wav, '22222222-2222-4222-8222-222222222222');
+    for (const f of [wav, due, inFlight]) writeFileSync(f, 'x');
+
+    let now = 1_000_000;
+    const reaper = new TempFileReaper(nullLogger(), 120_000, () => now);
+    reaper.schedule(wav, '22222222-2222-4222-8222-222222222222', now); // started now: due in 120 s
+    now += 120_000;
+    const removed = once(reaper, 'removed');
+    reaper.schedule(wav, '11111111-1111-4111-8111-111111111111', now - 120_000); // started 120 s ago: due now
+    assert.deepEqual(await removed, [due]);
+    assert.equal(existsSync(inFlight), true, 'not due yet: untouched');
+    assert.equal(existsSync(wav), true, 'the WAV itself is never touched');
+    assert.equal(reaper.pending, 1);
+    reaper.close();
+    assert.equal(reaper.pending, 0);
+  });
+});
