@@ -88,24 +88,12 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
   const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
   tempFiles.on('removed', (path: string) => events.emit('temp-file-removed', path));
-  const handlerFor = (cls: JobClass, lane: BrokerNames, lanePublisher: BrokerPublisher): ReturnType<typeof createJobHandler> =>
-    createJobHandler({
-      ...handlerSettings(config, lane),
-      originator,
-      publisher: lanePublisher,
-      counters: countersFor(metrics, cls),
-      logger,
-      amiConnected: () => ami.connected,
-      pauseIntake: (error) => onDeploymentError(error),
-      abandon: abandon.signal,
-      tempFiles,
-    });
   // Live and bulk share one gate of Concurrency slots; live jobs get a free slot first (ADR 0012).
-  const gate = new ClassGate(config.worker.concurrency);
-  const lanes = new BothLanes(
-    createConsumer(amqp, names, config, gated(gate, 'live', handlerFor('live', names, publisher), abandon.signal), logger),
-    createConsumer(amqp, bulkNames, config, gated(gate, 'bulk', handlerFor('bulk', bulkNames, bulkPublisher), abandon.signal), logger),
-  );
+  const shared: LaneContext = {
+    config, amqp, originator, metrics, logger, tempFiles, gate: new ClassGate(config.worker.concurrency), abandon: abandon.signal,
+    amiConnected: () => ami.connected, pauseIntake: (error) => onDeploymentError(error),
+  };
+  const lanes = new BothLanes(createLane('live', names, publisher, shared), createLane('bulk', bulkNames, bulkPublisher, shared));
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
   const intake = new Intake(lanes, ['ami-down', 'topology']);
   followIntake(intake, { metrics, events, log });
@@ -169,6 +157,36 @@ function closer(log: Logger, drainTimeoutMs: number, p: Parts): () => Promise<vo
     })();
     return closing;
   };
+}
+
+/** What both lanes share: the gate, the Originator, the temp-file reaper, the deployment hook. */
+interface LaneContext {
+  readonly config: Config;
+  readonly amqp: Connection;
+  readonly originator: Originator;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly tempFiles: TempFileReaper;
+  readonly gate: ClassGate;
+  readonly abandon: AbortSignal;
+  readonly amiConnected: () => boolean;
+  readonly pauseIntake: HandlerDeps['pauseIntake'];
+}
+
+/** One class of work: its own handler (own queue, publisher, counters) behind the shared gate, consumed from its queue. */
+function createLane(cls: JobClass, lane: BrokerNames, publisher: BrokerPublisher, c: LaneContext): Consumer {
+  const handler = createJobHandler({
+    ...handlerSettings(c.config, lane),
+    originator: c.originator,
+    publisher,
+    counters: countersFor(c.metrics, cls),
+    logger: c.logger,
+    amiConnected: c.amiConnected,
+    pauseIntake: c.pauseIntake,
+    abandon: c.abandon,
+    tempFiles: c.tempFiles,
+  });
+  return createConsumer(c.amqp, lane, c.config, gated(c.gate, cls, handler, c.abandon), c.logger);
 }
 
 function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts'> {

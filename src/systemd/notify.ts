@@ -80,23 +80,7 @@ export function systemdNotifier(env: NotifyEnv, options: NotifierOptions = {}): 
   let pingInFlight = false;
   let timer: NodeJS.Timeout | undefined;
 
-  const run = (assignments: readonly string[]): Promise<void> =>
-    new Promise((resolve) => {
-      const what = `${command} ${assignments.map((a) => a.split('=')[0]).join(' ')}`;
-      // systemd-notify waits at most 5 s for systemd (its barrier timeout); 10 s is a safety net.
-      const child = spawn(command, [...assignments], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.once('error', (error) => {
-        fail(new Error(`${what}: ${error.message}`, { cause: error }));
-        resolve();
-      });
-      child.once('close', (code, signal) => {
-        if (code !== 0 && code !== null) fail(new Error(`${what} exited ${code}: ${stderr.trim()}`));
-        else if (signal !== null) fail(new Error(`${what} killed by ${signal}`));
-        resolve();
-      });
-    });
+  const run = (assignments: readonly string[]): Promise<void> => runNotify(command, childEnv, assignments, fail);
   const notify = (assignments: readonly string[]): void => {
     queue = queue.then(() => run(assignments));
   };
@@ -173,4 +157,24 @@ export function followService(service: Observable, notifier: SystemdNotifier, re
       notifier.notify(['STOPPING=1', statusText('stopping: draining jobs in flight')]);
     },
   };
+}
+
+/** One `systemd-notify` run; it always resolves, reporting any failure through `fail`. */
+function runNotify(command: string, childEnv: NodeJS.ProcessEnv, assignments: readonly string[], fail: (error: Error) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const what = `${command} ${assignments.map((a) => a.split('=')[0]).join(' ')}`;
+    // systemd-notify waits at most 5 s for systemd (its barrier timeout); 10 s is a safety net.
+    const child = spawn(command, [...assignments], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', (error) => {
+      fail(new Error(`${what}: ${error.message}`, { cause: error }));
+      resolve();
+    });
+    child.once('close', (code, signal) => {
+      if (code !== 0 && code !== null) fail(new Error(`${what} exited ${code}: ${stderr.trim()}`));
+      else if (signal !== null) fail(new Error(`${what} killed by ${signal}`));
+      resolve();
+    });
+  });
 }
