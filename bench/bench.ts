@@ -83,7 +83,7 @@ const runId = `bench.${Date.now().toString(36)}`;
 const BACKLOG_VARIANTS: ReadonlyArray<{ concurrency: number; flags: string[] }> = quick
   ? [{ concurrency: 64, flags: [] }]
   : [{ concurrency: 64, flags: [] }, { concurrency: 16, flags: [] }, { concurrency: 64, flags: ['--max-semi-space-size=8'] }];
-/** The concurrency of the latency target (SPEC: p99 at C=16, instant). */
+/** The concurrency of the latency target (p99 at C=16, instant). */
 const PACED_AT = 16;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
