@@ -121,7 +121,7 @@ describe('overlapping attempts on one WAV (orphaned conversion + retry)', { time
   it('the shipped dialplan converts into a per-attempt temp file and renames it (as the emulator does)', () => {
     const dialplan = readFileSync(path.join(repoRoot(), 'config', 'asterisk', 'extensions.conf'), 'utf8');
     assert.match(dialplan, /Set\(TMP_PATH=\$\{WAV_PATH\}\.tmp-\$\{JOB_ID\}\.wav\)/);
-    assert.match(dialplan, /-t wav \$\{TMP_PATH\} && mv -f \$\{TMP_PATH\} \$\{WAV_PATH\}\)/);
+    assert.match(dialplan, /-t wav \$\{TMP_PATH\} && mv -f \$\{TMP_PATH\} \$\{WAV_PATH\} && echo OK'\)/);
     assert.equal(tempPathFor('/d/wav/a.wav', 'U'), '/d/wav/a.wav.tmp-U.wav');
   });
 

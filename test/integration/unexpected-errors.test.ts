@@ -53,11 +53,11 @@ describe('an error that is not one of ours (EACCES on the path check)', { timeou
     assert.ok(result.error.message.includes(locked), `the message names the directory: ${result.error.message}`);
 
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    assert.equal(metric(text, 'audioconvert_jobs_received_total'), 3, 'three deliveries, not thousands');
+    assert.equal(metric(text, 'audioconvert_jobs_received_total{class="live"}'), 3, 'three deliveries, not thousands');
     assert.equal(metric(text, 'audioconvert_unexpected_errors_total{code="INPUT_UNREADABLE"}'), 3);
-    assert.equal(metric(text, 'audioconvert_jobs_retried_total{code="INPUT_UNREADABLE"}'), 2);
-    assert.equal(metric(text, 'audioconvert_jobs_dead_lettered_total{code="INPUT_UNREADABLE"}'), 1);
-    assert.equal(metric(text, 'audioconvert_jobs_requeued_total'), 0, 'never handed back for an immediate redelivery');
+    assert.equal(metric(text, 'audioconvert_jobs_retried_total{class="live",code="INPUT_UNREADABLE"}'), 2);
+    assert.equal(metric(text, 'audioconvert_jobs_dead_lettered_total{class="live",code="INPUT_UNREADABLE"}'), 1);
+    assert.equal(metric(text, 'audioconvert_jobs_requeued_total{class="live"}'), 0, 'never handed back for an immediate redelivery');
     assert.equal(await stack.queueDepth(), 0);
 
     const storm = lines.filter((l) => l['message'] === 'job failed with an unexpected error; retried later through the delay queues');
