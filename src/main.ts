@@ -16,6 +16,7 @@ import { startHttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { coalesceWrites } from './queue/coalesce.js';
+import { amqpTarget } from './queue/nodes.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
 import { createJobHandler, type JobCounters } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
@@ -59,6 +60,7 @@ export function brokerNames(config: Config): BrokerNames {
     resultsExchange: rabbitmq.resultsExchange,
     deadLetterQueue: rabbitmq.deadLetterQueue,
     queueType: rabbitmq.queueType,
+    deliveryLimit: rabbitmq.deliveryLimit,
     retryDelaysMs,
   };
 }
@@ -174,7 +176,7 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
   // acquireTimeout 5 s (library default 20 s): while the broker is away, a publish or a consumer
   // close gives up after 5 s instead of 20; the job is simply redelivered, and a stop stays short.
   const amqp = new Connection({
-    url: config.rabbitmq.url,
+    ...amqpTarget(config.rabbitmq),
     connectionName: 'audio-convert',
     retryLow: 250,
     retryHigh: 15000,
@@ -189,7 +191,7 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
   });
   amqp.on('connection', () => {
     metrics.amqpConnected.set(1);
-    log.info('RabbitMQ connected', { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost });
+    log.info('RabbitMQ connected', { hosts: config.rabbitmq.hosts.join(', '), vhost: config.rabbitmq.vhost });
   });
   // One writev per event-loop turn instead of one write per publish and per ack (docs/benchmarks.md).
   coalesceWrites(amqp);
