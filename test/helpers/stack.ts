@@ -15,7 +15,7 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
 import { brokerNames, start, type Service } from '../../src/main.js';
-import { publisherQueues } from '../../src/queue/broker.js';
+import { mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
 
 export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -115,9 +115,14 @@ export function testConfig(root: string, amiPort: number, overrides: ConfigOverr
     `[${name}]\n${Object.entries(values)
       .map(([k, v]) => `${k} = ${v}`)
       .join('\n')}\n`;
+  // A HostName (e.g. a list of nodes) replaces the Url: the test broker's credentials go in the parts.
+  const url = new URL(AMQP_URL);
+  const broker = overrides.rabbitmq?.['HostName'] === undefined
+    ? { Url: AMQP_URL }
+    : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
   const text = [
     section('RabbitMQ', {
-      Url: AMQP_URL,
+      ...broker,
       QueueName: `test.${id}`,
       ResultsExchange: `test.${id}.results`,
       DeadLetterQueue: `test.${id}.dead`,
@@ -197,13 +202,14 @@ export async function makeStack(options: StackOptions = {}): Promise<Stack> {
     ),
   );
   const dead: Collector = new Collector(
-    amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: { durable: true } }, (m) => dead.push(m)),
+    // Declared as the service declares it (a quorum DLQ has arguments).
+    amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: publisherQueues(names)[0] ?? { durable: true } }, (m) => dead.push(m)),
   );
   results.consumer.on('error', () => {});
   dead.consumer.on('error', () => {});
   await Promise.all([once(results.consumer, 'ready'), once(dead.consumer, 'ready')]);
   const publisher = amqp.createPublisher({ confirm: true });
-  await amqp.queueDeclare({ queue: names.queueName, durable: true });
+  await amqp.queueDeclare(mainQueueDeclare(names));
 
   const stack: Stack = {
     config,
