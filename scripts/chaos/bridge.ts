@@ -52,15 +52,22 @@ export interface BridgeConfig {
   readonly rabbitmq?: Record<string, string>;
   /** [Logging] MinimumLevel; default WARNING. */
   readonly logLevel?: string;
+  /** [Metrics] Listen; default off. */
+  readonly listen?: string;
 }
 
 /** The INI text of a transcoding.conf for `config`. */
 export function configText(config: BridgeConfig): string {
   const section = (name: string, values: Record<string, string>): string =>
     `[${name}]\n${Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+  // A HostName (the nodes of a cluster) replaces the Url; the credentials are the Url's.
+  const url = new URL(config.amqpUrl);
+  const broker = config.rabbitmq?.['HostName'] === undefined
+    ? { Url: config.amqpUrl }
+    : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
   return [
     section('RabbitMQ', {
-      Url: config.amqpUrl,
+      ...broker,
       QueueName: config.names.queueName,
       ResultsExchange: config.names.resultsExchange,
       DeadLetterQueue: config.names.deadLetterQueue,
@@ -71,7 +78,7 @@ export function configText(config: BridgeConfig): string {
       Concurrency: '8', JobTimeout: '5', MaxAttempts: '5', RetryDelay: '100ms', RetryMaxDelay: '1', DrainTimeout: '5', AllowedRoots: config.root,
       ...config.worker,
     }),
-    section('Metrics', { Listen: 'off' }),
+    section('Metrics', { Listen: config.listen ?? 'off' }),
     section('Logging', { MinimumLevel: config.logLevel ?? 'WARNING', Format: 'json' }),
   ].join('\n');
 }
