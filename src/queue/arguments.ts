@@ -20,15 +20,12 @@ export interface QueueArgumentInputs {
 
 export type QueueArguments = Record<string, string | number>;
 
-/**
- * Dead-lettering by a quorum queue is at-most-once unless asked otherwise: a message could be lost
- * if the target is unavailable at that moment (a leader election). at-least-once keeps it in the
- * source until the target confirms; RabbitMQ requires `x-overflow: reject-publish` with it (3.10+).
- * Used where it matters most and was measured to work on 3.10.8: a retry copy coming back from
- * its delay queue. Not on the input queue: there, on 3.10.8, a message over the delivery limit
- * stayed stuck in the queue in most of our runs instead of reaching the dead-letter queue (ADR 0010).
+/*
+ * Dead-lettering stays at-most-once (RabbitMQ's default). at-least-once (`x-dead-letter-strategy`,
+ * with `x-overflow: reject-publish`) would keep a message in the source until the target confirms,
+ * but on RabbitMQ 3.10.8 it stalled: messages over the delivery limit, and retry copies whose TTL had
+ * passed, stayed in the source queue — neither ready nor dead-lettered (ADR 0010).
  */
-const AT_LEAST_ONCE: QueueArguments = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
 
 /** The input queue: undefined for classic (no arguments, as before). */
 export function inputQueueArguments(q: QueueArgumentInputs): QueueArguments | undefined {
@@ -44,7 +41,7 @@ export function inputQueueArguments(q: QueueArgumentInputs): QueueArguments | un
 /** A delay queue: holds a retry copy for `delayMs`, then the broker dead-letters it back into the input queue. */
 export function delayQueueArguments(q: QueueArgumentInputs, delayMs: number): QueueArguments {
   const back = { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q.queueName };
-  return q.queueType === 'quorum' ? { 'x-queue-type': 'quorum', ...back, ...AT_LEAST_ONCE } : back;
+  return q.queueType === 'quorum' ? { 'x-queue-type': 'quorum', ...back } : back;
 }
 
 /** The dead-letter queue: undefined for classic. */

@@ -41,8 +41,6 @@ void describe('queue arguments', () => {
     for (const d of delays) {
       assert.equal(d.arguments?.['x-queue-type'], 'quorum');
       assert.equal(d.arguments?.['x-dead-letter-routing-key'], 'Asterisk.Transcoding');
-      assert.equal(d.arguments?.['x-dead-letter-strategy'], 'at-least-once');
-      assert.equal(d.arguments?.['x-overflow'], 'reject-publish');
       assert.equal(typeof d.arguments?.['x-message-ttl'], 'number');
     }
   });
