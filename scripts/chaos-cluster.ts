@@ -61,7 +61,7 @@ async function main(): Promise<number> {
     settleMs: 180_000,
     worker: {
       Concurrency: String(Math.floor(num('concurrency', values.concurrency, 16))),
-      JobTimeout: '3',
+      JobTimeout: '20',
       MaxAttempts: '8',
       RetryDelay: '200ms',
       RetryMaxDelay: '2',

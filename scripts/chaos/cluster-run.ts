@@ -69,6 +69,8 @@ export interface ClusterReport {
 }
 
 const CONNECTION_NAME = 'audio-convert';
+/** The emulator's bound on a conversion step; above the run's JobTimeout (20 s). */
+const CONVERSION_TIMEOUT_MS = 30_000;
 
 export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ClusterReport> {
   const nodes = new ClusterNodes();
@@ -77,7 +79,9 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<Cluste
   }
   const data = makeDataRoot();
   const workDir = mkdtempSync(path.join(tmpdir(), 'ac-chaos-cluster-'));
-  const emulator = await AsteriskEmulator.start({ root: data.root, mode: opts.mode, latencyMs: 30, conversionTimeoutMs: 6000 });
+  // Broker faults are the subject here: AMI and job deadlines are generous, so a loaded machine
+  // (a shared 2-core box) does not turn slow conversions into retries the faults did not cause.
+  const emulator = await AsteriskEmulator.start({ root: data.root, mode: opts.mode, latencyMs: 30, conversionTimeoutMs: CONVERSION_TIMEOUT_MS });
   const run = new ClusterRun(opts, nodes, data, workDir, emulator, await freePort());
   try {
     return await run.execute();
@@ -129,6 +133,7 @@ class ClusterRun {
       amiPort: emulator.port,
       root: data.root,
       worker: opts.worker,
+      ami: { PingInterval: '5', ActionTimeout: '10' },
       rabbitmq: { HostName: nodes.hosts().join(', '), QueueType: 'quorum' },
       listen: `127.0.0.1:${httpPort}`,
       logLevel: 'INFO',
@@ -295,7 +300,7 @@ class ClusterRun {
     this.bridge.signal('SIGTERM');
     const last = await exit;
     if (last !== undefined && last.code !== 0) this.anomaly(`final SIGTERM: exit code ${String(last.code)}`);
-    if (!(await this.watch.onIdle(11_000))) this.anomaly(`${this.watch.running} conversion steps still running at the end`);
+    if (!(await this.watch.onIdle(CONVERSION_TIMEOUT_MS + 5000))) this.anomaly(`${this.watch.running} conversion steps still running at the end`);
   }
 
   private async report(): Promise<ClusterReport> {

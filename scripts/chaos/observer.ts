@@ -34,19 +34,20 @@ export class Observer {
 
   /**
    * `queueArguments`: the input queue's, exactly as the bridge declares it (a quorum queue has some).
-   * `cluster`: the nodes to fail over between, and the arguments of the dead-letter queue and of the
-   * observer's own results queue (quorum on a cluster, so nothing is lost with a node).
+   * `cluster`: the nodes to fail over between, and the arguments of the dead-letter queue (as the
+   * bridge declares it) and of the observer's own results queue (quorum on a cluster, so nothing is
+   * lost with a node).
    */
   constructor(
     amqpUrl: string,
     readonly names: QueueNames,
     private readonly ledger: Ledger,
     private readonly queueArguments?: Record<string, unknown>,
-    private readonly cluster?: { hosts: string[]; deadLetterArguments?: Record<string, unknown>; resultsArguments?: Record<string, unknown> },
+    private readonly cluster?: { hosts?: string[]; deadLetterArguments?: Record<string, unknown>; resultsArguments?: Record<string, unknown> },
   ) {
     this.amqp = new Connection({
       url: amqpUrl,
-      ...(cluster === undefined ? {} : { hosts: cluster.hosts }),
+      ...(cluster?.hosts === undefined ? {} : { hosts: cluster.hosts }),
       connectionName: 'audio-convert-chaos-observer',
       retryLow: 200,
       retryHigh: 2000,
