@@ -76,17 +76,27 @@ export class ClusterNodes {
     return this.numbers.find((n) => this.name(n) === leader);
   }
 
-  /** Waits until every quorum queue has all its members back (none is quorum-critical on node n). */
-  async onQuorumSafe(n: number, maxMs = 120_000): Promise<void> {
+  /**
+   * Waits until every quorum queue whose name starts with `prefix` has all its members online again
+   * (`list_queues name members online`), so the next fault does not take a queue's majority.
+   * Resolves false after maxMs.
+   */
+  async onMembersOnline(prefix: string, maxMs = 300_000): Promise<boolean> {
     const end = Date.now() + maxMs;
-    for (;;) {
+    while (Date.now() < end) {
       try {
-        await run('rabbitmq-queues', ['-q', '-n', this.name(n), 'check_if_node_is_quorum_critical'], { timeout: 60_000 });
-        return;
-      } catch (error) {
-        if (Date.now() > end) throw new Error(`${this.name(n)} is still quorum-critical after ${maxMs} ms: ${String(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        const via = await this.anyRunning();
+        const rows = JSON.parse(await this.ctl(via, 'list_queues', 'name', 'members', 'online', '--formatter', 'json')) as
+          { name: string; members?: unknown; online?: unknown }[];
+        const ours = rows.filter((r) => r.name.startsWith(prefix));
+        const whole = (r: (typeof ours)[number]): boolean =>
+          Array.isArray(r.members) && Array.isArray(r.online) && r.members.length === this.numbers.length && r.online.length === r.members.length;
+        if (ours.length > 0 && ours.every(whole)) return true;
+      } catch {
+        // a node still booting: ask again
       }
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
+    return false;
   }
 }

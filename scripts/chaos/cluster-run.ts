@@ -288,10 +288,10 @@ class ClusterRun {
     };
   }
 
-  /** Starts node n again and waits until no quorum queue depends on a single member. */
+  /** Starts node n again and waits until every queue of the run has all its members online. */
   private async bringBack(n: number): Promise<void> {
     await this.nodes.node('start', n);
-    for (const k of this.nodes.numbers) await this.nodes.onQuorumSafe(k);
+    if (!(await this.nodes.onMembersOnline(this.names.queueName))) this.anomaly(`after restarting ${this.nodes.name(n)}: a queue still lacks a member after 300 s`);
   }
 
   private async stopBridge(): Promise<void> {
