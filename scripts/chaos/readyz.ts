@@ -56,10 +56,13 @@ export class ReadyzWatch {
   }
 
   private async sample(): Promise<void> {
+    let body = '';
     const status = await new Promise<number | undefined>((resolve) => {
       const req = http.get({ host: '127.0.0.1', port: this.port, path: '/readyz', timeout: 2000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode);
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(res.statusCode));
+        res.on('error', () => resolve(undefined));
       });
       req.on('timeout', () => req.destroy());
       req.on('error', () => resolve(undefined));
@@ -85,7 +88,9 @@ export class ReadyzWatch {
     }
     this.disagreeSince ??= now;
     if (now - this.disagreeSince > this.graceMs) {
-      this.lies.push(`${((now - this.started) / 1000).toFixed(1)} s: /readyz ${status} while the bridge logged ${this.consuming ? 'consuming' : 'not consuming'} for ${now - this.disagreeSince} ms`);
+      // The body names the check that is down: what to look at when this happens.
+      this.lies.push(`${((now - this.started) / 1000).toFixed(1)} s: /readyz ${status} while the bridge logged ` +
+        `${this.consuming ? 'consuming' : 'not consuming'} for ${now - this.disagreeSince} ms: ${body.replace(/\s+/g, ' ').slice(0, 300)}`);
       this.disagreeSince = undefined;
     }
   }
