@@ -27,8 +27,8 @@ const HELP = `npm run chaos -- [options]
   --rabbit-node NODE    rabbitmqctl -n NODE for broker faults (default: rabbitmqctl's default node)
   --bridge-log FILE     append the bridge's JSON log lines (every process) to FILE
   --queue-type classic|quorum   the bridge's [RabbitMQ] QueueType (default classic)
-  --delivery-limit N    quorum: set a policy on the run's queue: delivery-limit N, dead-lettering into
-                        the DLQ (what docs/reliability.md recommends); broker dead-letters are reported
+  --delivery-limit N    quorum: the bridge's [RabbitMQ] DeliveryLimit (default 20), the input queue's
+                        x-delivery-limit into the DLQ; broker dead-letters are reported
 `;
 
 function main(): Promise<number> {

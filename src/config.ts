@@ -20,8 +20,14 @@ export interface Config {
   readonly rabbitmq: {
     /** The URL the client connects to, password included (see {@link redactedConfig} before printing). */
     readonly url: string;
+    /** The first (or only) node: the one in `url`. */
     readonly hostname: string;
     readonly port: number;
+    /**
+     * Every node to try, in order, as `host:port` (`[v6]:port`): `[RabbitMQ] HostName` as a list, or
+     * the one host of the Url. The client connects to the first that answers and fails over to the next.
+     */
+    readonly hosts: readonly string[];
     readonly vhost: string;
     readonly username: string;
     readonly password: string;
@@ -33,6 +39,8 @@ export interface Config {
     readonly resultsExchange: string;
     readonly deadLetterQueue: string;
     readonly queueType: 'classic' | 'quorum';
+    /** Quorum queues: deliveries of one message before RabbitMQ dead-letters it (`x-delivery-limit`). */
+    readonly deliveryLimit: number;
   };
   readonly ami: {
     readonly host: string;
@@ -132,6 +140,9 @@ function build(text: string, file: string, env: Env, credentialsDir: string | un
   const ami = amiSection(r);
   const rabbitmq = rabbitmqSection(r);
   if (rabbitmq.tlsCaFile !== undefined && !rabbitmq.tls) warnings.push(`${file}: [RabbitMQ] TLSCAFile is set but TLS is off: it is not used`);
+  if (r.source('RabbitMQ', 'DeliveryLimit') && rabbitmq.queueType !== 'quorum') {
+    warnings.push(`${file}: [RabbitMQ] DeliveryLimit is set but QueueType is classic: it is not used (classic queues count no deliveries)`);
+  }
   if (ami.tlsCaFile !== undefined && !ami.tls) warnings.push(`${file}: [AsteriskAMI] TLSCAFile is set but TLS is off: it is not used`);
   if (ami.tls && !ami.tlsRejectUnauthorized) warnings.push(`${file}: [AsteriskAMI] TLSVerify = false: the AMI certificate is not checked`);
   const config: Config = {
@@ -165,32 +176,43 @@ function rabbitmqSection(r: Reader): Config['rabbitmq'] {
     deadLetterQueue: r.get('RabbitMQ', 'DeadLetterQueue', v.amqpName, 'Asterisk.Transcoding.dead'),
     queueType: r.get('RabbitMQ', 'QueueType', v.choice({ classic: 'classic', quorum: 'quorum' } as const,
       'classic, quorum'), 'classic'),
+    deliveryLimit: r.get('RabbitMQ', 'DeliveryLimit', v.integer(1, 10_000), DEFAULT_DELIVERY_LIMIT),
   };
   if (names.queueName === names.deadLetterQueue) r.fail('RabbitMQ', 'DeadLetterQueue', 'must differ from QueueName');
   // A password from the environment or a credential wins over the one in the URL or the file.
   const passwordSource = r.source('RabbitMQ', 'Password');
   const password = r.get('RabbitMQ', 'Password', v.text(1024), 'guest');
   let parts: v.AmqpUrlParts;
+  let nodes: readonly v.HostPort[];
   if (r.source('RabbitMQ', 'Url')) {
     const fromUrl = r.required('RabbitMQ', 'Url', v.amqpUrl, '');
     parts = passwordSource && passwordSource.origin.kind !== 'file' ? { ...fromUrl, password } : fromUrl;
+    nodes = [{ hostname: parts.hostname, port: parts.port }];
   } else {
     const tls = r.get('RabbitMQ', 'TLS', v.bool, false);
+    nodes = r.get('RabbitMQ', 'HostName', v.hostList, [{ hostname: 'localhost', port: undefined }]);
+    const port = r.get('RabbitMQ', 'Port', v.port, tls ? 5671 : 5672);
+    // A node without its own port takes [RabbitMQ] Port.
+    nodes = nodes.map((n) => ({ hostname: n.hostname, port: n.port ?? port }));
     parts = {
       tls,
-      hostname: r.get('RabbitMQ', 'HostName', v.host, 'localhost'),
-      port: r.get('RabbitMQ', 'Port', v.port, tls ? 5671 : 5672),
+      hostname: nodes[0]?.hostname ?? 'localhost',
+      port: nodes[0]?.port ?? port,
       vhost: r.get('RabbitMQ', 'VirtualHost', v.text(255), '/'),
       username: r.get('RabbitMQ', 'UserName', v.text(1024), 'guest'),
       password,
       search: '',
     };
   }
+  const hosts = nodes.map((n) => `${n.hostname.includes(':') ? `[${n.hostname}]` : n.hostname}:${String(n.port)}`);
   const { search: _search, ...rest } = parts;
   const tlsCaFile = r.source('RabbitMQ', 'TLSCAFile')?.value === ''
     ? undefined : r.get('RabbitMQ', 'TLSCAFile', v.absolutePath, undefined);
-  return { url: v.formatAmqpUrl(parts), ...rest, ...(tlsCaFile === undefined ? {} : { tlsCaFile }), ...names };
+  return { url: v.formatAmqpUrl(parts), ...rest, hosts, ...(tlsCaFile === undefined ? {} : { tlsCaFile }), ...names };
 }
+
+/** RabbitMQ 4.x's own default for quorum queues; ample for the faults that return a message (docs/reliability.md). */
+const DEFAULT_DELIVERY_LIMIT = 20;
 
 const AMI_USER_FIX = 'add it to [AsteriskAMI] (the [user] of manager.conf, e.g. User = auditorai)';
 const AMI_SECRET_FIX =

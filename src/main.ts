@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type JobClass, type Metrics } from './metrics.js';
+import { amqpTarget } from './queue/nodes.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
 import { BothLanes, bulkBrokerNames, ClassGate, gated } from './worker/classes.js';
 import { createJobHandler, type HandlerDeps } from './worker/handler.js';
@@ -60,6 +61,7 @@ export function brokerNames(config: Config): BrokerNames {
     resultsExchange: rabbitmq.resultsExchange,
     deadLetterQueue: rabbitmq.deadLetterQueue,
     queueType: rabbitmq.queueType,
+    deliveryLimit: rabbitmq.deliveryLimit,
     retryDelaysMs,
   };
 }
@@ -220,14 +222,14 @@ function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: (
   // acquireTimeout 5 s (library default 20 s): while the broker is away, a publish or a consumer
   // close gives up after 5 s instead of 20; the job is simply redelivered, and a stop stays short.
   const amqp = new Connection({
-    url: config.rabbitmq.url,
+    ...amqpTarget(config.rabbitmq),
     connectionName: 'audio-convert',
     retryLow: 250,
     retryHigh: 15000,
     acquireTimeout: 5000,
     ...amqpTlsOptions(config.rabbitmq),
   });
-  const where = { host: config.rabbitmq.hostname, vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
+  const where = { host: config.rabbitmq.hosts.join(', '), vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
   followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), onLost });
   return amqp;
 }

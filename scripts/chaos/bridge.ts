@@ -62,9 +62,14 @@ export interface BridgeConfig {
 export function configText(config: BridgeConfig): string {
   const section = (name: string, values: Record<string, string>): string =>
     `[${name}]\n${Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+  // A HostName (the nodes of a cluster) replaces the Url; the credentials are the Url's.
+  const url = new URL(config.amqpUrl);
+  const broker = config.rabbitmq?.['HostName'] === undefined
+    ? { Url: config.amqpUrl }
+    : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
   return [
     section('RabbitMQ', {
-      Url: config.amqpUrl,
+      ...broker,
       QueueName: config.names.queueName,
       ResultsExchange: config.names.resultsExchange,
       DeadLetterQueue: config.names.deadLetterQueue,

@@ -32,14 +32,26 @@ export class Observer {
   private readonly consumers: Consumer[] = [];
   private readonly observedQueue: string;
 
-  /** `queueArguments`: the input queue's, exactly as the bridge declares it (a quorum queue has some). */
+  /**
+   * `queueArguments`: the input queue's, exactly as the bridge declares it (a quorum queue has some).
+   * `cluster`: the nodes to fail over between, and the arguments of the dead-letter queue (as the
+   * bridge declares it) and of the observer's own results queue (quorum on a cluster, so nothing is
+   * lost with a node).
+   */
   constructor(
     amqpUrl: string,
     readonly names: QueueNames,
     private readonly ledger: Ledger,
     private readonly queueArguments?: Record<string, unknown>,
+    private readonly cluster?: { hosts?: string[]; deadLetterArguments?: Record<string, unknown>; resultsArguments?: Record<string, unknown> },
   ) {
-    this.amqp = new Connection({ url: amqpUrl, connectionName: 'audio-convert-chaos-observer', retryLow: 200, retryHigh: 2000 });
+    this.amqp = new Connection({
+      url: amqpUrl,
+      ...(cluster?.hosts === undefined ? {} : { hosts: cluster.hosts }),
+      connectionName: 'audio-convert-chaos-observer',
+      retryLow: 200,
+      retryHigh: 2000,
+    });
     this.amqp.on('error', () => undefined);
     this.observedQueue = `${names.queueName}.observed-results`;
     this.publisher = this.amqp.createPublisher({ confirm: true, maxAttempts: 1 });
@@ -51,7 +63,7 @@ export class Observer {
     const results = this.amqp.createConsumer(
       {
         queue: this.observedQueue,
-        queueOptions: { durable: true },
+        queueOptions: { durable: true, ...(this.cluster?.resultsArguments === undefined ? {} : { arguments: this.cluster.resultsArguments }) },
         qos: { prefetchCount: 200 },
         exchanges: [{ exchange: names.resultsExchange, type: 'topic', durable: true }],
         queueBindings: [{ exchange: names.resultsExchange, queue: this.observedQueue, routingKey: '#' }],
@@ -64,7 +76,8 @@ export class Observer {
         }
       },
     );
-    const dead = this.amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: { durable: true }, qos: { prefetchCount: 200 } }, (message) =>
+    const deadOptions = { durable: true, ...(this.cluster?.deadLetterArguments === undefined ? {} : { arguments: this.cluster.deadLetterArguments }) };
+    const dead = this.amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: deadOptions, qos: { prefetchCount: 200 } }, (message) =>
       this.ledger.deadLetter(deadLetterOf(message)),
     );
     for (const c of [results, dead]) {

@@ -26,7 +26,7 @@ export interface ChaosOptions {
   readonly rabbitNode: string | undefined;
   /** [RabbitMQ] QueueType of the bridge; default classic. */
   readonly queueType?: 'classic' | 'quorum';
-  /** Quorum only: a policy on the run's queue with this delivery-limit, dead-lettering into the DLQ. */
+  /** Quorum only: the bridge's [RabbitMQ] DeliveryLimit (the input queue's x-delivery-limit; default 20). */
   readonly deliveryLimit?: number | undefined;
   /** [Worker] overrides for the bridge (Concurrency, JobTimeout, MaxAttempts, …). */
   readonly worker: Record<string, string>;

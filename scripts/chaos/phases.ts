@@ -23,7 +23,7 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<voi
  * file that does not exist (INPUT_MISSING) and one in 97 a path outside the allowed roots
  * (PATH_NOT_ALLOWED): they must be dead-lettered, never converted, whatever else happens.
  */
-export async function publishAll(opts: ChaosOptions, data: DataRoot, observer: Observer): Promise<void> {
+export async function publishAll(opts: Pick<ChaosOptions, 'jobs' | 'publishOverMs'>, data: DataRoot, observer: Observer): Promise<void> {
   const t0 = Date.now();
   let next = 0;
   while (next < opts.jobs) {

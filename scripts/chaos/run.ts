@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { brokerNames } from '../../src/main.js';
-import { mainQueueDeclare } from '../../src/queue/broker.js';
+import { mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
 import { serviceQueues } from '../../src/worker/classes.js';
 import { BridgeProcess, configText, uniqueNames, type BridgeConfig, type BridgeExit } from './bridge.js';
 import { inject, rabbitmqctl, type FaultKind } from './faults.js';
@@ -23,7 +23,7 @@ import { AsteriskWatch } from './watch.js';
 
 export type { ChaosOptions, ChaosReport } from './options.js';
 
-/** Runs it; everything it created (files, queues, exchange, policy, processes) is gone afterwards. */
+/** Runs it; everything it created (files, queues, exchange, processes) is gone afterwards. */
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const run = await ChaosRun.create(opts);
   try {
@@ -45,7 +45,6 @@ class ChaosRun {
   private readonly anomalies: string[] = [];
   private readonly faults: Record<string, number> = {};
   private readonly logCounts = new Map<string, number>();
-  private readonly policy: string;
   private stopping = false;
   private brokerStopped = false;
 
@@ -63,15 +62,16 @@ class ChaosRun {
       amiPort: emulator.port,
       root: data.root,
       worker: opts.worker,
-      rabbitmq: { QueueType: opts.queueType ?? 'classic' },
+      rabbitmq: { QueueType: opts.queueType ?? 'classic', ...(opts.deliveryLimit === undefined ? {} : { DeliveryLimit: String(opts.deliveryLimit) }) },
       logLevel: 'INFO',
     };
     const broker = brokerNames(parseConfig(configText(config), 'chaos', {}));
     // Both lanes' delay queues and the (empty) bulk queue: the run's own, deleted at the end.
     this.delayQueues = serviceQueues(broker).filter((q) => q !== this.names.deadLetterQueue && q !== this.names.queueName);
-    this.observer = new Observer(opts.amqpUrl, this.names, this.ledger, mainQueueDeclare(broker).arguments);
+    const deadLetterArguments = publisherQueues(broker)[0]?.arguments;
+    this.observer = new Observer(opts.amqpUrl, this.names, this.ledger, mainQueueDeclare(broker).arguments,
+      deadLetterArguments === undefined ? undefined : { deadLetterArguments });
     this.bridge = new BridgeProcess(config, workDir, 'bridge', opts.bridgeLog);
-    this.policy = `${this.names.queueName}.delivery-limit`;
     this.superviseBridge();
   }
 
@@ -108,7 +108,6 @@ class ChaosRun {
   async execute(): Promise<ChaosReport> {
     const { opts, ledger } = this;
     await this.observer.start();
-    await this.applyPolicy();
     this.bridge.start();
     opts.log(`chaos: ${opts.jobs} jobs, seed ${opts.seed}, mode ${opts.mode}, ${opts.queueType ?? 'classic'} queue ${this.names.queueName}, faults: ${opts.kinds.join(', ')}`);
     const progress = setInterval(() => opts.log(`… ${ledger.ended}/${ledger.publishedCount} ended, faults ${JSON.stringify(this.faults)}`), 10_000);
@@ -137,14 +136,6 @@ class ChaosRun {
     const { emulator, bridge, prng, opts } = this;
     await inject(kind, { emulator, bridge, prng, timing: opts.timing, rabbitNode: opts.rabbitNode, anomaly: (text) => this.anomaly(text) });
     this.brokerStopped = false;
-  }
-
-  /** Quorum + deliveryLimit: the policy an operator would set (the service declares no limit itself). */
-  private async applyPolicy(): Promise<void> {
-    if (this.opts.queueType !== 'quorum' || this.opts.deliveryLimit === undefined) return;
-    const definition = { 'delivery-limit': this.opts.deliveryLimit, 'dead-letter-exchange': '', 'dead-letter-routing-key': this.names.deadLetterQueue };
-    const pattern = `^${this.names.queueName.replace(/[.]/g, '\\.')}$`;
-    await rabbitmqctl(this.opts.rabbitNode, 'set_policy', '--apply-to', 'queues', this.policy, pattern, JSON.stringify(definition));
   }
 
   /** The last SIGTERM: must exit 0; then no conversion step may still be running. */
@@ -195,7 +186,6 @@ class ChaosRun {
     const { opts } = this;
     if (this.brokerStopped) await rabbitmqctl(opts.rabbitNode, 'start_app').catch(() => undefined);
     await this.bridge.dispose();
-    if (opts.queueType === 'quorum' && opts.deliveryLimit !== undefined) await rabbitmqctl(opts.rabbitNode, 'clear_policy', this.policy).catch(() => undefined);
     await this.observer.close(this.delayQueues).catch((error: unknown) => opts.log(`cleanup: ${String(error)}`));
     await this.emulator.close();
     this.data.remove();

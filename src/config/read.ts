@@ -14,7 +14,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** Known sections and keys, canonical spelling (matching is case-insensitive). */
 export const SCHEMA = {
   RabbitMQ: ['Url', 'HostName', 'Port', 'VirtualHost', 'UserName', 'Password', 'TLS', 'TLSCAFile', 'QueueName',
-    'ResultsExchange', 'DeadLetterQueue', 'QueueType'],
+    'ResultsExchange', 'DeadLetterQueue', 'QueueType', 'DeliveryLimit'],
   AsteriskAMI: ['Addr', 'Port', 'User', 'Secret', 'Channel', 'Context', 'Exten', 'AuthType', 'TLS', 'TLSCAFile',
     'TLSVerify', 'PingInterval', 'ActionTimeout'],
   Worker: ['Concurrency', 'JobTimeout', 'MaxAttempts', 'AllowedRoots', 'RetryDelay', 'RetryMaxDelay', 'DrainTimeout',

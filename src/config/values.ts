@@ -84,6 +84,45 @@ export const host: Converter<string> = (v) => {
   return /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/.test(v) ? v : invalid('must be a host name or an IP address');
 };
 
+/** One broker address of a `HostName` list: the port is undefined when the item names none. */
+export interface HostPort {
+  readonly hostname: string;
+  readonly port: number | undefined;
+}
+
+/**
+ * `[RabbitMQ] HostName`: one host, or the nodes of a cluster as a comma-separated list of
+ * `host[:port]` (`rmq1:5672, rmq2, [fd00::1]:5672`). Tried in turn by the client. In a list of more
+ * than one, IPv6 literals are refused: rabbitmq-client splits each item at its first `:`.
+ */
+export const hostList: Converter<readonly HostPort[]> = (v) => {
+  const allowed = 'must be a host name or IP address, or a comma-separated list of host[:port] (the nodes of a ' +
+    'RabbitMQ cluster), e.g. rmq1:5672, rmq2:5672, rmq3:5672';
+  const items = v.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) return invalid(`${allowed}; an item is empty`);
+  const out: HostPort[] = [];
+  for (const item of items) {
+    const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(item) ?? /^([^:[\]\s]+)(?::(\d{1,5}))?$/.exec(item);
+    const h = m?.[1] === undefined ? undefined : host(m[1].includes(':') ? `[${m[1]}]` : m[1]);
+    const p = m?.[2] === undefined ? undefined : Number(m[2]);
+    // A bare IPv6 address without brackets (`::1`) is one host, not host:port.
+    const bare = m === null && isIP(item) === 6 ? item : undefined;
+    if (bare !== undefined) {
+      out.push({ hostname: bare, port: undefined });
+      continue;
+    }
+    if (h === undefined || h instanceof Invalid) return invalid(`${allowed}; "${item}" is not a host`);
+    if (p !== undefined && (p < 1 || p > 65535)) return invalid(`${allowed}; "${item}": the port must be from 1 to 65535`);
+    out.push({ hostname: h, port: p });
+  }
+  if (out.length > 1 && out.some((x) => isIP(x.hostname) === 6)) {
+    return invalid(`${allowed}; an IPv6 address works as the only host, not in a list (use host names for the nodes)`);
+  }
+  const keys = out.map((x) => `${x.hostname}:${String(x.port)}`);
+  if (new Set(keys).size !== keys.length) return invalid(`${allowed}; a node is listed twice`);
+  return out;
+};
+
 /** An AMQP queue or exchange name: 1..255 bytes, no control characters, not in the broker's reserved `amq.` space. */
 export const amqpName: Converter<string> = (v) =>
   Buffer.byteLength(v) >= 1 && Buffer.byteLength(v) <= 255 && !CONTROL.test(v) && !v.toLowerCase().startsWith('amq.')

@@ -11,12 +11,15 @@
  *   <ResultsExchange>              durable topic exchange; routing keys `converted` / `failed`
  */
 import type { Connection, Envelope, Publisher } from 'rabbitmq-client';
+import { deadLetterQueueArguments, delayQueueArguments, inputQueueArguments } from './arguments.js';
 
 export interface BrokerNames {
   readonly queueName: string;
   readonly resultsExchange: string;
   readonly deadLetterQueue: string;
   readonly queueType: 'classic' | 'quorum';
+  /** Quorum only: deliveries before RabbitMQ dead-letters a message (src/queue/arguments.ts). */
+  readonly deliveryLimit: number;
   /** Delay before attempt n+1, for n = 1 … MaxAttempts-1 (index 0 is level 1). */
   readonly retryDelaysMs: readonly number[];
 }
@@ -28,9 +31,11 @@ export type QueueDeclare = { queue: string; durable: boolean; arguments?: Record
 
 /** Arguments of the input queue; the consumer re-declares it on every reconnect with these. */
 export function mainQueueDeclare(names: BrokerNames): QueueDeclare {
-  return names.queueType === 'quorum'
-    ? { queue: names.queueName, durable: true, arguments: { 'x-queue-type': 'quorum' } }
-    : { queue: names.queueName, durable: true };
+  return withArguments({ queue: names.queueName, durable: true }, inputQueueArguments(names));
+}
+
+function withArguments(declare: QueueDeclare, args: Record<string, unknown> | undefined): QueueDeclare {
+  return args === undefined ? declare : { ...declare, arguments: args };
 }
 
 export function retryQueueName(names: BrokerNames, level: number): string {
@@ -40,13 +45,9 @@ export function retryQueueName(names: BrokerNames, level: number): string {
 
 /** Every queue the publisher needs: the dead-letter queue and one delay queue per distinct delay. */
 export function publisherQueues(names: BrokerNames): QueueDeclare[] {
-  const queues: QueueDeclare[] = [{ queue: names.deadLetterQueue, durable: true }];
+  const queues: QueueDeclare[] = [withArguments({ queue: names.deadLetterQueue, durable: true }, deadLetterQueueArguments(names))];
   for (const delay of new Set(names.retryDelaysMs)) {
-    queues.push({
-      queue: `${names.queueName}.retry.${delay}`,
-      durable: true,
-      arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.queueName },
-    });
+    queues.push({ queue: `${names.queueName}.retry.${delay}`, durable: true, arguments: delayQueueArguments(names, delay) });
   }
   return queues;
 }

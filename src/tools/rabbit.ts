@@ -5,6 +5,7 @@
 import { Connection } from 'rabbitmq-client';
 import { redactUrl, type Config } from '../config.js';
 import { amqpTlsOptions } from '../main.js';
+import { amqpTarget } from '../queue/nodes.js';
 
 /** Why the broker could not be used, and what to do about it. */
 export class RabbitConnectError extends Error {
@@ -26,7 +27,7 @@ export const START_RABBITMQ = 'systemctl start rabbitmq-server (or rabbitmq-serv
  */
 export async function connectRabbit(config: Config, name: string, timeoutMs = 5000): Promise<Connection> {
   const connection = new Connection({
-    url: config.rabbitmq.url,
+    ...amqpTarget(config.rabbitmq),
     connectionName: name,
     connectionTimeout: timeoutMs,
     retryLow: 200,
@@ -50,7 +51,7 @@ export async function connectRabbit(config: Config, name: string, timeoutMs = 50
 /** Turns a connection error into a problem and a fix a person can act on. */
 export function describeConnectFailure(config: Config, error: unknown): RabbitConnectError {
   const { rabbitmq, file } = config;
-  const where = redactUrl(rabbitmq.url);
+  const where = rabbitmq.hosts.length > 1 ? `${redactUrl(rabbitmq.url)} (or any of ${rabbitmq.hosts.join(', ')})` : redactUrl(rabbitmq.url);
   const rawCode = (error as { code?: unknown } | null)?.code;
   const code = typeof rawCode === 'string' ? rawCode : '';
   const text = error instanceof Error ? error.message : String(error);

@@ -15,6 +15,7 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
 import { brokerNames, start, type Service } from '../../src/main.js';
+import { mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
 import { serviceQueues } from '../../src/worker/classes.js';
 
 export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -134,9 +135,14 @@ export function testConfig(root: string, amiPort: number, overrides: ConfigOverr
     `[${name}]\n${Object.entries(values)
       .map(([k, v]) => `${k} = ${v}`)
       .join('\n')}\n`;
+  // A HostName (e.g. a list of nodes) replaces the Url: the test broker's credentials go in the parts.
+  const url = new URL(AMQP_URL);
+  const broker = overrides.rabbitmq?.['HostName'] === undefined
+    ? { Url: AMQP_URL }
+    : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
   const text = [
     section('RabbitMQ', {
-      Url: AMQP_URL,
+      ...broker,
       QueueName: `test.${id}`,
       ResultsExchange: `test.${id}.results`,
       DeadLetterQueue: `test.${id}.dead`,
@@ -245,13 +251,17 @@ async function assemble<E extends object>(config: Config, data: DataRoot, extra:
   );
   if (!collectDead) await amqp.queueDeclare({ queue: names.deadLetterQueue, durable: true });
   const dead: Collector = new Collector(
-    amqp.createConsumer({ queue: collectDead ? names.deadLetterQueue : `${names.deadLetterQueue}.unused`, queueOptions: { durable: collectDead, exclusive: !collectDead, autoDelete: !collectDead } }, (m) => dead.push(m)),
+    // Declared as the service declares it (a quorum DLQ has arguments).
+    amqp.createConsumer({
+      queue: collectDead ? names.deadLetterQueue : `${names.deadLetterQueue}.unused`,
+      queueOptions: collectDead ? (publisherQueues(names)[0] ?? { durable: true }) : { durable: false, exclusive: true, autoDelete: true },
+    }, (m) => dead.push(m)),
   );
   results.consumer.on('error', () => {});
   dead.consumer.on('error', () => {});
   await Promise.all([once(results.consumer, 'ready'), once(dead.consumer, 'ready')]);
   const publisher = amqp.createPublisher({ confirm: true });
-  await amqp.queueDeclare({ queue: names.queueName, durable: true });
+  await amqp.queueDeclare(mainQueueDeclare(names));
 
   const stack: Omit<Stack, 'emulator'> & E = {
     ...extra,

@@ -50,7 +50,7 @@ describe('gated', () => {
 });
 
 describe('bulk lane names', () => {
-  const names: BrokerNames = { queueName: 'Q', resultsExchange: 'Q.results', deadLetterQueue: 'Q.dead', queueType: 'classic', retryDelaysMs: [5000, 10000] };
+  const names: BrokerNames = { queueName: 'Q', resultsExchange: 'Q.results', deadLetterQueue: 'Q.dead', queueType: 'classic', deliveryLimit: 20, retryDelaysMs: [5000, 10000] };
   it('its own queue and delay queues, which expire back into the bulk queue; DLQ and results shared', () => {
     const bulk = bulkBrokerNames(names);
     assert.equal(bulk.queueName, 'Q.bulk');

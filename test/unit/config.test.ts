@@ -96,6 +96,7 @@ void describe('defaults', () => {
       tls: false,
       hostname: 'localhost',
       port: 5672,
+      hosts: ['localhost:5672'],
       vhost: '/',
       username: 'guest',
       password: 'guest',
@@ -103,6 +104,7 @@ void describe('defaults', () => {
       resultsExchange: 'Asterisk.Transcoding.results',
       deadLetterQueue: 'Asterisk.Transcoding.dead',
       queueType: 'classic',
+      deliveryLimit: 20,
     });
     assert.deepEqual(c.ami, {
       host: '127.0.0.1',
@@ -229,6 +231,76 @@ Format = json
     assert.equal(c.rabbitmq.username, 'bob');
     assert.equal(c.rabbitmq.password, 's/cret');
     assert.equal(c.rabbitmq.url, 'amqps://bob:s%2Fcret@mq.example:5671/prod?heartbeat=10');
+    assert.deepEqual(c.rabbitmq.hosts, ['mq.example:5671']);
+  });
+});
+
+void describe('[RabbitMQ] HostName as the nodes of a cluster', () => {
+  void test('a comma-separated list of host[:port]: every node in order, Port for those without one', () => {
+    const c = parse(`${MINIMAL}[RabbitMQ]\nHostName = rmq1:5672, rmq2 ,10.0.0.3:5673\nPort = 5670\nPassword = pw\n`);
+    assert.deepEqual(c.rabbitmq.hosts, ['rmq1:5672', 'rmq2:5670', '10.0.0.3:5673']);
+    // The URL (credentials, vhost) names the first node; the client tries the others after it.
+    assert.equal(c.rabbitmq.url, 'amqp://guest:pw@rmq1:5672/%2F');
+    assert.equal(c.rabbitmq.hostname, 'rmq1');
+    assert.equal(c.rabbitmq.port, 5672);
+  });
+
+  void test('TLS: nodes without a port take 5671', () => {
+    const c = parse(`${MINIMAL}[RabbitMQ]\nHostName = a.example, b.example\nTLS = true\n`);
+    assert.deepEqual(c.rabbitmq.hosts, ['a.example:5671', 'b.example:5671']);
+    assert.match(c.rabbitmq.url, /^amqps:\/\/guest:guest@a\.example:5671\//);
+  });
+
+  void test('one host, with or without a port, and one IPv6 address still work', () => {
+    assert.deepEqual(parse(`${MINIMAL}[RabbitMQ]\nHostName = mq:5999\n`).rabbitmq.hosts, ['mq:5999']);
+    const v6 = parse(`${MINIMAL}[RabbitMQ]\nHostName = [fd00::1]\n`).rabbitmq;
+    assert.deepEqual(v6.hosts, ['[fd00::1]:5672']);
+    assert.equal(v6.url, 'amqp://guest:guest@[fd00::1]:5672/%2F');
+    assert.deepEqual(parse(`${MINIMAL}[RabbitMQ]\nHostName = ::1\n`).rabbitmq.hosts, ['[::1]:5672']);
+  });
+
+  const bad: [value: string, why: RegExp][] = [
+    ['rmq1,,rmq2', /an item is empty/],
+    ['rmq1, ', /an item is empty/],
+    ['rmq1:5672, bad host!', /"bad host!" is not a host/],
+    ['rmq1:99999', /not a host|port must be from 1 to 65535/],
+    ['rmq1:0', /port must be from 1 to 65535/],
+    ['rmq1:abc', /"rmq1:abc" is not a host/],
+    ['rmq1;rmq2', /is not a host/],
+    ['[fd00::1]:5672, [fd00::2]:5672', /IPv6 address works as the only host, not in a list/],
+    ['rmq1:5672, rmq1:5672', /a node is listed twice/],
+  ];
+  for (const [value, why] of bad) {
+    void test(`HostName = ${value}: refused, naming file, section, key, value and what is allowed`, () => {
+      const message = errorOf(`${MINIMAL}[RabbitMQ]\nHostName = ${value}\n`);
+      assert.ok(message.startsWith(`${FILE}: [RabbitMQ] HostName = ${JSON.stringify(value.trim())}: must be a host name or IP address, ` +
+        'or a comma-separated list of host[:port]'), message);
+      assert.match(message, why);
+      assert.match(message, /\(line 5\)$/);
+    });
+  }
+
+  void test('Url keeps one host; a HostName list beside it is refused like any part', () => {
+    assert.match(errorOf(`${MINIMAL}[RabbitMQ]\nUrl = amqp://mq\nHostName = a, b\n`), /Url and HostName are both set/);
+  });
+});
+
+void describe('[RabbitMQ] DeliveryLimit', () => {
+  void test('quorum: read as a whole number; default 20', () => {
+    assert.equal(parse(`${MINIMAL}[RabbitMQ]\nQueueType = quorum\nDeliveryLimit = 5\n`).rabbitmq.deliveryLimit, 5);
+    assert.equal(parse(`${MINIMAL}[RabbitMQ]\nQueueType = quorum\n`).rabbitmq.deliveryLimit, 20);
+  });
+
+  void test('out of range: refused with the range', () => {
+    for (const value of ['0', '10001', 'many', '-1']) {
+      assert.match(errorOf(`${MINIMAL}[RabbitMQ]\nQueueType = quorum\nDeliveryLimit = ${value}\n`),
+        new RegExp(`\\[RabbitMQ\\] DeliveryLimit = "${value}": must be a whole number from 1 to 10000 \\(line 6\\)$`));
+    }
+  });
+
+  void test('set with a classic queue: a warning that it is not used', () => {
+    const c = parse(`${MINIMAL}[RabbitMQ]\nDeliveryLimit = 5\n`);
+    assert.ok(c.warnings.some((w) => /DeliveryLimit is set but QueueType is classic: it is not used/.test(w)), c.warnings.join('\n'));
   });
 });
 
