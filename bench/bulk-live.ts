@@ -20,7 +20,8 @@ import { Connection } from 'rabbitmq-client';
 import { parseConfig } from '../src/config.js';
 import { AsteriskEmulator } from '../src/emulator/server.js';
 import { nullLogger } from '../src/log.js';
-import { brokerNames, start } from '../src/main.js';
+import { brokerNames } from '../src/queue/broker.js';
+import { start } from '../src/main.js';
 import { bulkQueueName, serviceQueues } from '../src/worker/classes.js';
 import { percentile } from './stats.js';
 

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { AsteriskEmulator } from '../src/emulator/server.js';
 import { createLogger } from '../src/log.js';
-import { brokerNames, start } from '../src/main.js';
-import { publisherQueues } from '../src/queue/broker.js';
+import { start } from '../src/main.js';
+import { brokerNames, publisherQueues } from '../src/queue/broker.js';
 import { runEnqueue } from '../src/tools/enqueue.js';
 import { connectRabbit, RabbitConnectError } from '../src/tools/rabbit.js';
 

@@ -1,12 +1,9 @@
 /**
  * Composition root: start(config) wires every part and returns { close() }. The only module that
  * imports from every folder; it fixes the shutdown order. Reads no environment and no files:
- * cli.ts hands it a finished Config.
+ * cli.ts hands it a finished Config, and connections.ts reads the CA files a TLS connection needs.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Connection, type Consumer } from 'rabbitmq-client';
 import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
@@ -15,11 +12,11 @@ import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type JobClass, type Metrics } from './metrics.js';
 import { amqpTarget } from './queue/nodes.js';
-import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
+import { amiTlsOptions, amqpTlsOptions } from './connections.js';
+import { BrokerPublisher, brokerNames, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from './queue/broker.js';
 import { BothLanes, bulkBrokerNames, ClassGate, gated } from './worker/classes.js';
 import { createJobHandler, type HandlerDeps } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
-import { retryDelayMs } from './worker/policy.js';
 import { DeploymentProbe } from './worker/probe.js';
 import { TempFileReaper } from './worker/tempfiles.js';
 import { countersFor, declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf, type Readiness, type Troubles } from './wiring.js';
@@ -52,19 +49,6 @@ export interface StartOptions {
   readonly tempFileRemoveAfterMs?: number;
 }
 
-export function brokerNames(config: Config): BrokerNames {
-  const { worker, rabbitmq } = config;
-  const retryDelaysMs: number[] = [];
-  for (let level = 1; level < worker.maxAttempts; level++) retryDelaysMs.push(retryDelayMs(level, worker.retryDelayMs, worker.retryMaxDelayMs));
-  return {
-    queueName: rabbitmq.queueName,
-    resultsExchange: rabbitmq.resultsExchange,
-    deadLetterQueue: rabbitmq.deadLetterQueue,
-    queueType: rabbitmq.queueType,
-    deliveryLimit: rabbitmq.deliveryLimit,
-    retryDelaysMs,
-  };
-}
 
 /** Starts the service. Resolves once the HTTP server listens; AMQP and AMI connect in the background. */
 export async function start(config: Config, options: StartOptions): Promise<Service> {
@@ -273,26 +257,6 @@ function createConsumer(amqp: Connection, names: BrokerNames, config: Config, ha
     } else log.error('consumer error', { error: errorText(error) });
   });
   return consumer;
-}
-
-/** TLS to AMI (Asterisk's `tlsenable`), when configured. The CA file is read here, at the edge. */
-export function amiTlsOptions(ami: Config['ami']): TlsOptions | undefined {
-  if (!ami.tls) return undefined;
-  return {
-    // SNI takes a host name only: an IP address there is deprecated (DEP0123) and ignored anyway.
-    ...(isIP(ami.host) === 0 ? { servername: ami.host } : {}),
-    rejectUnauthorized: ami.tlsRejectUnauthorized,
-    ...(ami.tlsCaFile === undefined ? {} : { ca: readFileSync(ami.tlsCaFile) }),
-  };
-}
-
-/**
- * amqps with a private CA ([RabbitMQ] TLSCAFile), read here at the edge. rabbitmq-client turns TLS
- * on for an amqps:// URL by itself; it must not be given TLS options for a plain amqp:// URL.
- */
-export function amqpTlsOptions(rabbitmq: Config['rabbitmq']): { tls?: TlsOptions } {
-  if (!rabbitmq.tls || rabbitmq.tlsCaFile === undefined) return {};
-  return { tls: { ca: readFileSync(rabbitmq.tlsCaFile) } };
 }
 
 function errorText(error: unknown): string {

@@ -11,6 +11,7 @@
  *   <ResultsExchange>              durable topic exchange; routing keys `converted` / `failed`
  */
 import type { Connection, Envelope, Publisher } from 'rabbitmq-client';
+import type { Config } from '../config.js';
 import { deadLetterQueueArguments, delayQueueArguments, inputQueueArguments } from './arguments.js';
 
 export interface BrokerNames {
@@ -169,4 +170,24 @@ export class BrokerPublisher {
   async close(): Promise<void> {
     await this.publisher.close();
   }
+}
+
+/** The broker names and delay queues the service uses, from its config: the topology it declares. */
+export function brokerNames(config: Config): BrokerNames {
+  const { worker, rabbitmq } = config;
+  const retryDelaysMs: number[] = [];
+  for (let level = 1; level < worker.maxAttempts; level++) retryDelaysMs.push(retryDelayMs(level, worker.retryDelayMs, worker.retryMaxDelayMs));
+  return {
+    queueName: rabbitmq.queueName,
+    resultsExchange: rabbitmq.resultsExchange,
+    deadLetterQueue: rabbitmq.deadLetterQueue,
+    queueType: rabbitmq.queueType,
+    deliveryLimit: rabbitmq.deliveryLimit,
+    retryDelaysMs,
+  };
+}
+
+/** Delay before attempt `level + 1`: base × 2^(level-1), capped. Fixed per level: one delay queue each. */
+export function retryDelayMs(level: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, level - 1));
 }

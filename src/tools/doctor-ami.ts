@@ -9,8 +9,8 @@ import { getHeader, type AmiMessage } from '../ami/protocol.js';
 import { Originator, type OriginateOutcome } from '../ami/originate.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Config } from '../config.js';
-import { amiTlsOptions } from '../main.js';
-import type { DoctorReport } from './doctor.js';
+import { amiTlsOptions } from '../connections.js';
+import type { DoctorReport } from './doctor-report.js';
 import { compareRoots, rootsOf, type DialplanRoots } from './doctor-roots.js';
 
 const CONNECT_TIMEOUT_MS = 5000;

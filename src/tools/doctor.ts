@@ -8,40 +8,13 @@ import { statSync } from 'node:fs';
 import type { Connection } from 'rabbitmq-client';
 import { configFileWarnings, loadConfig, redactUrl, type Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { brokerNames } from '../main.js';
-import { explainDeclareMismatch, mainQueueDeclare, publisherQueues, resultsExchangeDeclare, type QueueDeclare } from '../queue/broker.js';
+import { brokerNames, explainDeclareMismatch, mainQueueDeclare, publisherQueues, resultsExchangeDeclare, type QueueDeclare } from '../queue/broker.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
+import { DoctorReport } from './doctor-report.js';
 import type { Output } from './replies.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** The doctor's printed lines: `OK   what`, `FAIL what: problem` + `     fix: …`, `INFO`, `WARN`, `SKIP`. */
-export class DoctorReport {
-  failures = 0;
-  constructor(private readonly out: Output) {}
-
-  ok(what: string): void {
-    this.out.write(`OK   ${what}\n`);
-  }
-
-  fail(what: string, problem: string, fix: string): void {
-    this.failures++;
-    this.out.write(`FAIL ${what}: ${problem}\n     fix: ${fix}\n`);
-  }
-
-  info(what: string): void {
-    this.out.write(`INFO ${what}\n`);
-  }
-
-  warn(what: string): void {
-    this.out.write(`WARN ${what}\n`);
-  }
-
-  skip(what: string, why: string): void {
-    this.out.write(`SKIP ${what}: ${why}\n`);
-  }
-}
 
 /**
  * Runs every check and prints one line (or two, with the fix) per check on `out`.

@@ -4,7 +4,7 @@
  */
 import { Connection } from 'rabbitmq-client';
 import { redactUrl, type Config } from '../config.js';
-import { amqpTlsOptions } from '../main.js';
+import { amqpTlsOptions } from '../connections.js';
 import { amqpTarget } from '../queue/nodes.js';
 
 /** Why the broker could not be used, and what to do about it. */

@@ -116,8 +116,3 @@ function byDisposition(error: AppError, attempts: number, maxAttempts: number): 
 function requeue(error: AppError, quiet: boolean): Action {
   return { kind: 'requeue', error, pauseIntake: error.pausesIntake, quiet };
 }
-
-/** Delay before attempt `level + 1`: base × 2^(level-1), capped. Fixed per level: one delay queue each. */
-export function retryDelayMs(level: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.max(0, level - 1));
-}

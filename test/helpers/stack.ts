@@ -14,8 +14,8 @@ import { Connection, type AsyncMessage, type Consumer } from 'rabbitmq-client';
 import { parseConfig, type Config } from '../../src/config.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
-import { brokerNames, start, type Service } from '../../src/main.js';
-import { mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
+import { start, type Service } from '../../src/main.js';
+import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
 import { serviceQueues } from '../../src/worker/classes.js';
 
 export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';

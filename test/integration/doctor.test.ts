@@ -16,8 +16,7 @@ import { openRabbit } from '../helpers/stack.js';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 import { loadConfig } from '../../src/config.js';
-import { brokerNames } from '../../src/main.js';
-import { declareTopology } from '../../src/queue/broker.js';
+import { brokerNames, declareTopology } from '../../src/queue/broker.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -11,8 +11,8 @@ import { after, describe, it } from 'node:test';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { StartupError } from '../../src/errors.js';
 import { nullLogger } from '../../src/log.js';
-import { brokerNames, start } from '../../src/main.js';
-import { publisherQueues } from '../../src/queue/broker.js';
+import { start } from '../../src/main.js';
+import { brokerNames, publisherQueues } from '../../src/queue/broker.js';
 import { cliBridge } from '../helpers/cli-bridge.js';
 import { makeDataRoot, makeStack, openRabbit, requireRabbit, testConfig } from '../helpers/stack.js';
 

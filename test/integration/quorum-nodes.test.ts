@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { brokerNames } from '../../src/main.js';
+import { brokerNames } from '../../src/queue/broker.js';
 import { closedPort } from '../helpers/ami-client.js';
 import { AMQP_URL, job, makeStack, openRabbit } from '../helpers/stack.js';
 

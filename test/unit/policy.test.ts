@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OriginateOutcome } from '../../src/ami/originate.js';
 import { InputMissingError, InputUnreadableError, PathNotAllowedError } from '../../src/errors.js';
-import { decide, retryDelayMs, type Action } from '../../src/worker/policy.js';
+import { retryDelayMs } from '../../src/queue/broker.js';
+import { decide, type Action } from '../../src/worker/policy.js';
 
 const MAX = 5;
 

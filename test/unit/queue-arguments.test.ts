@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config.js';
-import { brokerNames } from '../../src/main.js';
-import { mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
+import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
 import { amqpTarget } from '../../src/queue/nodes.js';
 
 const MINIMAL = '[AsteriskAMI]\nUser = u\nSecret = s\n';
