@@ -7,21 +7,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { runEnqueue, type EnqueueArgs } from '../../src/tools/enqueue.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
+import { capture } from '../helpers/capture.js';
 import { readWav } from '../helpers/wav.js';
 
-function capture(): { io: { stdout: PassThrough; stderr: PassThrough }; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return { io: { stdout, stderr }, out: () => out, err: () => err };
-}
 
 /** An archive under gsm/: dated directories, a hidden one, a symlinked one (neither is read). */
 function archive(stack: Stack): string[] {

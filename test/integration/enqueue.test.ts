@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Connection, type AsyncMessage } from 'rabbitmq-client';
+import { capture } from '../helpers/capture.js';
 import { openRabbit } from '../helpers/stack.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { convertedResult, failedResult } from '../../src/queue/result.js';
@@ -55,16 +55,6 @@ function testConfig(): { file: string; config: Config; queue: string } {
   return { file, config: loadConfig(file, {}), queue };
 }
 
-/** Streams that keep what is written, like a non-TTY stdout/stderr. */
-function capture(): { io: { stdout: PassThrough; stderr: PassThrough }; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return { io: { stdout, stderr }, out: () => out, err: () => err };
-}
 
 function args(partial: Partial<EnqueueArgs>): EnqueueArgs {
   return { positionals: [], ...partial };
