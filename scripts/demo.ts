@@ -6,18 +6,20 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { AsteriskEmulator } from '../src/emulator/server.js';
 import { createLogger } from '../src/log.js';
 import { start } from '../src/main.js';
-import { brokerNames, publisherQueues } from '../src/queue/broker.js';
+import { brokerNames } from '../src/queue/broker.js';
 import { runEnqueue } from '../src/tools/enqueue.js';
 import { connectRabbit, RabbitConnectError } from '../src/tools/rabbit.js';
+import { serviceQueues } from '../src/worker/classes.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const root = path.join(repo, '.demo');
+// Not under the checkout: the dialplan (and the emulator, which follows it) accepts only roots made of
+// [A-Za-z0-9_-] names, and a checkout's path may hold a dot or a hidden directory.
+const root = path.join(os.tmpdir(), 'audio-convert-demo');
 const say = (text: string): void => void process.stdout.write(`\n== ${text}\n`);
 
 /** A few "calls" of different lengths: tones and noise, encoded as GSM by sox. */
@@ -35,7 +37,7 @@ function makeRecordings(): void {
   for (const [name, seconds, synth] of RECORDINGS) {
     const file = path.join(root, 'gsm', `${name}.gsm`);
     execFileSync('sox', ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', file, 'synth', String(seconds), ...synth]);
-    process.stdout.write(`  ${path.relative(repo, file)}  ${statSync(file).size} bytes, ${seconds} s\n`);
+    process.stdout.write(`  ${file}  ${statSync(file).size} bytes, ${seconds} s\n`);
   }
 }
 
@@ -93,7 +95,7 @@ async function main(): Promise<number> {
   const io = { stdout: process.stdout, stderr: process.stderr };
   let code = 0;
   try {
-    say('enqueue --dir .demo/gsm --out .demo/wav --wait');
+    say(`enqueue --dir ${root}/gsm --out ${root}/wav --wait`);
     code = await runEnqueue(config, { positionals: [], dir: path.join(root, 'gsm'), out: path.join(root, 'wav'), wait: true, timeout: '60' }, io);
 
     say('and one job whose recording does not exist (it is dead-lettered with a reason, not retried)');
@@ -104,7 +106,7 @@ async function main(): Promise<number> {
       const wav = path.join(root, 'wav', `${name}.wav`);
       const info = execFileSync('soxi', [wav], { encoding: 'utf8' });
       const pick = (key: string): string => new RegExp(`${key}\\s*:\\s*([^=\\n]*)`).exec(info)?.[1]?.trim() ?? '?';
-      process.stdout.write(`  ${path.relative(repo, wav)}  ${pick('Sample Rate')} Hz, ${pick('Channels')} ch, ${pick('Precision')}, ${pick('Duration')}\n`);
+      process.stdout.write(`  ${wav}  ${pick('Sample Rate')} Hz, ${pick('Channels')} ch, ${pick('Precision')}, ${pick('Duration')}\n`);
     }
     const ready = await fetch(`http://127.0.0.1:${service.httpPort}/readyz`);
     say(`/readyz → ${ready.status}; metrics: http://127.0.0.1:${service.httpPort}/metrics`);
@@ -123,7 +125,7 @@ async function main(): Promise<number> {
 async function removeDemoQueues(config: ReturnType<typeof loadConfig>): Promise<void> {
   const names = brokerNames(config);
   const conn = await connectRabbit(config, 'audio-convert demo cleanup');
-  for (const q of [names.queueName, names.deadLetterQueue, ...publisherQueues(names).map((d) => d.queue)]) {
+  for (const q of serviceQueues(names)) {
     await conn.queueDelete({ queue: q }).catch(() => {});
   }
   await conn.exchangeDelete({ exchange: names.resultsExchange }).catch(() => {});
