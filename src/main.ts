@@ -19,17 +19,11 @@ import { createJobHandler, type HandlerDeps } from './worker/handler.js';
 import { Intake } from './worker/intake.js';
 import { DeploymentProbe } from './worker/probe.js';
 import { TempFileReaper } from './worker/tempfiles.js';
-import { countersFor, declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf, type Readiness, type Troubles } from './wiring.js';
+import { type ServiceEventMap, type ServiceEvents, countersFor, declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf, type Readiness, type Troubles } from './wiring.js';
 
 export type { Readiness } from './wiring.js';
 
-/**
- * Events of a running service, for tests and tools to wait on instead of polling:
- * 'consuming' (boolean) when intake starts or stops; 'deployment' (string | undefined) when a
- * deployment error is found or fixed; 'ami' (boolean) on AMI login / loss; 'temp-file-removed'
- * (path) when the temp file of an attempt that ended without a result was removed.
- */
-export type ServiceEvents = EventEmitter;
+export type { ServiceEventMap, ServiceEvents } from './wiring.js';
 
 export interface Service {
   readonly events: ServiceEvents;
@@ -57,7 +51,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const metrics = createMetrics({ version: options.version });
   metrics.workerConcurrency.set(config.worker.concurrency);
   const names = brokerNames(config);
-  const events: ServiceEvents = new EventEmitter();
+  const events: ServiceEvents = new EventEmitter<ServiceEventMap>();
   const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
   log.info('starting', { version: options.version, node: process.versions.node });
 
@@ -73,7 +67,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   setMaxListeners(2 * config.worker.concurrency + 10, abandon.signal);
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
   const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
-  tempFiles.on('removed', (path: string) => events.emit('temp-file-removed', path));
+  tempFiles.on('removed', (path: string) => events.emit('tempFileRemoved', path));
   // Live and bulk share one gate of Concurrency slots; live jobs get a free slot first (ADR 0012).
   const shared: LaneContext = {
     config, amqp, originator, metrics, logger, tempFiles, gate: new ClassGate(config.worker.concurrency), abandon: abandon.signal,

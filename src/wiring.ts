@@ -15,6 +15,20 @@ import type { JobCounters } from './worker/handler.js';
 import type { Intake } from './worker/intake.js';
 import type { DeploymentProbe } from './worker/probe.js';
 
+/** Events of a running service, for tests and tools to wait on instead of polling. */
+export interface ServiceEventMap {
+  /** Intake started (true) or stopped (false) consuming. */
+  consuming: [consuming: boolean];
+  /** A deployment error was found (its text) or fixed (undefined). */
+  deployment: [problem: string | undefined];
+  /** AMI logged in (true) or was lost (false). */
+  ami: [connected: boolean];
+  /** The temp file of an attempt that ended without a result was removed (its path). */
+  tempFileRemoved: [path: string];
+}
+
+export type ServiceEvents = EventEmitter<ServiceEventMap>;
+
 /** What the service knows of its own troubles; /readyz and the logs read it. */
 export interface Troubles {
   /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
@@ -31,7 +45,7 @@ export interface Readiness {
 }
 
 /** Intake on/off → metric, event, log line. */
-export function followIntake(intake: Intake, s: { metrics: Metrics; events: EventEmitter; log: Logger }): void {
+export function followIntake(intake: Intake, s: { metrics: Metrics; events: ServiceEvents; log: Logger }): void {
   intake.on('change', (consuming: boolean) => {
     s.metrics.consuming.set(consuming ? 1 : 0);
     s.events.emit('consuming', consuming);
@@ -47,7 +61,7 @@ export function followIntake(intake: Intake, s: { metrics: Metrics; events: Even
  */
 export function followDeployment(
   probe: DeploymentProbe,
-  s: { troubles: Troubles; events: EventEmitter; intake: Intake; log: Logger },
+  s: { troubles: Troubles; events: ServiceEvents; intake: Intake; log: Logger },
 ): (error: AppError) => void {
   probe.on('fixed', () => {
     s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
@@ -69,7 +83,7 @@ export function followDeployment(
 /** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
 export function followAmi(
   ami: AmiClient,
-  s: { metrics: Metrics; events: EventEmitter; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
+  s: { metrics: Metrics; events: ServiceEvents; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
 ): void {
   let logins = 0;
   ami.on('connected', () => {

@@ -29,7 +29,7 @@ export class AsteriskWatch {
       const wav = info.variables.get('WAV_PATH');
       if (wav !== undefined) this.wavOf.set(info.channelId, wav);
     });
-    emulator.on('conversion-end', (info) => {
+    emulator.on('conversionEnd', (info) => {
       const wav = this.wavOf.get(info.channelId);
       if (info.status === 'OK' && wav !== undefined) {
         this.ok++;

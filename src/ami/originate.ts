@@ -35,7 +35,7 @@ export type OriginateOutcome =
   | { readonly kind: 'disconnected'; readonly message: string };
 
 /** What the tracker needs of an AMI client (AmiClient satisfies it). */
-export interface AmiActionSender extends Pick<EventEmitter, 'on' | 'off'> {
+export interface AmiSession extends Pick<EventEmitter, 'on' | 'off'> {
   action(pairs: AmiPair[], options?: { timeoutMs?: number; actionId?: string }): Promise<AmiMessage>;
 }
 
@@ -153,7 +153,7 @@ export class Originator {
   private readonly onDisconnectBound = (info?: { reason?: string }): void => this.onDisconnect(info?.reason ?? 'AMI connection lost');
 
   constructor(
-    private readonly client: AmiActionSender,
+    private readonly client: AmiSession,
     private readonly target: OriginateTarget,
   ) {
     client.on('event', this.onEventBound);

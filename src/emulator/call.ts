@@ -45,8 +45,8 @@ export interface CallHost {
   /** A tracked timer (cleared by close()). */
   sleep(ms: number): Promise<void>;
   release(call: Call): void;
-  emitConversion(name: 'conversion-start', info: ConversionInfo): void;
-  emitConversion(name: 'conversion-end' | 'job-end', info: JobResultInfo): void;
+  emitConversion(name: 'conversionStart', info: ConversionInfo): void;
+  emitConversion(name: 'conversionEnd' | 'jobEnd', info: JobResultInfo): void;
 }
 
 export interface CallSpec {
@@ -164,7 +164,7 @@ export class Call {
     if (host.mode === 'instant' && forced === undefined && host.latencyMs === 0 && !host.hangConversions) {
       // The benchmark path: synchronous, so the whole job goes out in one write.
       host.stats.conversionsStarted++;
-      host.emitConversion('conversion-start', info);
+      host.emitConversion('conversionStart', info);
       return this.converted(info, stepResult(check.jobId, 'SUCCESS', INSTANT_WAV_BYTES));
     }
     return this.step(info, forced);
@@ -180,7 +180,7 @@ export class Call {
     }
     this.priority = 12;
     host.stats.conversionsStarted++;
-    host.emitConversion('conversion-start', info);
+    host.emitConversion('conversionStart', info);
     if (host.latencyMs > 0) await host.sleep(host.latencyMs);
     let status: SystemStatus;
     if (forced !== undefined) status = forced;
@@ -200,7 +200,7 @@ export class Call {
 
   private converted(info: ConversionInfo, outcome: DialplanOutcome): DialplanOutcome {
     this.host.stats.conversionsFinished++;
-    this.host.emitConversion('conversion-end', this.resultInfo(outcome, this.generation !== this.host.generation, info.jobId));
+    this.host.emitConversion('conversionEnd', this.resultInfo(outcome, this.generation !== this.host.generation, info.jobId));
     return outcome;
   }
 
@@ -223,7 +223,7 @@ export class Call {
       host.release(this);
       host.broadcast(this.teardown(outcome));
     }
-    host.emitConversion('job-end', this.resultInfo(outcome, orphaned));
+    host.emitConversion('jobEnd', this.resultInfo(outcome, orphaned));
   }
 
   private teardown(outcome: DialplanOutcome | undefined): WireEvent[] {

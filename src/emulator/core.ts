@@ -129,7 +129,7 @@ export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
   }
   sessionClosed(session: AmiSession): void {
     this.sessions.delete(session);
-    this.emit('session-close', { username: session.username });
+    this.emit('sessionClose', { username: session.username });
   }
 
   // ---- OriginateHost ----
@@ -205,8 +205,8 @@ export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
     this.ids.delete(call.spec.uid1.toLowerCase());
     this.ids.delete(call.spec.uid2.toLowerCase());
   }
-  emitConversion(name: 'conversion-start' | 'conversion-end' | 'job-end', info: ConversionInfo | JobResultInfo): void {
-    if (name === 'conversion-start') this.emit(name, info as ConversionInfo);
+  emitConversion(name: 'conversionStart' | 'conversionEnd' | 'jobEnd', info: ConversionInfo | JobResultInfo): void {
+    if (name === 'conversionStart') this.emit(name, info as ConversionInfo);
     else this.emit(name, info as JobResultInfo);
   }
 

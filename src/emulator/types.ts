@@ -67,7 +67,7 @@ export interface OriginateInfo {
   readonly variables: ReadonlyMap<string, string>;
 }
 
-/** Payload of 'conversion-start'. */
+/** Payload of 'conversionStart'. */
 export interface ConversionInfo {
   readonly channelId: string;
   readonly jobId: string;
@@ -75,7 +75,7 @@ export interface ConversionInfo {
   readonly wavPath: string;
 }
 
-/** Payload of 'conversion-end' and 'job-end'. */
+/** Payload of 'conversionEnd' and 'jobEnd'. */
 export interface JobResultInfo {
   readonly channelId: string;
   readonly jobId: string;
@@ -93,11 +93,11 @@ export interface EmulatorEvents {
   login: [info: { username: string; ok: boolean }];
   action: [message: AmiMessage];
   originate: [info: OriginateInfo];
-  'conversion-start': [info: ConversionInfo];
-  'conversion-end': [info: JobResultInfo];
+  conversionStart: [info: ConversionInfo];
+  conversionEnd: [info: JobResultInfo];
   /** The job's last Hangup went out (or would have, for an orphan). */
-  'job-end': [info: JobResultInfo];
-  'session-close': [info: { username: string | undefined }];
+  jobEnd: [info: JobResultInfo];
+  sessionClose: [info: { username: string | undefined }];
   restart: [phase: 'down' | 'up'];
 }
 

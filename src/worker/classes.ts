@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { JobClass } from '../metrics.js';
 import { publisherQueues, type BrokerNames } from '../queue/broker.js';
-import type { StartStop } from './intake.js';
+import type { PausableConsumer } from './intake.js';
 
 /** The bulk queue of an input queue. */
 export const bulkQueueName = (queueName: string): string => `${queueName}.bulk`;
@@ -89,10 +89,10 @@ export function gated(gate: ClassGate, cls: JobClass, handler: Handler, stop?: A
  * The live and bulk consumers as the one consumer intake drives: started and closed together;
  * 'ready' is the live consumer's (the service consumes when its live queue is subscribed).
  */
-export class BothLanes extends EventEmitter implements StartStop {
+export class BothLanes extends EventEmitter implements PausableConsumer {
   constructor(
-    private readonly live: StartStop,
-    private readonly bulk: StartStop,
+    private readonly live: PausableConsumer,
+    private readonly bulk: PausableConsumer,
   ) {
     super();
     live.on('ready', () => this.emit('ready'));

@@ -13,7 +13,7 @@ import type { Consumer } from 'rabbitmq-client';
 export type PauseReason = 'ami-down' | 'topology' | 'deployment' | 'shutdown';
 
 /** The part of rabbitmq-client's Consumer that intake drives (created with `lazy: true`). */
-export type StartStop = Pick<Consumer, 'start' | 'close'> & Pick<EventEmitter, 'on'>;
+export type PausableConsumer = Pick<Consumer, 'start' | 'close'> & Pick<EventEmitter, 'on'>;
 
 /**
  * Drives one lazy consumer from a set of pause reasons. Transitions are serialised: a close()
@@ -28,7 +28,7 @@ export class Intake extends EventEmitter {
   private dirty = false;
 
   constructor(
-    private readonly consumer: StartStop,
+    private readonly consumer: PausableConsumer,
     initial: readonly PauseReason[] = [],
   ) {
     super();

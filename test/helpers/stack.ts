@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { once, type EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { Connection, type AsyncMessage, type Consumer } from 'rabbitmq-client';
 import { parseConfig, type Config } from '../../src/config.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
-import { start, type Service } from '../../src/main.js';
+import { start, type Service, type ServiceEventMap } from '../../src/main.js';
 import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
 import { serviceQueues } from '../../src/worker/classes.js';
 
@@ -48,14 +48,16 @@ export async function openRabbit(): Promise<Connection> {
 }
 
 /** Resolves when the stack's service emits `event` with `value` (listener registered now). */
-export function onServiceEvent(stack: Pick<Stack, 'service'>, event: string, value: unknown): Promise<void> {
+export function onServiceEvent<K extends keyof ServiceEventMap>(stack: Pick<Stack, 'service'>, event: K, value: ServiceEventMap[K][0]): Promise<void> {
+  // The typed map is checked at the call site; here the emitter is used by name.
+  const events = stack.service?.events as EventEmitter | undefined;
   return new Promise((resolve) => {
     const listener = (v: unknown): void => {
       if (v !== value) return;
-      stack.service?.events.off(event, listener);
+      events?.off(event, listener);
       resolve();
     };
-    stack.service?.events.on(event, listener);
+    events?.on(event, listener);
   });
 }
 

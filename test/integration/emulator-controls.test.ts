@@ -243,7 +243,7 @@ describe('AMI emulator: controls', () => {
     const started = performance.now();
     let text = '';
     for (let i = 0; i < n; i++) text += `Action: Originate\r\nChannel: Local/s@audio-convert-hold\r\nContext: audio-convert\r\nExten: convert\r\nPriority: 1\r\nChannelId: bench-${i}\r\nVariable: JOB_ID=bench-${i}\r\nVariable: GSM_PATH=${root}/gsm/in.gsm\r\nVariable: WAV_PATH=${root}/wav/o.wav\r\nAsync: true\r\nActionID: b${i}\r\n\r\n`;
-    const ended = once(emu, 'job-end');
+    const ended = once(emu, 'jobEnd');
     c.send(text);
     await ended;
     await c.next((m) => isEnd(`bench-${n - 1};2`)(m), 20_000);

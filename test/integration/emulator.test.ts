@@ -240,7 +240,7 @@ describe('AMI emulator restarts', () => {
     const emu = await emulator({ mode: 'instant', conversionTimeoutMs: 400 });
     emu.hangConversions(true);
     const c = await threeJobsInFlight(emu);
-    const orphan = new Promise<boolean>((resolve) => emu.once('conversion-end', (r) => resolve(r.orphaned)));
+    const orphan = new Promise<boolean>((resolve) => emu.once('conversionEnd', (r) => resolve(r.orphaned)));
     await emu.restart({ graceful: false, downMs: 50 });
     await c.onClose();
     assert.ok(!c.messages.slice(-3).some((m) => ev(m) === 'Shutdown'));

@@ -60,7 +60,7 @@ function onFileCreated(dir: string, name: string): Promise<void> {
   });
 }
 
-function onEvent<T extends OriginateInfo | JobResultInfo>(emulator: AsteriskEmulator, name: 'originate' | 'conversion-start' | 'job-end', match: (info: T) => boolean): Promise<T> {
+function onEvent<T extends OriginateInfo | JobResultInfo>(emulator: AsteriskEmulator, name: 'originate' | 'conversionStart' | 'jobEnd', match: (info: T) => boolean): Promise<T> {
   return new Promise((resolve) => {
     const listener = (info: T): void => {
       if (!match(info)) return;
@@ -79,14 +79,14 @@ async function overlap(interrupt: (stack: Stack) => Promise<void> | void): Promi
   await stack.startService();
   const first = onEvent<OriginateInfo>(stack.emulator, 'originate', () => true);
   const second = first.then((a) => onEvent<OriginateInfo>(stack.emulator, 'originate', (b) => b.channelId !== a.channelId));
-  const firstStarted = onEvent(stack.emulator, 'conversion-start', () => true);
+  const firstStarted = onEvent(stack.emulator, 'conversionStart', () => true);
   const body = job(stack, 'overlap');
   await stack.publish(body);
 
   const attempt1 = (await first).channelId;
   await firstStarted;
   await interrupt(stack);
-  const attempt1Ended = onEvent<JobResultInfo>(stack.emulator, 'job-end', (info) => info.channelId === attempt1);
+  const attempt1Ended = onEvent<JobResultInfo>(stack.emulator, 'jobEnd', (info) => info.channelId === attempt1);
   const attempt2 = (await second).channelId;
   assert.notEqual(attempt2.toLowerCase(), attempt1.toLowerCase(), 'the retry is a fresh attempt UUID');
   assert.equal((await second).variables.get('WAV_PATH'), body.wav_path, 'same output file');

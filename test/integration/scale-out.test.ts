@@ -33,7 +33,7 @@ function track(emulator: AsteriskEmulator): { wavs: Set<string>; running: () => 
     wavs.add(wav);
     live.set(info.channelId, wav);
   });
-  emulator.on('job-end', (info) => live.delete(info.channelId));
+  emulator.on('jobEnd', (info) => live.delete(info.channelId));
   return { wavs, running: () => [...live.values()] };
 }
 

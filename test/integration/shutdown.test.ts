@@ -78,7 +78,7 @@ describe('signals (the built CLI)', { timeout: 60_000 }, () => {
     const ids = await publishJobs(stack, 'hung', 2);
     const started = new Promise<void>((resolve) => {
       let n = 0;
-      stack.emulator.on('conversion-start', () => ++n === 2 && resolve());
+      stack.emulator.on('conversionStart', () => ++n === 2 && resolve());
     });
     bridge.start();
     await started;

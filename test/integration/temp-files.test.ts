@@ -31,7 +31,7 @@ describe('temp files of attempts that died with Asterisk', { timeout: 60_000 }, 
     const [first] = (await Promise.all([once(stack.emulator, 'originate'), stack.publish(body)]))[0] as [{ channelId: string }];
     const orphan = tempPathOf(body.wav_path, first.channelId);
     writeFileSync(orphan, 'RIFF partial');
-    const removed = once(service.events, 'temp-file-removed');
+    const removed = once(service.events, 'tempFileRemoved');
     const retried = once(stack.emulator, 'originate');
     stack.emulator.setLatency(0);
     await stack.emulator.restart({ graceful: false, downMs: 100 });
