@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_FILE, loadConfig, redactedConfig, secretsOf, configFileWarnings, type Config } from './config.js';
-import { ConfigError, StartupError } from './errors.js';
+import { ConfigError, StartupError, errorText } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
 import { runEnqueue, ENQUEUE_HELP, type EnqueueArgs } from './tools/enqueue.js';
@@ -96,7 +96,7 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals 
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(errorText(error));
   }
 }
 

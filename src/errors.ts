@@ -187,3 +187,8 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** The text of anything thrown: an Error's message, or the value as a string (for logs and results). */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

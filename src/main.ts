@@ -20,6 +20,7 @@ import { Intake } from './worker/intake.js';
 import { DeploymentProbe } from './worker/probe.js';
 import { TempFileReaper } from './worker/tempfiles.js';
 import { type ServiceEventMap, type ServiceEvents, countersFor, declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf, type Readiness, type Troubles } from './wiring.js';
+import { errorText } from './errors.js';
 
 export type { Readiness } from './wiring.js';
 
@@ -253,6 +254,3 @@ function createConsumer(amqp: Connection, names: BrokerNames, config: Config, ha
   return consumer;
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Connection } from 'rabbitmq-client';
 import type { AmiClient } from './ami/client.js';
 import type { AppError } from './errors.js';
+import { errorText } from './errors.js';
 import type { Logger } from './log.js';
 import type { JobClass, Metrics } from './metrics.js';
 import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
@@ -128,7 +129,7 @@ export function followAmqp(amqp: Connection, where: AmqpWhere, s: { metrics: Met
     s.metrics.amqpConnected.set(0);
     s.onLost();
     const code = (error as { code?: unknown } | null)?.code;
-    const text = (error instanceof Error ? error.message : String(error)).replace(/^undefined: /, '');
+    const text = errorText(error).replace(/^undefined: /, '');
     const kind = code === 'ACCESS_REFUSED' ? 'login refused' : code === 'NOT_ALLOWED' ? 'vhost refused' : 'unavailable';
     if (outage?.kind === kind) return s.log.debug('RabbitMQ reconnect attempt failed', { error: text });
     outage = { since: outage?.since ?? now(), kind };
@@ -169,7 +170,7 @@ export async function declareAtStart(
       return;
     } catch (error) {
       const mismatch = explainDeclareMismatch(error, lanes[0]!.queueName);
-      const text = mismatch ?? (error instanceof Error ? error.message : String(error));
+      const text = mismatch ?? errorText(error);
       if (s.troubles.topology !== text) {
         if (mismatch !== undefined) s.log.crit(mismatch);
         else s.log.warning('cannot declare the queues and the results exchange yet; retrying', { error: text });

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { AmiActionTimeoutError, AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../errors.js';
+import { AmiActionTimeoutError, AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError, errorText } from '../errors.js';
 import { expBackoff } from '../util/backoff.js';
 import { PendingMap } from '../util/deferred.js';
 import {
@@ -25,7 +25,6 @@ export * from './client-types.js';
 const BANNER = /^Asterisk Call Manager\//;
 const LOGOFF_TIMEOUT_MS = 1000;
 const noop = (): void => undefined;
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 export class AmiClient extends EventEmitter<AmiClientEvents> {
@@ -133,7 +132,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       frames = conn.parser.push(chunk);
     } catch (err) {
       // A hostile or broken peer: drop the connection, never the process.
-      this.log.error('AMI protocol error; resetting the connection', { error: errText(err) });
+      this.log.error('AMI protocol error; resetting the connection', { error: errorText(err) });
       this.fail(conn, 'protocol-error', asError(err));
       return;
     }
@@ -143,7 +142,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
         if (frame.kind === 'message') this.dispatch(conn, frame.message);
         else this.onBanner(conn, frame.text);
       } catch (err) {
-        this.log.error('AMI message handler threw', { error: errText(err) });
+        this.log.error('AMI message handler threw', { error: errorText(err) });
       }
     }
   }
@@ -197,7 +196,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       wire = serialize([...pairs, ['ActionID', id]]);
     } catch (err) {
       // A username or secret that cannot be sent is a deployment error, as a wrong one is.
-      this.onAuthFailed(conn, `AMI login cannot be sent: ${errText(err)}`);
+      this.onAuthFailed(conn, `AMI login cannot be sent: ${errorText(err)}`);
       return;
     }
     conn.phase = phase;
@@ -294,7 +293,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     try {
       (this.emit as (name: K, ...args: AmiClientEvents[K]) => boolean)(name, ...args);
     } catch (err) {
-      this.log.error(`AmiClient '${name}' listener threw`, { error: errText(err) });
+      this.log.error(`AmiClient '${name}' listener threw`, { error: errorText(err) });
     }
   }
 }

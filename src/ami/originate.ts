@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { AmiActionTimeoutError, AmiSerializeError } from '../errors.js';
+import { AmiActionTimeoutError, AmiSerializeError, errorText } from '../errors.js';
 import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
 
 /** What one attempt ended in. Exactly one per attempt. */
@@ -226,7 +226,7 @@ export class Originator {
 
 /** Why the client rejected the Originate, by the error's class (client.ts `action()` documents them). */
 function actionErrorOutcome(error: unknown): OriginateOutcome {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorText(error);
   if (error instanceof AmiSerializeError) return { kind: 'invalid-request', message: `refused before sending: ${message}` };
   // The client's own action deadline equals the attempt's: report it as the timeout it is.
   if (error instanceof AmiActionTimeoutError) return { kind: 'timeout', afterMs: error.timeoutMs };

@@ -13,6 +13,7 @@
 import type { Connection, Envelope, Publisher } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import { deadLetterQueueArguments, delayQueueArguments, inputQueueArguments } from './arguments.js';
+import { errorText } from '../errors.js';
 
 export interface BrokerNames {
   readonly queueName: string;
@@ -75,7 +76,7 @@ export async function declareTopology(connection: Pick<Connection, 'queueDeclare
  * and how to fix it. Returns undefined when the error is something else.
  */
 export function explainDeclareMismatch(error: unknown, queue: string): string | undefined {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorText(error);
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== 'PRECONDITION_FAILED' && !text.includes('PRECONDITION_FAILED') && !text.includes('inequivalent arg')) return undefined;
   const match = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[^:]*:\s*(.*)$/.exec(text);

@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import { amiTlsOptions } from '../connections.js';
 import type { DoctorReport } from './doctor-report.js';
 import { compareRoots, rootsOf, type DialplanRoots } from './doctor-roots.js';
+import { errorText } from '../errors.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 const LOGIN_TIMEOUT_MS = 5000;
@@ -26,7 +27,7 @@ export async function checkAmi(config: Config, report: DoctorReport): Promise<vo
   try {
     tls = amiTlsOptions(ami);
   } catch (error) {
-    report.fail('AMI TLS', `cannot read [AsteriskAMI] TLSCAFile: ${error instanceof Error ? error.message : String(error)}`,
+    report.fail('AMI TLS', `cannot read [AsteriskAMI] TLSCAFile: ${errorText(error)}`,
       `make ${ami.tlsCaFile ?? 'the CA file'} readable by the service user, or fix TLSCAFile in ${config.file}`);
     report.skip('AMI login and dialplan', 'no TLS settings');
     return;

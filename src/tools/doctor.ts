@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import type { Connection } from 'rabbitmq-client';
 import { configFileWarnings, loadConfig, redactUrl, type Config } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorText } from '../errors.js';
 import { brokerNames, explainDeclareMismatch, mainQueueDeclare, publisherQueues, resultsExchangeDeclare, type QueueDeclare } from '../queue/broker.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
@@ -61,7 +61,7 @@ async function checkRabbit(config: Config, report: DoctorReport): Promise<void> 
     await checkQueues(connection, config, report);
   } catch (error) {
     // E.g. ACCESS_REFUSED on a queue: report it and go on to the AMI checks.
-    report.fail('RabbitMQ queues', error instanceof Error ? error.message : String(error),
+    report.fail('RabbitMQ queues', errorText(error),
       `check that user '${config.rabbitmq.username}' may configure and read the queues: rabbitmqctl list_permissions -p '${config.rabbitmq.vhost}'`);
   } finally {
     await connection.close().catch(() => undefined);

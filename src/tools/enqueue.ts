@@ -14,6 +14,7 @@ import { gsmFiles, mapBounded, TreeError, wavExists } from './enqueue-tree.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { ReplyCollector, type Output } from './replies.js';
 import { formatSummary, totalsOf } from './summary.js';
+import { errorText } from '../errors.js';
 
 export const ENQUEUE_HELP = `audio-convert enqueue IN.gsm OUT.wav [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]
 audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]
@@ -280,6 +281,3 @@ async function declareInputQueue(connection: Connection, declare: ReturnType<typ
   }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -16,6 +16,7 @@ import type { Config } from '../config.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { matches, toRedrive, type RedriveFilter } from './redrive-record.js';
 import type { Output } from './replies.js';
+import { errorText } from '../errors.js';
 
 export const REDRIVE_HELP = `audio-convert redrive [--code CODE]... [--job-id ID]... [--limit N] [--dry-run] [--config PATH]
 
@@ -82,7 +83,7 @@ export async function runRedrive(config: Config, args: RedriveArgs, io: { stdout
     );
     return 0;
   } catch (error) {
-    io.stderr.write(`audio-convert redrive: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr.write(`audio-convert redrive: ${errorText(error)}\n`);
     return 1;
   } finally {
     await connection.close();
@@ -167,6 +168,6 @@ async function declarePassive(on: Channel | Connection, queue: string, what: str
   try {
     return await on.queueDeclare({ queue, passive: true });
   } catch (error) {
-    throw new Error(`${what} '${queue}' does not exist or cannot be read: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`${what} '${queue}' does not exist or cannot be read: ${errorText(error)}`, { cause: error });
   }
 }

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { AppError } from '../errors.js';
+import { errorText } from '../errors.js';
 import type { Originator, OriginateOutcome } from '../ami/originate.js';
 import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
 import { invalidMessageFields, parseJob, type Job, type PathRules } from '../queue/message.js';
@@ -263,7 +264,7 @@ function raceAbandon(attempt: Promise<OriginateOutcome>, signal: AbortSignal): P
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        resolve({ kind: 'disconnected', message: error instanceof Error ? error.message : String(error) });
+        resolve({ kind: 'disconnected', message: errorText(error) });
       },
     );
   });
