@@ -27,16 +27,22 @@ function fakeOriginator(): { run(r: AttemptRequest): Promise<OriginateOutcome>; 
 
 const REFUSED: OriginateOutcome = { kind: 'rejected', message: 'Extension does not exist.' };
 
+/** A probe stopped while its first Originate is in flight; `fixed` records any report. */
+async function stoppedWhileProbing(): Promise<{ originator: ReturnType<typeof fakeOriginator>; probe: DeploymentProbe; fixed: unknown[] }> {
+  const originator = fakeOriginator();
+  const probe = new DeploymentProbe(originator, nullLogger(), { baseMs: 1, capMs: 1 });
+  const fixed: unknown[] = [];
+  probe.on('fixed', () => fixed.push(1));
+  const called = originator.onCall();
+  probe.start();
+  await called;
+  probe.stop();
+  return { originator, probe, fixed };
+}
+
 describe('DeploymentProbe', () => {
   it('stop() while a probe is in flight: no report, no rescheduling (it used to probe forever after dispose)', async () => {
-    const originator = fakeOriginator();
-    const probe = new DeploymentProbe(originator, nullLogger(), { baseMs: 1, capMs: 1 });
-    const fixed: unknown[] = [];
-    probe.on('fixed', () => fixed.push(1));
-    const called = originator.onCall();
-    probe.start();
-    await called;
-    probe.stop();
+    const { originator, probe, fixed } = await stoppedWhileProbing();
     originator.answer(REFUSED);
     // Let the probe's continuation run (a few event-loop turns, no timer involved).
     for (let i = 0; i < 5; i++) await turn();
@@ -46,14 +52,7 @@ describe('DeploymentProbe', () => {
   });
 
   it('an answer that arrives after stop() is not reported as fixed', async () => {
-    const originator = fakeOriginator();
-    const probe = new DeploymentProbe(originator, nullLogger(), { baseMs: 1, capMs: 1 });
-    const fixed: unknown[] = [];
-    probe.on('fixed', () => fixed.push(1));
-    const called = originator.onCall();
-    probe.start();
-    await called;
-    probe.stop();
+    const { originator, probe, fixed } = await stoppedWhileProbing();
     originator.answer({ kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' });
     for (let i = 0; i < 5; i++) await turn();
     assert.deepEqual(fixed, []);
