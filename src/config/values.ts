@@ -1,10 +1,11 @@
 /**
  * PURE: one converter per kind of config value. A converter turns the text of a value into the
  * typed value, or returns an `Invalid` saying what is allowed (the caller adds file, section, key
- * and value to the message). Imports nothing of ours.
+ * and value to the message). Imports nothing of ours but the character rules (names.ts).
  */
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
+import { isAbsolutePathText } from '../names.js';
 
 /** What a rejected value should have been, phrased to follow `Key = "value": `. */
 export class Invalid {
@@ -149,7 +150,7 @@ export const absolutePath: Converter<string> = (v) =>
 
 /**
  * Allowed roots: absolute, normalised directory paths separated by commas or spaces, in the job path
- * character set (`[A-Za-z0-9._/-]`). `/` itself is refused: it would allow jobs to write anywhere.
+ * character set (names.ts). `/` itself is refused: it would allow jobs to write anywhere.
  */
 export const roots: Converter<readonly string[]> = (v) => {
   const items = v.split(/[\s,]+/).filter((s) => s !== '');
@@ -157,7 +158,7 @@ export const roots: Converter<readonly string[]> = (v) => {
     'must be one or more absolute directory paths separated by commas or spaces, e.g. /var/local/auditorai';
   if (items.length === 0) return invalid(allowed);
   for (const item of items) {
-    if (!/^\/[A-Za-z0-9._/-]+$/.test(item)) {
+    if (!isAbsolutePathText(item)) {
       return invalid(`${allowed}; "${item}" is not absolute or has a character other than letters, digits, . _ - /`);
     }
     const normal = posix.normalize(item).replace(/\/+$/, '');

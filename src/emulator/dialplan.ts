@@ -3,6 +3,7 @@
  * and extensions exist, the checks of exten `convert` in their order, the names it builds, and
  * the UserEvent each outcome sends. Pure: no sockets, no files, no timers.
  */
+import { DIALPLAN_PATH_TAIL, isDialplanRoot, isJobId } from '../names.js';
 
 /** Priorities of the UserEvent lines in extensions.conf; the Hangup() after each is +1. */
 export const PRIORITY = {
@@ -87,22 +88,6 @@ export function parseVariableHeader(value: string, into: Map<string, string>): v
   flush();
 }
 
-/** A character the shell (or the dialplan) would treat specially: anything outside [A-Za-z0-9._/-]. */
-export const UNSAFE_PATH_CHAR = /[^A-Za-z0-9._/-]/;
-
-const JOB_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** A root the dialplan accepts in [globals]: absolute, names of [A-Za-z0-9_-] only (priority 5). */
-export const ROOT_RE = /^(\/[A-Za-z0-9_-]+)+$/;
-
-/**
- * What follows `^${ROOT}` in the two path REGEXes of priority 5: any depth of names, each starting
- * with [A-Za-z0-9_] (so no `.`, `..`, hidden or option-like name), then the file's name.
- */
-export const PATH_TAIL = {
-  gsm: '/([A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*[.]gsm$',
-  wav: '/([A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*[.]wav$',
-} as const;
 
 /** The dialplan's [globals] AUDIOCONVERT_GSM_ROOT and AUDIOCONVERT_WAV_ROOT for a data root. */
 export function dialplanRoots(root: string): { gsm: string; wav: string } {
@@ -120,12 +105,12 @@ export interface PathRulesOfDialplan {
 /** The path rules of priority 5 for a data root (default /var/local/auditorai); never matches when a root is malformed. */
 export function pathRules(root: string): PathRulesOfDialplan {
   const roots = dialplanRoots(root);
-  // The dialplan pastes the root into the REGEX unescaped; ROOT_RE guarantees it holds no metacharacter.
+  // The dialplan pastes the root into the REGEX unescaped; isDialplanRoot guarantees it holds no metacharacter.
   const never = /(?!)/;
-  const ok = ROOT_RE.test(roots.gsm) && ROOT_RE.test(roots.wav);
+  const ok = isDialplanRoot(roots.gsm) && isDialplanRoot(roots.wav);
   return {
-    gsm: ok ? new RegExp(`^${roots.gsm}${PATH_TAIL.gsm}`) : never,
-    wav: ok ? new RegExp(`^${roots.wav}${PATH_TAIL.wav}`) : never,
+    gsm: ok ? new RegExp(`^${roots.gsm}${DIALPLAN_PATH_TAIL.gsm}`) : never,
+    wav: ok ? new RegExp(`^${roots.wav}${DIALPLAN_PATH_TAIL.wav}`) : never,
     roots,
   };
 }
@@ -156,7 +141,7 @@ export type ConvertCheck =
 
 export function checkConvert(vars: ReadonlyMap<string, string>, rules: Pick<PathRulesOfDialplan, 'gsm' | 'wav'>): ConvertCheck {
   const jobId = vars.get('JOB_ID') ?? '';
-  if (!JOB_ID_RE.test(jobId)) {
+  if (!isJobId(jobId)) {
     return refused({ priority: PRIORITY.invalidJobId, status: 'FAILED', detail: 'invalid-job-id', jobId: undefined, wavBytes: undefined });
   }
   const gsmPath = vars.get('GSM_PATH') ?? '';

@@ -3,8 +3,9 @@
  * (fail-unknown-extension.txt, dup-channelid.txt, hdr-crlf-injection.txt), then handed to a Call.
  */
 import { getHeader, getHeaders, type AmiMessage } from '../ami/protocol.js';
+import { hasOnlyPathChars } from '../names.js';
 import type { Call, CallSpec } from './call.js';
-import { extensionExists, findLabel, HOLD_CONTEXT, parseVariableHeader, UNSAFE_PATH_CHAR, type DialplanState } from './dialplan.js';
+import { extensionExists, findLabel, HOLD_CONTEXT, parseVariableHeader, type DialplanState } from './dialplan.js';
 import * as ev from './events.js';
 import type { WireEvent } from './events.js';
 import { originateForbidden, PERM } from './perms.js';
@@ -83,13 +84,13 @@ function check(host: OriginateHost, session: AmiSession, m: AmiMessage): Checked
   return { id, channel, channelId, otherId, context, exten, priority, app, sync };
 }
 
-/** Channel variables from every Variable: header; counts metacharacters that reach a path. */
+/** Channel variables from every Variable: header; counts a path that holds anything outside the job path characters (a shell or dialplan metacharacter). */
 function variablesOf(host: OriginateHost, m: AmiMessage): Map<string, string> {
   const vars = new Map<string, string>();
   for (const value of getHeaders(m, 'Variable')) parseVariableHeader(value, vars);
   for (const name of ['GSM_PATH', 'WAV_PATH']) {
     const value = vars.get(name);
-    if (value !== undefined && UNSAFE_PATH_CHAR.test(value)) host.noteForbidden();
+    if (value !== undefined && !hasOnlyPathChars(value)) host.noteForbidden();
   }
   return vars;
 }

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { InvalidMessageError, PathNotAllowedError } from '../errors.js';
+import { hasOnlyPathChars, isJobId, JOB_ID_CHAR, JOB_ID_CHARS_TEXT, MAX_JOB_ID_LENGTH, PATH_CHAR, PATH_CHARS_TEXT } from '../names.js';
 import { describeCodePoint, typeName } from '../util/text.js';
 import { decodeBody } from './body.js';
 
@@ -42,12 +43,6 @@ export interface PathRules {
 export const MAX_PATH_BYTES = 512;
 /** Longest path segment (Linux NAME_MAX). */
 export const MAX_SEGMENT_BYTES = 255;
-/** Longest job_id, and its allowed characters (docs/messages.md "Rules"). */
-export const MAX_JOB_ID_LENGTH = 128;
-const JOB_ID_RULE = /^[A-Za-z0-9._:-]{1,128}$/;
-
-const PATH_CHARS_TEXT = 'A-Z a-z 0-9 . _ / -';
-const JOB_ID_CHARS_TEXT = 'A-Z a-z 0-9 . _ : -';
 
 /**
  * Validates one job message.
@@ -97,11 +92,6 @@ export function idForInvalid(body: unknown, messageId: string | undefined): stri
   return invalidMessageFields(body, messageId).jobId;
 }
 
-/** True when `text` uses only the characters a path may contain (A-Z a-z 0-9 . _ / -). */
-export function hasOnlyPathChars(text: string): boolean {
-  return /^[A-Za-z0-9._/-]*$/.test(text);
-}
-
 // ---- fields ---------------------------------------------------------------------------------
 
 /** Own properties only: a key on Object.prototype is not a field of the message. */
@@ -117,7 +107,7 @@ function checkJobId(value: unknown): string | undefined {
   if (value.length > MAX_JOB_ID_LENGTH) {
     throw new InvalidMessageError(`job_id is ${value.length} characters long; the limit is ${MAX_JOB_ID_LENGTH}`);
   }
-  const bad = firstCharNotIn(value, /^[A-Za-z0-9._:-]$/u);
+  const bad = firstCharNotIn(value, JOB_ID_CHAR);
   if (bad !== undefined) {
     throw new InvalidMessageError(`job_id contains ${describeCodePoint(bad.cp)} at offset ${bad.index}; allowed: ${JOB_ID_CHARS_TEXT}`);
   }
@@ -125,7 +115,7 @@ function checkJobId(value: unknown): string | undefined {
 }
 
 function validJobId(value: unknown): string | undefined {
-  return typeof value === 'string' && JOB_ID_RULE.test(value) ? value : undefined;
+  return typeof value === 'string' && isJobId(value) ? value : undefined;
 }
 
 function echoablePath(value: unknown): string | undefined {
@@ -150,7 +140,7 @@ function checkPath(field: PathField, value: unknown, extension: string, rules: P
   if (typeof value !== 'string') throw new InvalidMessageError(`${field} must be a string, got ${typeName(value)}`);
   if (value === '') throw new InvalidMessageError(`${field} must not be empty`);
   // Characters first: every later message may quote the path, which is only safe once it passed.
-  const bad = firstCharNotIn(value, /^[A-Za-z0-9._/-]$/u);
+  const bad = firstCharNotIn(value, PATH_CHAR);
   if (bad !== undefined) {
     throw new PathNotAllowedError(`${field} contains ${describeCodePoint(bad.cp)} at offset ${bad.index}; allowed: ${PATH_CHARS_TEXT}`);
   }

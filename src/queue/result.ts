@@ -4,7 +4,7 @@
  */
 import { asciiSafe } from '../util/text.js';
 import { ATTEMPTS_HEADER } from './broker.js';
-import { hasOnlyPathChars } from './message.js';
+import { hasOnlyPathChars } from '../names.js';
 
 /** What every result says about the job. */
 export interface ResultBase {

@@ -4,9 +4,7 @@
  * which the `ping` extension reports in its UserEvent as `GsmRoot` / `WavRoot`). Pure.
  */
 import { getHeader, type AmiMessage } from '../ami/protocol.js';
-
-/** What the dialplan requires of a root (priority 5 of extensions.conf): names of [A-Za-z0-9_-]. */
-const DIALPLAN_ROOT = /^(\/[A-Za-z0-9_-]+)+$/;
+import { DIALPLAN_ROOT_TEXT, isDialplanRoot } from '../names.js';
 
 export interface DialplanRoots {
   /** undefined: the header is absent (an extensions.conf older than the roots in [globals]). */
@@ -43,8 +41,8 @@ export function compareRoots(dialplan: DialplanRoots, allowedRoots: readonly str
   const problems: RootsProblem[] = [];
   const named: [string, string][] = [['AUDIOCONVERT_GSM_ROOT', dialplan.gsm], ['AUDIOCONVERT_WAV_ROOT', dialplan.wav]];
   for (const [name, root] of named) {
-    if (!DIALPLAN_ROOT.test(root)) {
-      problems.push({ problem: `the dialplan's ${name} is ${root === '' ? 'empty' : `'${root}'`}: not an absolute path of [A-Za-z0-9_-] names, so the dialplan refuses every job`, fix: globalsFix });
+    if (!isDialplanRoot(root)) {
+      problems.push({ problem: `the dialplan's ${name} is ${root === '' ? 'empty' : `'${root}'`}: not ${DIALPLAN_ROOT_TEXT}, so the dialplan refuses every job`, fix: globalsFix });
     } else if (!allowedRoots.some((allowed) => within(root, allowed))) {
       problems.push({
         problem: `the dialplan's ${name} ${root} is outside [Worker] AllowedRoots (${allowedRoots.join(', ')}): the bridge refuses every job there`,

@@ -15,6 +15,7 @@ import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { ReplyCollector, type Output } from './replies.js';
 import { formatSummary, totalsOf } from './summary.js';
 import { errorText } from '../errors.js';
+import { toJobIdChars } from '../names.js';
 
 export const ENQUEUE_HELP = `audio-convert enqueue IN.gsm OUT.wav [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]
 audio-convert enqueue --dir GSM_DIR --out WAV_DIR [--recursive] [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]
@@ -93,12 +94,12 @@ const PUBLISH_WINDOW = 256;
 const JOB_ID_STEM_MAX = 100;
 
 /**
- * A readable, unique job id: the file's name without extension, reduced to `[A-Za-z0-9._:-]`,
+ * A readable, unique job id: the file's name without extension, reduced to the job id characters,
  * and a random suffix so that ids stay unique across runs. `taken` avoids repeats within a run.
  */
 export function jobIdFor(file: string, taken: Set<string> = new Set()): string {
   const name = basename(file, extname(file));
-  const stem = name.replace(/[^A-Za-z0-9._:-]+/g, '_').slice(0, JOB_ID_STEM_MAX) || 'job';
+  const stem = toJobIdChars(name).slice(0, JOB_ID_STEM_MAX) || 'job';
   let id: string;
   do id = `${stem}-${randomBytes(3).toString('hex')}`;
   while (taken.has(id));

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { soxArgs } from '../../src/emulator/convert.js';
-import { findLabel, parseVariableHeader, PATH_TAIL, pathRules, PRIORITY, ROOT_RE, WAV_DIR_MODE, wavDirOf } from '../../src/emulator/dialplan.js';
+import { findLabel, parseVariableHeader, pathRules, PRIORITY, WAV_DIR_MODE, wavDirOf } from '../../src/emulator/dialplan.js';
+import { DIALPLAN_PATH_TAIL, DIALPLAN_ROOT_PATTERN } from '../../src/names.js';
 import { AsteriskEmulator, type EmulatorOptions, type ReorderMode } from '../../src/emulator/server.js';
 import { detail, ev, isEnd, jobEnd, names, RawAmi } from './emulator-client.js';
 
@@ -286,9 +287,9 @@ describe('the shipped dialplan and the emulator agree', () => {
     const rules = pathRules('/var/local/auditorai');
     assert.ok(file.includes(`\nAUDIOCONVERT_GSM_ROOT=${rules.roots.gsm}\n`));
     assert.ok(file.includes(`\nAUDIOCONVERT_WAV_ROOT=${rules.roots.wav}\n`));
-    assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_GSM_ROOT}${PATH_TAIL.gsm}" \${GSM_PATH})`));
-    assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_WAV_ROOT}${PATH_TAIL.wav}" \${WAV_PATH})`));
-    for (const root of ['GSM', 'WAV']) assert.ok(file.includes(`REGEX("${ROOT_RE.source.replaceAll('\\/', '/')}" \${AUDIOCONVERT_${root}_ROOT})`));
+    assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_GSM_ROOT}${DIALPLAN_PATH_TAIL.gsm}" \${GSM_PATH})`));
+    assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_WAV_ROOT}${DIALPLAN_PATH_TAIL.wav}" \${WAV_PATH})`));
+    for (const root of ['GSM', 'WAV']) assert.ok(file.includes(`REGEX("${DIALPLAN_ROOT_PATTERN}" \${AUDIOCONVERT_${root}_ROOT})`));
     assert.ok(file.includes(`timeout -k 5 100 sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH} && echo OK')})`));
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
   });

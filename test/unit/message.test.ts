@@ -7,7 +7,6 @@ import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/queue/body.js';
 import { asciiSafe, describeCodePoint } from '../../src/util/text.js';
 import {
   MAX_PATH_BYTES,
-  hasOnlyPathChars,
   idForInvalid,
   invalidMessageFields,
   parseJob,
@@ -164,12 +163,6 @@ describe('helpers', () => {
 
   it('asciiSafe escapes everything outside printable ASCII', () => {
     assert.equal(asciiSafe('a\r\nb\u0000c\u2215d😀'), 'a<U+000D><U+000A>b<U+0000>c<U+2215>d<U+1F600>');
-  });
-
-  it('hasOnlyPathChars is the allow-list', () => {
-    assert.equal(hasOnlyPathChars('/a-b_c.d/E9'), true);
-    assert.equal(hasOnlyPathChars('/a b'), false);
-    assert.equal(hasOnlyPathChars('/a\u2215b'), false);
   });
 
   it('InvalidMessageError is what the shape rules throw', () => {
