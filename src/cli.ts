@@ -9,13 +9,13 @@ import { DEFAULT_CONFIG_FILE, loadConfig, redactedConfig, secretsOf, configFileW
 import { ConfigError, StartupError, errorText } from './errors.js';
 import { createLogger } from './log.js';
 import { start } from './main.js';
-import { runEnqueue, ENQUEUE_HELP, type EnqueueArgs } from './tools/enqueue.js';
+import type { EnqueueArgs } from './tools/enqueue-plan.js';
+import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
 import { bulkQueueName } from './worker/classes.js';
 import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
 import { followService, systemdNotifier } from './systemd/notify.js';
-
 
 /** READY=1 at the latest this long after start-up, consuming or not (see followService). */
 const READY_AT_THE_LATEST_MS = 20_000;
@@ -158,7 +158,8 @@ async function cmdSimulate(args: string[]): Promise<number> {
   });
   if (values.help) return help('simulate-asterisk');
   const port = values.port === undefined ? 5038 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${String(values.port)}: must be a port number from 0 to 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port ${String(values.port)}: must be a port number from 0 to 65535`);
   const user = (values.user as string | undefined) ?? 'auditorai';
   const emulator = await AsteriskEmulator.start({
     port,
@@ -192,7 +193,10 @@ async function cmdRedrive(rest: string[]): Promise<number> {
     throw error;
   }
   const config = readConfig(values.config as string | undefined);
-  return runRedrive(config, args, { stdout: process.stdout, stderr: process.stderr }, [config.rabbitmq.queueName, bulkQueueName(config.rabbitmq.queueName)]);
+  return runRedrive(config, args, { stdout: process.stdout, stderr: process.stderr }, [
+    config.rabbitmq.queueName,
+    bulkQueueName(config.rabbitmq.queueName),
+  ]);
 }
 
 function help(command: string): number {
@@ -216,21 +220,28 @@ async function main(argv: string[]): Promise<number> {
     case 'simulate-asterisk':
       return cmdSimulate(rest);
     case 'enqueue': {
-      const { values, positionals } = parse(rest, {
-        config: { type: 'string', short: 'c' },
-        dir: { type: 'string' },
-        out: { type: 'string' },
-        wait: { type: 'boolean', short: 'w' },
-        timeout: { type: 'string' },
-        recursive: { type: 'boolean', short: 'r' },
-        'skip-existing': { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        bulk: { type: 'boolean' },
-      }, true);
+      const { values, positionals } = parse(
+        rest,
+        {
+          config: { type: 'string', short: 'c' },
+          dir: { type: 'string' },
+          out: { type: 'string' },
+          wait: { type: 'boolean', short: 'w' },
+          timeout: { type: 'string' },
+          recursive: { type: 'boolean', short: 'r' },
+          'skip-existing': { type: 'boolean' },
+          'dry-run': { type: 'boolean' },
+          bulk: { type: 'boolean' },
+        },
+        true,
+      );
       if (values.help) return help('enqueue');
       const config = readConfig(values.config as string | undefined);
       const { 'skip-existing': skipExisting, 'dry-run': dryRun, ...others } = values;
-      return runEnqueue(config, { ...others, skipExisting, dryRun, positionals } as EnqueueArgs, { stdout: process.stdout, stderr: process.stderr });
+      return runEnqueue(config, { ...others, skipExisting, dryRun, positionals } as EnqueueArgs, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
     }
     case 'redrive':
       return cmdRedrive(rest);

@@ -77,6 +77,8 @@ export interface Metrics {
   readonly buildInfo: Gauge<'version' | 'node'>;
 }
 
+const UNEXPECTED_HELP = 'Errors that are not expected job outcomes (unreadable path, bug, message not settled), by code.';
+
 /** Create a fresh registry with every metric defined and every known series at 0. */
 export function createMetrics(options: { readonly version: string }): Metrics {
   const registry = new Registry();
@@ -88,27 +90,34 @@ export function createMetrics(options: { readonly version: string }): Metrics {
   const gauge = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> =>
     new Gauge<L>({ name, help, labelNames, registers });
 
+  const byClass = ['class'] as const;
+  const byClassResult = ['class', 'result'] as const;
+  const byClassCode = ['class', 'code'] as const;
   const metrics: Metrics = {
     registry,
-    jobsReceived: counter('audioconvert_jobs_received_total', 'Job messages taken from the queue, by class (live, bulk).', ['class']),
-    jobsCompleted: counter('audioconvert_jobs_completed_total', 'Jobs that reached a final outcome, by class and result.',
-      ['class', 'result']),
+    jobsReceived: counter('audioconvert_jobs_received_total', 'Job messages taken from the queue, by class (live, bulk).', byClass),
+    jobsCompleted: counter('audioconvert_jobs_completed_total', 'Jobs that reached a final outcome, by class and result.', byClassResult),
     jobDuration: new Histogram({
       name: 'audioconvert_job_duration_seconds',
       help: 'Time from taking a job message to its final outcome, by class and result.',
-      labelNames: ['class', 'result'],
+      labelNames: byClassResult,
       buckets: JOB_DURATION_BUCKETS,
       registers,
     }),
-    jobsInFlight: gauge('audioconvert_jobs_in_flight', 'Jobs being worked on now, by class.', ['class']),
+    jobsInFlight: gauge('audioconvert_jobs_in_flight', 'Jobs being worked on now, by class.', byClass),
     workerConcurrency: gauge('audioconvert_worker_concurrency', 'Configured maximum of jobs in flight.'),
-    jobsRetried: counter('audioconvert_jobs_retried_total', 'Attempts that failed transiently and will be retried, by class and error code.',
-      ['class', 'code']),
-    jobsDeadLettered: counter('audioconvert_jobs_dead_lettered_total', 'Job messages dead-lettered, by class and error code.',
-      ['class', 'code']),
-    jobsRequeued: counter('audioconvert_jobs_requeued_total', 'Job messages returned to the queue untouched (shutdown), by class.', ['class']),
-    unexpectedErrors: counter('audioconvert_unexpected_errors_total',
-      'Errors that are not expected job outcomes (unreadable path, bug, message not settled), by code.', ['code']),
+    jobsRetried: counter(
+      'audioconvert_jobs_retried_total',
+      'Attempts that failed transiently and will be retried, by class and error code.',
+      byClassCode,
+    ),
+    jobsDeadLettered: counter('audioconvert_jobs_dead_lettered_total', 'Job messages dead-lettered, by class and error code.', byClassCode),
+    jobsRequeued: counter(
+      'audioconvert_jobs_requeued_total',
+      'Job messages returned to the queue untouched (shutdown), by class.',
+      byClass,
+    ),
+    unexpectedErrors: counter('audioconvert_unexpected_errors_total', UNEXPECTED_HELP, ['code']),
     amiConnected: gauge('audioconvert_ami_connected', '1 while logged in to Asterisk AMI.'),
     amiReconnects: counter('audioconvert_ami_reconnects_total', 'AMI connections re-established after a loss.'),
     amqpConnected: gauge('audioconvert_amqp_connected', '1 while connected to RabbitMQ.'),
@@ -137,8 +146,7 @@ function zeroSeries(metrics: Metrics): void {
     }
   }
   for (const code of UNEXPECTED_CODES) metrics.unexpectedErrors.inc({ code }, 0);
-  for (const g of [metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected,
-    metrics.consuming]) {
+  for (const g of [metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected, metrics.consuming]) {
     g.set(0);
   }
 }

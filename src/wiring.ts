@@ -1,6 +1,6 @@
 /**
- * The parts main.ts wires together, kept here so that main.ts reads as the wiring and the
- * shutdown order: following AMI's state, declaring the topology at start-up, readiness, counters.
+ * The parts main.ts wires together, kept here so that main.ts reads as the wiring (the shutdown
+ * order is shutdown.ts): following AMI's state, declaring the topology at start-up, readiness.
  */
 import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -9,10 +9,9 @@ import type { AmiClient } from './ami/client.js';
 import type { AppError } from './errors.js';
 import { errorText } from './errors.js';
 import type { Logger } from './log.js';
-import type { JobClass, Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
 import { expBackoff } from './util/backoff.js';
-import type { JobCounters } from './worker/handler.js';
 import type { Intake } from './worker/intake.js';
 import type { DeploymentProbe } from './worker/probe.js';
 
@@ -102,7 +101,8 @@ export function followAmi(
     void s.intake.pause('ami-down');
   });
   ami.on('authFailed', (error: Error) => {
-    if (s.troubles.auth === undefined) s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
+    if (s.troubles.auth === undefined)
+      s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
     s.troubles.auth = 'AMI login refused';
   });
 }
@@ -121,7 +121,11 @@ export interface AmqpWhere {
  * when connected again, with how long it was down. rabbitmq-client prefixes its messages with
  * "undefined: " when the broker closes the handshake: dropped here.
  */
-export function followAmqp(amqp: Connection, where: AmqpWhere, s: { metrics: Metrics; log: Logger; onLost: () => void; now?: () => number }): void {
+export function followAmqp(
+  amqp: Connection,
+  where: AmqpWhere,
+  s: { metrics: Metrics; log: Logger; onLost: () => void; now?: () => number },
+): void {
   const now = s.now ?? Date.now;
   let outage: { since: number; kind: string } | undefined;
   let connected = false;
@@ -134,11 +138,20 @@ export function followAmqp(amqp: Connection, where: AmqpWhere, s: { metrics: Met
     if (outage?.kind === kind) return s.log.debug('RabbitMQ reconnect attempt failed', { error: text });
     outage = { since: outage?.since ?? now(), kind };
     if (kind === 'login refused') {
-      s.log.crit(`RabbitMQ refused the login of user '${where.user}': check [RabbitMQ] UserName/Password in ${where.file} (or AUDIOCONVERT_AMQP_PASSWORD); retrying`, { error: text });
+      s.log.crit(
+        `RabbitMQ refused the login of user '${where.user}': check [RabbitMQ] UserName/Password in ${where.file} (or AUDIOCONVERT_AMQP_PASSWORD); retrying`,
+        { error: text },
+      );
     } else if (kind === 'vhost refused') {
-      s.log.crit(`RabbitMQ does not let user '${where.user}' into vhost '${where.vhost}': check [RabbitMQ] VirtualHost in ${where.file} and the user's permissions; retrying`, { error: text });
+      s.log.crit(
+        `RabbitMQ does not let user '${where.user}' into vhost '${where.vhost}': check [RabbitMQ] VirtualHost in ${where.file} and the user's permissions; retrying`,
+        { error: text },
+      );
     } else {
-      s.log.warning(connected ? 'RabbitMQ connection lost; reconnecting' : 'cannot connect to RabbitMQ; retrying', { host: where.host, error: text });
+      s.log.warning(connected ? 'RabbitMQ connection lost; reconnecting' : 'cannot connect to RabbitMQ; retrying', {
+        host: where.host,
+        error: text,
+      });
     }
   });
   amqp.on('connection', () => {
@@ -165,7 +178,12 @@ export async function declareAtStart(
       for (const names of lanes) await declareTopology(amqp, names);
       s.troubles.topology = undefined;
       const names = lanes[0]!;
-      s.log.info('topology declared', { queues: lanes.map((l) => l.queueName).join(','), dead_letter_queue: names.deadLetterQueue, results_exchange: names.resultsExchange, delay_queues: lanes.length * new Set(names.retryDelaysMs).size });
+      s.log.info('topology declared', {
+        queues: lanes.map((l) => l.queueName).join(','),
+        dead_letter_queue: names.deadLetterQueue,
+        results_exchange: names.resultsExchange,
+        delay_queues: lanes.length * new Set(names.retryDelaysMs).size,
+      });
       await s.intake.resume('topology');
       return;
     } catch (error) {
@@ -176,7 +194,9 @@ export async function declareAtStart(
         else s.log.warning('cannot declare the queues and the results exchange yet; retrying', { error: text });
       }
       s.troubles.topology = text;
-      await delay(expBackoff(failures, s.backoff ?? { baseMs: 1000, capMs: 30_000 }), undefined, { signal: s.stop, ref: false }).catch(() => undefined);
+      await delay(expBackoff(failures, s.backoff ?? { baseMs: 1000, capMs: 30_000 }), undefined, { signal: s.stop, ref: false }).catch(
+        () => undefined,
+      );
     }
   }
 }
@@ -189,20 +209,4 @@ export function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, tr
     consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
   };
   return { ready: Object.values(checks).every((c) => c.ok), checks };
-}
-
-/** The handler's counting hooks for one class of work (live or bulk). */
-export function countersFor(metrics: Metrics, cls: JobClass): JobCounters {
-  return {
-    received: () => metrics.jobsReceived.inc({ class: cls }),
-    inFlight: (delta) => metrics.jobsInFlight.inc({ class: cls }, delta),
-    completed: (result, seconds) => {
-      metrics.jobsCompleted.inc({ class: cls, result });
-      metrics.jobDuration.observe({ class: cls, result }, seconds);
-    },
-    retried: (code) => metrics.jobsRetried.inc({ class: cls, code }),
-    deadLettered: (code) => metrics.jobsDeadLettered.inc({ class: cls, code }),
-    requeued: () => metrics.jobsRequeued.inc({ class: cls }),
-    unexpected: (code) => metrics.unexpectedErrors.inc({ code }),
-  };
 }

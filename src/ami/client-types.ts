@@ -11,8 +11,17 @@ export type AmiClientState = 'idle' | 'connecting' | 'open' | 'closing' | 'close
 
 /** Why a connection (or an attempt) ended. */
 export type DisconnectReason =
-  | 'connect-failed' | 'connect-timeout' | 'login-timeout' | 'login-failed' | 'auth-failed'
-  | 'peer-closed' | 'socket-error' | 'protocol-error' | 'ping-timeout' | 'shutdown' | 'closed';
+  | 'connect-failed'
+  | 'connect-timeout'
+  | 'login-timeout'
+  | 'login-failed'
+  | 'auth-failed'
+  | 'peer-closed'
+  | 'socket-error'
+  | 'protocol-error'
+  | 'ping-timeout'
+  | 'shutdown'
+  | 'closed';
 
 /** Syslog-level logger; the client never passes the secret to it. */
 export interface AmiLogger {
@@ -61,6 +70,19 @@ export interface AmiClientOptions {
    */
   readonly keepEvents?: readonly string[] | undefined;
 }
+
+/** The options AmiClient fills in when they are not given (each documented on AmiClientOptions). */
+export const AMI_CLIENT_DEFAULTS = {
+  authType: 'plain',
+  events: 'call,user,system',
+  actionTimeoutMs: 10_000,
+  pingIntervalMs: 5000,
+  pingTimeoutMs: 5000,
+  connectTimeoutMs: 5000,
+  backoff: { baseMs: 200, capMs: 15_000 },
+  authBackoff: { baseMs: 5000, capMs: 60_000 },
+  random: Math.random,
+} as const satisfies Required<Omit<AmiClientOptions, 'host' | 'port' | 'username' | 'secret' | 'tls' | 'logger' | 'keepEvents'>>;
 
 export interface DisconnectInfo {
   readonly reason: DisconnectReason;

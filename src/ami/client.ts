@@ -9,20 +9,17 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { AmiActionTimeoutError, AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError, errorText } from '../errors.js';
-import { expBackoff } from '../util/backoff.js';
 import { PendingMap } from '../util/deferred.js';
-import {
-  AmiClientStateError, type ActionOptions, type AmiClientEvents, type AmiClientOptions,
-  type AmiClientState, type AmiLogger, type DisconnectReason, silentLogger,
-} from './client-types.js';
-import { closeReason, endSocket, openConn, writeCorked, type Conn } from './connection.js';
+import { AMI_CLIENT_DEFAULTS, AmiClientStateError, silentLogger } from './client-types.js';
+import type { ActionOptions, AmiClientEvents, AmiClientOptions, AmiClientState, AmiLogger, DisconnectReason } from './client-types.js';
+import { closeReason, endSocket, openConn, writeCorked, type Conn, type ConnHandlers } from './connection.js';
 import { firstLoginStep, nextLoginStep, type LoginPhase, type LoginStep } from './login.js';
+import { Outage } from './outage.js';
 import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
 import { serialize } from './serialize.js';
 
 export * from './client-types.js';
 
-const BANNER = /^Asterisk Call Manager\//;
 const LOGOFF_TIMEOUT_MS = 1000;
 const noop = (): void => undefined;
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
@@ -35,32 +32,37 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private readonly pending = new PendingMap<AmiMessage>();
   private current: Conn | undefined;
   private stateValue: AmiClientState = 'idle';
-  private attempt = 0;
-  private authFailing = false;
-  private outageSince: number | undefined;
+  private readonly outage: Outage;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private lastErrorValue: Error | undefined;
+  private readonly connHandlers: ConnHandlers = {
+    onData: (conn, chunk) => this.onData(conn, chunk),
+    onClose: (conn) => this.lose(conn, closeReason(conn), conn.error),
+  };
 
   constructor(options: AmiClientOptions) {
     super();
-    this.opts = {
-      authType: 'plain', events: 'call,user,system', actionTimeoutMs: 10_000, pingIntervalMs: 5000,
-      pingTimeoutMs: 5000, connectTimeoutMs: 5000, backoff: { baseMs: 200, capMs: 15_000 },
-      authBackoff: { baseMs: 5000, capMs: 60_000 }, random: Math.random, ...options,
-    };
+    this.opts = { ...AMI_CLIENT_DEFAULTS, ...options };
     this.log = options.logger ?? silentLogger;
     this.keepEvents = options.keepEvents === undefined ? undefined : new Set([...options.keepEvents, 'FullyBooted', 'Shutdown']);
-    const { port } = this.opts;
+    const { host, port } = this.opts;
     if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new RangeError(`AMI port must be 1-65535, not ${port}`);
+    this.outage = new Outage(this.opts, this.log, `${host}:${port}`);
   }
 
-  get state(): AmiClientState { return this.stateValue; }
+  get state(): AmiClientState {
+    return this.stateValue;
+  }
   /** Logged in and usable. */
-  get connected(): boolean { return this.stateValue === 'open'; }
+  get connected(): boolean {
+    return this.stateValue === 'open';
+  }
   /** Why the last connection or attempt failed (undefined before the first failure). */
-  get lastError(): Error | undefined { return this.lastErrorValue; }
+  get lastError(): Error | undefined {
+    return this.lastErrorValue;
+  }
 
   /** Starts connecting; reconnects forever until close(). Wait with `once(client, 'connected')`. */
   start(): void {
@@ -77,7 +79,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     try {
       const conn = this.current;
       if (this.stateValue !== 'open' || conn === undefined) throw new AmiDisconnectedError(`AMI not connected (state ${this.stateValue})`);
-      if (pairs.some(([key]) => key.toLowerCase() === 'actionid')) throw new AmiSerializeError('ActionID is set by AmiClient (use options.actionId)');
+      if (pairs.some(([key]) => key.toLowerCase() === 'actionid'))
+        throw new AmiSerializeError('ActionID is set by AmiClient (use options.actionId)');
       const id = options.actionId ?? randomUUID();
       if (this.pending.has(id)) throw new AmiSerializeError(`ActionID ${id} is already pending`);
       return this.send(conn, pairs, options.timeoutMs ?? this.opts.actionTimeoutMs, id);
@@ -112,18 +115,20 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const { host, port } = this.opts;
     let conn: Conn;
     try {
-      conn = openConn(host, port, this.opts.tls, this.keepEvents);
+      conn = openConn({ host, port, tlsOptions: this.opts.tls, keepEvents: this.keepEvents }, this.connHandlers);
     } catch (err) {
       // e.g. unreadable TLS material: never throw from a timer; report it and keep trying.
       this.lastErrorValue = asError(err);
       return this.scheduleReconnect('connect-failed', this.lastErrorValue);
     }
-    const socket = conn.socket;
     this.current = conn;
-    conn.timer = setTimeout(() => this.fail(conn, 'connect-timeout', new Error(`no AMI banner from ${host}:${port} within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('error', (err) => { conn.error ??= err; });
-    socket.on('close', () => this.lose(conn, closeReason(conn), conn.error));
+    const { connectTimeoutMs } = this.opts;
+    this.deadline(
+      conn,
+      connectTimeoutMs,
+      'connect-timeout',
+      () => new Error(`no AMI banner from ${host}:${port} within ${connectTimeoutMs} ms`),
+    );
   }
 
   private onData(conn: Conn, chunk: Buffer): void {
@@ -162,8 +167,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     if ((conn.phase === 'login' || conn.phase === 'challenge') && id === conn.handshakeId) {
       clearTimeout(conn.timer);
       this.loginStep(conn, nextLoginStep(this.opts, conn.phase, message));
-    }
-    else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { action_id: id });
+    } else if (!this.pending.resolve(id, message)) this.log.debug('AMI response for no pending action (late?)', { action_id: id });
   }
 
   private onShutdown(conn: Conn, message: AmiMessage): void {
@@ -174,16 +178,13 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private onBanner(conn: Conn, banner: string): void {
     clearTimeout(conn.timer);
-    if (!BANNER.test(banner)) {
-      this.fail(conn, 'protocol-error', new AmiProtocolError(`not an AMI server: banner ${JSON.stringify(banner.slice(0, 80))}`));
-      return;
-    }
-    this.loginStep(conn, firstLoginStep(this.opts));
+    this.loginStep(conn, firstLoginStep(this.opts, banner));
   }
 
   private loginStep(conn: Conn, step: LoginStep): void {
     if (step.kind === 'send') this.handshake(conn, step.phase, step.pairs);
     else if (step.kind === 'logged-in') this.onLoggedIn(conn);
+    else if (step.kind === 'not-ami') this.fail(conn, 'protocol-error', new AmiProtocolError(step.message));
     else if (step.kind === 'auth-failed') this.onAuthFailed(conn, `AMI login refused for user "${this.opts.username}": ${step.message}`);
     else this.fail(conn, 'login-failed', new AmiDisconnectedError(`AMI login refused: ${step.message}`));
   }
@@ -202,7 +203,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     conn.phase = phase;
     conn.handshakeId = id;
     const action = phase === 'login' ? 'Login' : 'Challenge';
-    conn.timer = setTimeout(() => this.fail(conn, 'login-timeout', new AmiActionTimeoutError(action, this.opts.actionTimeoutMs)), this.opts.actionTimeoutMs);
+    this.deadline(conn, this.opts.actionTimeoutMs, 'login-timeout', () => new AmiActionTimeoutError(action, this.opts.actionTimeoutMs));
     writeCorked(conn, wire);
   }
 
@@ -210,7 +211,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     // Not logged here: the outage's first failure is logged by scheduleReconnect, and the
     // composition root reports a deployment error at CRITICAL from this event.
     const error = new DeploymentError(`${text} (check [AsteriskAMI] User/Secret and manager.conf)`);
-    this.authFailing = true;
+    this.outage.authFailing = true;
     this.emitSafe('authFailed', error);
     this.fail(conn, 'auth-failed', error);
   }
@@ -218,12 +219,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private onLoggedIn(conn: Conn): void {
     conn.phase = 'open';
     this.stateValue = 'open';
-    const meta = { host: this.opts.host, port: this.opts.port, user: this.opts.username };
-    if (this.outageSince === undefined) this.log.info('AMI connected', meta);
-    else this.log.info('AMI connection restored', { ...meta, duration_ms: Date.now() - this.outageSince, attempts: this.attempt });
-    this.attempt = 0;
-    this.authFailing = false;
-    this.outageSince = undefined;
+    this.outage.ended({ host: this.opts.host, port: this.opts.port, user: this.opts.username });
     this.schedulePing(conn);
     this.emit('connected');
   }
@@ -233,9 +229,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.pingTimer = setTimeout(() => {
       if (this.current !== conn || conn.phase !== 'open') return;
       this.send(conn, [['Action', 'Ping']], this.opts.pingTimeoutMs).then(
-        () => { if (this.current === conn && !conn.closing) this.schedulePing(conn); },
+        () => {
+          if (this.current === conn && !conn.closing) this.schedulePing(conn);
+        },
         (err: unknown) => {
-          if (err instanceof AmiActionTimeoutError) this.fail(conn, 'ping-timeout', new Error(`AMI peer silent: no Pong within ${this.opts.pingTimeoutMs} ms`));
+          if (err instanceof AmiActionTimeoutError)
+            this.fail(conn, 'ping-timeout', new Error(`AMI peer silent: no Pong within ${this.opts.pingTimeoutMs} ms`));
         },
       );
     }, this.opts.pingIntervalMs);
@@ -248,6 +247,11 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const response = this.pending.add(id, timeoutMs, () => new AmiActionTimeoutError(name, timeoutMs));
     writeCorked(conn, wire);
     return response;
+  }
+
+  /** The connection's one timer (banner, then each login step): fails it unless cleared in time. */
+  private deadline(conn: Conn, ms: number, reason: DisconnectReason, error: () => Error): void {
+    conn.timer = setTimeout(() => this.fail(conn, reason, error()), ms);
   }
 
   /** Ends this connection on our side with a reason; `lose` follows at once. */
@@ -273,19 +277,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private scheduleReconnect(reason: DisconnectReason, error: Error | undefined): void {
-    const delayMs = expBackoff(this.attempt, this.authFailing ? this.opts.authBackoff : this.opts.backoff, this.opts.random);
-    this.attempt++;
-    const meta = { reason, error: error?.message, attempt: this.attempt, delay_ms: delayMs };
-    // One line per outage at warning; the retries of the same outage at debug.
-    if (this.outageSince === undefined) {
-      this.outageSince = Date.now();
-      this.log.warning(`AMI connection to ${this.opts.host}:${this.opts.port} unavailable; reconnecting`, meta);
-    } else this.log.debug('AMI reconnect attempt failed', meta);
+    const { attempt, delayMs } = this.outage.next(reason, error);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.stateValue === 'connecting') this.connect();
     }, delayMs);
-    this.emitSafe('reconnecting', { attempt: this.attempt, delayMs, reason });
+    this.emitSafe('reconnecting', { attempt, delayMs, reason });
   }
 
   /** Rare events: a throwing listener is logged, never thrown into a socket callback. */

@@ -24,14 +24,41 @@ export interface Conn {
   corked: boolean;
 }
 
-/** Opens a socket (TLS when `tlsOptions` is set) with a fresh parser (keeping only `keepEvents`, when set); the caller attaches handlers at once. */
-export function openConn(host: string, port: number, tlsOptions: tls.ConnectionOptions | undefined, keepEvents?: ReadonlySet<string>): Conn {
+/** What the client does with a connection's bytes and its end. */
+export interface ConnHandlers {
+  onData(conn: Conn, chunk: Buffer): void;
+  /** Once, however the socket ended; `conn.error` holds the socket's first error, if any. */
+  onClose(conn: Conn): void;
+}
+
+/**
+ * Opens a socket (TLS when `tlsOptions` is set) with a fresh parser (keeping only `keepEvents`,
+ * when set), wired to `handlers` before any byte can arrive.
+ */
+export function openConn(
+  where: { host: string; port: number; tlsOptions: tls.ConnectionOptions | undefined; keepEvents: ReadonlySet<string> | undefined },
+  handlers: ConnHandlers,
+): Conn {
+  const { host, port, tlsOptions, keepEvents } = where;
   const socket = tlsOptions ? tls.connect({ ...tlsOptions, host, port }) : net.connect({ host, port });
   socket.setNoDelay(true);
-  return {
-    socket, parser: new AmiParser({ expectBanner: true, keepEvents }), phase: 'banner', handshakeId: '',
-    timer: undefined, error: undefined, sawShutdown: false, closing: false, corked: false,
+  const conn: Conn = {
+    socket,
+    parser: new AmiParser({ expectBanner: true, keepEvents }),
+    phase: 'banner',
+    handshakeId: '',
+    timer: undefined,
+    error: undefined,
+    sawShutdown: false,
+    closing: false,
+    corked: false,
   };
+  socket.on('data', (chunk: Buffer) => handlers.onData(conn, chunk));
+  socket.on('error', (err) => {
+    conn.error ??= err;
+  });
+  socket.on('close', () => handlers.onClose(conn));
+  return conn;
 }
 
 /** Why a socket that closed by itself closed, from what was seen on it. */

@@ -24,11 +24,25 @@ export type LoginStep =
   /** "Authentication failed": wrong user or secret, or this host not permitted. A person must fix it. */
   | { readonly kind: 'auth-failed'; readonly message: string }
   /** Anything else (e.g. "Asterisk is shutting down" during a restart): try again later. */
-  | { readonly kind: 'refused'; readonly message: string };
+  | { readonly kind: 'refused'; readonly message: string }
+  /** The banner is not Asterisk's: whatever listens there is not an AMI server. */
+  | { readonly kind: 'not-ami'; readonly message: string };
 
-/** The first action after the banner. */
-export function firstLoginStep(credentials: LoginCredentials): LoginStep {
-  if (credentials.authType === 'md5') return { kind: 'send', phase: 'challenge', pairs: [['Action', 'Challenge'], ['AuthType', 'MD5']] };
+/** Asterisk's greeting line, e.g. `Asterisk Call Manager/11.0.0` (22.10.1). */
+const BANNER = /^Asterisk Call Manager\//;
+
+/** The first action after the banner line, or `not-ami` for someone else's banner. */
+export function firstLoginStep(credentials: LoginCredentials, banner: string): LoginStep {
+  if (!BANNER.test(banner)) return { kind: 'not-ami', message: `not an AMI server: banner ${JSON.stringify(banner.slice(0, 80))}` };
+  if (credentials.authType === 'md5')
+    return {
+      kind: 'send',
+      phase: 'challenge',
+      pairs: [
+        ['Action', 'Challenge'],
+        ['AuthType', 'MD5'],
+      ],
+    };
   return loginAction(credentials, [['Secret', credentials.secret]]);
 }
 
@@ -39,7 +53,10 @@ export function nextLoginStep(credentials: LoginCredentials, phase: LoginPhase, 
   if (phase === 'challenge') {
     const challenge = getHeader(response, 'Challenge');
     if (!ok || challenge === undefined) return { kind: 'refused', message: `Challenge refused: ${message}` };
-    return loginAction(credentials, [['AuthType', 'MD5'], ['Key', md5Key(challenge, credentials.secret)]]);
+    return loginAction(credentials, [
+      ['AuthType', 'MD5'],
+      ['Key', md5Key(challenge, credentials.secret)],
+    ]);
   }
   if (ok) return { kind: 'logged-in' };
   // Asterisk's wording for a wrong secret, an unknown user and a denied host alike (login-bad-password.txt).
@@ -49,7 +66,9 @@ export function nextLoginStep(credentials: LoginCredentials, phase: LoginPhase, 
 
 /** The MD5 login key: lower-case hex md5 of the challenge followed by the secret. */
 export function md5Key(challenge: string, secret: string): string {
-  return createHash('md5').update(challenge + secret).digest('hex');
+  return createHash('md5')
+    .update(challenge + secret)
+    .digest('hex');
 }
 
 function loginAction(credentials: LoginCredentials, auth: readonly AmiPair[]): LoginStep {

@@ -18,7 +18,8 @@ const CONNECT_TIMEOUT_MS = 5000;
 const LOGIN_TIMEOUT_MS = 5000;
 const DIALPLAN_TIMEOUT_MS = 10_000;
 
-type LoginResult = { kind: 'connected' } | { kind: 'auth-failed'; message: string } | { kind: 'failed'; reason: DisconnectReason; message: string };
+type LoginResult =
+  { kind: 'connected' } | { kind: 'auth-failed'; message: string } | { kind: 'failed'; reason: DisconnectReason; message: string };
 
 export async function checkAmi(config: Config, report: DoctorReport): Promise<void> {
   const ami = config.ami;
@@ -27,8 +28,11 @@ export async function checkAmi(config: Config, report: DoctorReport): Promise<vo
   try {
     tls = amiTlsOptions(ami);
   } catch (error) {
-    report.fail('AMI TLS', `cannot read [AsteriskAMI] TLSCAFile: ${errorText(error)}`,
-      `make ${ami.tlsCaFile ?? 'the CA file'} readable by the service user, or fix TLSCAFile in ${config.file}`);
+    report.fail(
+      'AMI TLS',
+      `cannot read [AsteriskAMI] TLSCAFile: ${errorText(error)}`,
+      `make ${ami.tlsCaFile ?? 'the CA file'} readable by the service user, or fix TLSCAFile in ${config.file}`,
+    );
     report.skip('AMI login and dialplan', 'no TLS settings');
     return;
   }
@@ -82,8 +86,12 @@ function reportLogin(login: LoginResult, config: Config, where: string, report: 
   const portFix =
     `start Asterisk (systemctl start asterisk); check [AsteriskAMI] Addr/Port${ami.tls ? '/TLS' : ''} in ${file} and ` +
     `/etc/asterisk/manager.conf [general]: enabled = yes, port${ami.tls ? ' (tlsenable, tlsbindport)' : ''}, bindaddr`;
-  if (login.kind === 'failed' && (login.reason === 'connect-failed' || login.reason === 'connect-timeout' || login.reason === 'protocol-error')) {
-    const fix = login.reason === 'protocol-error' ? `point [AsteriskAMI] Addr/Port in ${file} at Asterisk's manager port (5038 by default)` : portFix;
+  if (
+    login.kind === 'failed' &&
+    (login.reason === 'connect-failed' || login.reason === 'connect-timeout' || login.reason === 'protocol-error')
+  ) {
+    const fix =
+      login.reason === 'protocol-error' ? `point [AsteriskAMI] Addr/Port in ${file} at Asterisk's manager port (5038 by default)` : portFix;
     report.fail(`AMI reachable at ${where}`, login.message, fix);
     report.skip(`AMI login as '${ami.username}'`, 'AMI is not reachable');
     return false;
@@ -101,7 +109,11 @@ function reportLogin(login: LoginResult, config: Config, where: string, report: 
         `/etc/asterisk/manager.conf (secret, permit/deny for this host); after changing manager.conf run: asterisk -rx "manager reload"`,
     );
   } else {
-    report.fail(`AMI login as '${ami.username}'`, login.message, `look at Asterisk's log (/var/log/asterisk/messages) for the refused login; ${portFix}`);
+    report.fail(
+      `AMI login as '${ami.username}'`,
+      login.message,
+      `look at Asterisk's log (/var/log/asterisk/messages) for the refused login; ${portFix}`,
+    );
   }
   return false;
 }
@@ -143,7 +155,11 @@ async function checkDialplan(client: AmiClient, config: Config, report: DoctorRe
 function captureRoots(client: AmiClient, attemptId: string): { value: DialplanRoots | undefined; stop: () => void } {
   const capture: { value: DialplanRoots | undefined; stop: () => void } = { value: undefined, stop: () => client.off('event', onEvent) };
   function onEvent(event: AmiMessage): void {
-    if (getHeader(event, 'Event') === 'UserEvent' && getHeader(event, 'UserEvent') === 'AudioConvert' && getHeader(event, 'Uniqueid') === attemptId) {
+    if (
+      getHeader(event, 'Event') === 'UserEvent' &&
+      getHeader(event, 'UserEvent') === 'AudioConvert' &&
+      getHeader(event, 'Uniqueid') === attemptId
+    ) {
       capture.value = rootsOf(event);
     }
   }
@@ -160,45 +176,71 @@ function reportRoots(roots: DialplanRoots | undefined, config: Config, report: D
   }
   const problems = compareRoots(roots, config.worker.allowedRoots, config.file);
   if (problems.length === 0) {
-    report.ok(`dialplan roots ${roots.gsm ?? ''}, ${roots.wav ?? ''} lie inside [Worker] AllowedRoots (${config.worker.allowedRoots.join(', ')})`);
+    report.ok(
+      `dialplan roots ${roots.gsm ?? ''}, ${roots.wav ?? ''} lie inside [Worker] AllowedRoots (${config.worker.allowedRoots.join(', ')})`,
+    );
     return;
   }
   for (const p of problems) report.fail(what, p.problem, p.fix);
 }
 
-const DIALPLAN_FIX = 'copy config/asterisk/extensions.conf into /etc/asterisk/extensions.conf (or #include it), then asterisk -rx "dialplan reload"';
+const DIALPLAN_FIX =
+  'copy config/asterisk/extensions.conf into /etc/asterisk/extensions.conf (or #include it), then asterisk -rx "dialplan reload"';
 
 /** A FAIL line for an outcome that is not the expected answer, with the fix its kind points to. */
 function reportOutcome(what: string, outcome: OriginateOutcome, config: Config, report: DoctorReport, exten: string): void {
+  const { problem, fix } = outcomeProblem(outcome, config, exten);
+  report.fail(what, problem, fix);
+}
+
+/** What an unexpected outcome says is wrong, and the fix its kind points to. */
+function outcomeProblem(outcome: OriginateOutcome, config: Config, exten: string): { problem: string; fix: string } {
   const { file, ami } = config;
+  const readRights = `the [${ami.username}] user of /etc/asterisk/manager.conf read = call,user,system`;
   switch (outcome.kind) {
     case 'rejected':
-      if (/extension does not exist/i.test(outcome.message)) {
-        report.fail(what, `Asterisk: "${outcome.message}" (no extension '${exten}' in context '${ami.context}')`, `${DIALPLAN_FIX}; or fix [AsteriskAMI] Context/Exten in ${file}`);
-      } else if (/permission denied/i.test(outcome.message)) {
-        report.fail(what, `Asterisk: "${outcome.message}"`, `give the [${ami.username}] user of /etc/asterisk/manager.conf write = originate, then asterisk -rx "manager reload"`);
-      } else {
-        report.fail(what, `Asterisk refused the Originate: "${outcome.message}"`, `${DIALPLAN_FIX}; check [AsteriskAMI] Channel/Context/Exten in ${file}`);
-      }
-      return;
+      return rejectedProblem(outcome.message, config, exten);
     case 'start-failed':
-      report.fail(what, `the call could not start (${outcome.reason})`, `check [AsteriskAMI] Channel = ${ami.channel} in ${file}: its context must exist (the shipped audio-convert-hold); ${DIALPLAN_FIX}`);
-      return;
+      return {
+        problem: `the call could not start (${outcome.reason})`,
+        fix: `check [AsteriskAMI] Channel = ${ami.channel} in ${file}: its context must exist (the shipped audio-convert-hold); ${DIALPLAN_FIX}`,
+      };
     case 'hangup-without-result':
-      report.fail(what, `the call ended without the AudioConvert UserEvent (cause: ${outcome.cause})`,
-        `give the [${ami.username}] user of /etc/asterisk/manager.conf read = call,user,system (asterisk -rx "manager reload"), and use the shipped dialplan: ${DIALPLAN_FIX}`);
-      return;
+      return {
+        problem: `the call ended without the AudioConvert UserEvent (cause: ${outcome.cause})`,
+        fix: `give ${readRights} (asterisk -rx "manager reload"), and use the shipped dialplan: ${DIALPLAN_FIX}`,
+      };
     case 'timeout':
-      report.fail(what, `no answer within ${DIALPLAN_TIMEOUT_MS / 1000} s`,
-        `check that the [${ami.username}] user of manager.conf has read = call,user,system, and look at the Asterisk console (asterisk -rvvv) while running doctor again`);
-      return;
+      return {
+        problem: `no answer within ${DIALPLAN_TIMEOUT_MS / 1000} s`,
+        fix: `check that the [${ami.username}] user of manager.conf has read = call,user,system, and look at the Asterisk console (asterisk -rvvv) while running doctor again`,
+      };
     case 'invalid-request':
-      report.fail(what, outcome.message, `check [AsteriskAMI] Channel/Context/Exten in ${file}`);
-      return;
+      return { problem: outcome.message, fix: `check [AsteriskAMI] Channel/Context/Exten in ${file}` };
     case 'disconnected':
-      report.fail(what, `AMI connection lost: ${outcome.message}`, 'run doctor again; if it persists, look at the Asterisk log');
-      return;
+      return { problem: `AMI connection lost: ${outcome.message}`, fix: 'run doctor again; if it persists, look at the Asterisk log' };
     default:
-      report.fail(what, `unexpected outcome ${outcome.kind}`, DIALPLAN_FIX);
+      return { problem: `unexpected outcome ${outcome.kind}`, fix: DIALPLAN_FIX };
   }
+}
+
+/** Asterisk refused the Originate: a missing extension, a missing right, or something else. */
+function rejectedProblem(message: string, config: Config, exten: string): { problem: string; fix: string } {
+  const { file, ami } = config;
+  if (/extension does not exist/i.test(message)) {
+    return {
+      problem: `Asterisk: "${message}" (no extension '${exten}' in context '${ami.context}')`,
+      fix: `${DIALPLAN_FIX}; or fix [AsteriskAMI] Context/Exten in ${file}`,
+    };
+  }
+  if (/permission denied/i.test(message)) {
+    return {
+      problem: `Asterisk: "${message}"`,
+      fix: `give the [${ami.username}] user of /etc/asterisk/manager.conf write = originate, then asterisk -rx "manager reload"`,
+    };
+  }
+  return {
+    problem: `Asterisk refused the Originate: "${message}"`,
+    fix: `${DIALPLAN_FIX}; check [AsteriskAMI] Channel/Context/Exten in ${file}`,
+  };
 }

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runEnqueue, type EnqueueArgs } from '../../src/tools/enqueue.js';
+import type { EnqueueArgs } from '../../src/tools/enqueue-plan.js';
+import { runEnqueue } from '../../src/tools/enqueue.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
 import { capture } from '../helpers/capture.js';
 import { readWav } from '../helpers/wav.js';
-
 
 /** An archive under gsm/: dated directories, a hidden one, a symlinked one (neither is read). */
 function archive(stack: Stack): string[] {
@@ -26,7 +26,13 @@ function archive(stack: Stack): string[] {
   return rels;
 }
 
-const args = (stack: Stack, more: Partial<EnqueueArgs>): EnqueueArgs => ({ positionals: [], dir: stack.data.gsmDir, out: stack.data.wavDir, recursive: true, ...more });
+const args = (stack: Stack, more: Partial<EnqueueArgs>): EnqueueArgs => ({
+  positionals: [],
+  dir: stack.data.gsmDir,
+  out: stack.data.wavDir,
+  recursive: true,
+  ...more,
+});
 
 describe('backfill an archive', () => {
   it('--recursive mirrors the tree, converts into new directories; a re-run with --skip-existing queues nothing', async () => {
@@ -38,13 +44,18 @@ describe('backfill an archive', () => {
     const dry = capture();
     assert.equal(await runEnqueue(stack.config, args(stack, { dryRun: true }), dry.io), 0, dry.err());
     const listed = dry.out().trim().split('\n');
-    assert.deepEqual(listed.map((l) => l.split(' → ')[1]), rels.map((r) => path.join(stack.data.wavDir, r.replace(/\.gsm$/, '.wav'))), 'sorted, mirrored, no hidden or symlinked directory');
+    assert.deepEqual(
+      listed.map((l) => l.split(' → ')[1]),
+      rels.map((r) => path.join(stack.data.wavDir, r.replace(/\.gsm$/, '.wav'))),
+      'sorted, mirrored, no hidden or symlinked directory',
+    );
     assert.match(listed[0]!, /^would queue a-[0-9a-f]{6} \S+\/gsm\/2026\/11\/30\/a\.gsm → /);
     assert.equal(await stack.queueDepth(), 0, 'a dry run sends nothing');
 
     const first = capture();
     assert.equal(await runEnqueue(stack.config, args(stack, { wait: true, skipExisting: true }), first.io), 0, first.err());
-    for (const rel of rels) assert.ok(Math.abs(readWav(path.join(stack.data.wavDir, rel.replace(/\.gsm$/, '.wav'))).seconds - 1) < 0.05, rel);
+    for (const rel of rels)
+      assert.ok(Math.abs(readWav(path.join(stack.data.wavDir, rel.replace(/\.gsm$/, '.wav'))).seconds - 1) < 0.05, rel);
 
     const again = capture();
     assert.equal(await runEnqueue(stack.config, args(stack, { skipExisting: true }), again.io), 0, again.err());

@@ -15,7 +15,8 @@ import { capture } from '../helpers/capture.js';
 import { openRabbit } from '../helpers/stack.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { convertedResult, failedResult } from '../../src/queue/result.js';
-import { runEnqueue, jobIdFor, ENQUEUE_HELP, type EnqueueArgs } from '../../src/tools/enqueue.js';
+import { jobIdFor, type EnqueueArgs } from '../../src/tools/enqueue-plan.js';
+import { runEnqueue, ENQUEUE_HELP } from '../../src/tools/enqueue.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -55,7 +56,6 @@ function testConfig(): { file: string; config: Config; queue: string } {
   return { file, config: loadConfig(file, {}), queue };
 }
 
-
 function args(partial: Partial<EnqueueArgs>): EnqueueArgs {
   return { positionals: [], ...partial };
 }
@@ -74,10 +74,15 @@ type AsyncMessageLike = Pick<AsyncMessage, 'body' | 'contentType' | 'messageId' 
 function runCli(argv: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     // tsx by URL: the child may run in a directory where the bare name 'tsx' does not resolve.
-    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts'), ...argv], { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts'), ...argv],
+      { cwd, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        done({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -92,7 +97,10 @@ interface Reply {
  * does (correlation id kept). `answer` decides per job: a result, several replies, or undefined
  * to stay silent.
  */
-function fakeService(queue: string, answer: (job: { job_id: string; gsm_path: string; wav_path: string }) => object | Reply[] | undefined): AsyncMessage[] {
+function fakeService(
+  queue: string,
+  answer: (job: { job_id: string; gsm_path: string; wav_path: string }) => object | Reply[] | undefined,
+): AsyncMessage[] {
   const seen: AsyncMessage[] = [];
   const publisher = rabbit.createPublisher({ confirm: true });
   const consumer = rabbit.createConsumer({ queue, queueOptions: { queue, durable: true } }, async (message) => {
@@ -104,7 +112,12 @@ function fakeService(queue: string, answer: (job: { job_id: string; gsm_path: st
     for (const reply of replies) {
       const correlationId = reply.correlationId ?? message.correlationId;
       await publisher.send(
-        { exchange: '', routingKey: message.replyTo, contentType: 'application/json', ...(correlationId === undefined ? {} : { correlationId }) },
+        {
+          exchange: '',
+          routingKey: message.replyTo,
+          contentType: 'application/json',
+          ...(correlationId === undefined ? {} : { correlationId }),
+        },
         reply.body,
       );
     }
@@ -149,8 +162,14 @@ describe('enqueue without --wait', () => {
     const code = await runEnqueue(config, args({ dir: gsm, out: 'wavs' }), c.io);
     assert.equal(code, 0, c.err());
     const bodies = (await drain(queue)).map((m) => m.body as Record<string, string>);
-    assert.deepEqual(bodies.map((b) => b.gsm_path), ['A0.gsm', 'a.gsm', 'b.gsm', 'c 1.gsm', 'link.gsm'].map((n) => join(gsm, n)));
-    assert.deepEqual(bodies.map((b) => b.wav_path), ['A0.wav', 'a.wav', 'b.wav', 'c 1.wav', 'link.wav'].map((n) => resolve('wavs', n)));
+    assert.deepEqual(
+      bodies.map((b) => b.gsm_path),
+      ['A0.gsm', 'a.gsm', 'b.gsm', 'c 1.gsm', 'link.gsm'].map((n) => join(gsm, n)),
+    );
+    assert.deepEqual(
+      bodies.map((b) => b.wav_path),
+      ['A0.wav', 'a.wav', 'b.wav', 'c 1.wav', 'link.wav'].map((n) => resolve('wavs', n)),
+    );
     // The id keeps only [A-Za-z0-9._:-]; the space becomes '_'.
     assert.match(bodies[3]!.job_id!, /^c_1-[0-9a-f]{6}$/);
     assert.equal(new Set(bodies.map((b) => b.job_id)).size, 5);
@@ -159,9 +178,14 @@ describe('enqueue without --wait', () => {
 
   it('refuses bad arguments with exit 2 and queues nothing', async () => {
     const { config } = testConfig();
-    for (const bad of [args({ positionals: ['only-one.gsm'] }), args({ dir: dir }), args({ out: 'x', positionals: ['a.gsm', 'b.wav'] }),
-      args({ positionals: ['a.gsm', 'b.wav'], wait: true, timeout: 'soon' }), args({ positionals: ['a.gsm', 'b.wav'], timeout: '5' }),
-      args({ dir: join(dir, 'no-such-dir'), out: 'x' })]) {
+    for (const bad of [
+      args({ positionals: ['only-one.gsm'] }),
+      args({ dir: dir }),
+      args({ out: 'x', positionals: ['a.gsm', 'b.wav'] }),
+      args({ positionals: ['a.gsm', 'b.wav'], wait: true, timeout: 'soon' }),
+      args({ positionals: ['a.gsm', 'b.wav'], timeout: '5' }),
+      args({ dir: join(dir, 'no-such-dir'), out: 'x' }),
+    ]) {
       const c = capture();
       assert.equal(await runEnqueue(config, bad, c.io), 2, JSON.stringify(bad));
       assert.match(c.err(), /^audio-convert enqueue: .+\nTry 'audio-convert enqueue --help'/);
@@ -204,7 +228,9 @@ describe('enqueue --wait', () => {
     const gsm = join(dir, `gsm-${randomUUID()}`);
     mkdirSync(gsm);
     for (const name of ['one.gsm', 'two.gsm', 'three.gsm']) writeFileSync(join(gsm, name), 'x');
-    const seen = fakeService(queue, (job) => convertedResult({ jobId: job.job_id, gsmPath: job.gsm_path, wavPath: job.wav_path, wavBytes: 96044, attempts: 1, ...times }));
+    const seen = fakeService(queue, (job) =>
+      convertedResult({ jobId: job.job_id, gsmPath: job.gsm_path, wavPath: job.wav_path, wavBytes: 96044, attempts: 1, ...times }),
+    );
     const c = capture();
     const code = await runEnqueue(config, args({ dir: gsm, out: join(dir, 'wav'), wait: true, timeout: '20' }), c.io);
     assert.equal(code, 0, c.err());
@@ -216,7 +242,8 @@ describe('enqueue --wait', () => {
     assert.equal(new Set(seen.map((m) => m.replyTo)).size, 1);
     const out = c.out();
     assert.match(out, /^JOB_ID\s+STATUS\s+WAV_BYTES\/ERROR\s+DURATION_MS\s+ATTEMPTS$/m);
-    for (const stem of ['one', 'three', 'two']) assert.match(out, new RegExp(`^${stem}-[0-9a-f]{6}\\s+converted\\s+96044\\s+250\\s+1$`, 'm'));
+    for (const stem of ['one', 'three', 'two'])
+      assert.match(out, new RegExp(`^${stem}-[0-9a-f]{6}\\s+converted\\s+96044\\s+250\\s+1$`, 'm'));
     assert.match(out, /converted 3, failed 0 of 3 jobs in \d+\.\d\d s \(\d+\.\d jobs\/s\)/);
     assert.match(c.err(), /progress: 3\/3 \(3 converted, 0 failed\)/);
     assert.equal(c.out().includes('queued one'), false, 'with --wait, stdout is the summary only');
@@ -226,11 +253,23 @@ describe('enqueue --wait', () => {
     const { config, queue } = testConfig();
     fakeService(queue, (job) =>
       job.gsm_path.endsWith('missing.gsm')
-        ? failedResult({ jobId: job.job_id, gsmPath: job.gsm_path, wavPath: job.wav_path, attempts: 1, ...times, code: 'INPUT_MISSING', message: 'no such GSM file' })
+        ? failedResult({
+            jobId: job.job_id,
+            gsmPath: job.gsm_path,
+            wavPath: job.wav_path,
+            attempts: 1,
+            ...times,
+            code: 'INPUT_MISSING',
+            message: 'no such GSM file',
+          })
         : convertedResult({ jobId: job.job_id, wavBytes: 10, attempts: 2, ...times }),
     );
     const c = capture();
-    const code = await runEnqueue(config, args({ positionals: ['/var/local/auditorai/gsm/missing.gsm', '/var/local/auditorai/wav/missing.wav'], wait: true }), c.io);
+    const code = await runEnqueue(
+      config,
+      args({ positionals: ['/var/local/auditorai/gsm/missing.gsm', '/var/local/auditorai/wav/missing.wav'], wait: true }),
+      c.io,
+    );
     assert.equal(code, 1);
     assert.match(c.out(), /^missing-[0-9a-f]{6}\s+failed\s+INPUT_MISSING\s+250\s+1$/m);
     assert.match(c.out(), /failures:\n {2}missing-[0-9a-f]{6}: INPUT_MISSING: no such GSM file/);
@@ -248,7 +287,10 @@ describe('enqueue --wait', () => {
       return [
         { body: convertedResult({ jobId: job.job_id, wavBytes: 1, attempts: 1, ...times }) },
         { body: failed }, // at-least-once: a second result for the same job; the first one counts
-        { body: failedResult({ jobId: 'stranger', attempts: 1, ...times, code: 'TIMEOUT', message: 'not ours' }), correlationId: 'stranger' },
+        {
+          body: failedResult({ jobId: 'stranger', attempts: 1, ...times, code: 'TIMEOUT', message: 'not ours' }),
+          correlationId: 'stranger',
+        },
         { body: { not: 'a result' } },
       ];
     });

@@ -1,0 +1,115 @@
+/**
+ * The two classes of work (ADR 0012) as lanes: each has its own queue, publisher, handler and
+ * counters, and both sit behind one gate of `Concurrency` slots that gives live jobs a free slot
+ * first. The consumers are lazy: Intake starts and stops them.
+ */
+import type { Connection, Consumer } from 'rabbitmq-client';
+import type { Originator } from '../ami/originate.js';
+import type { Config } from '../config.js';
+import { errorText } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { JobClass, Metrics } from '../metrics.js';
+import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from '../queue/broker.js';
+import { BothLanes, ClassGate, gated } from './classes.js';
+import { createJobHandler, type HandlerDeps, type JobCounters } from './handler.js';
+import type { TempFileReaper } from './tempfiles.js';
+
+/** What both lanes share: the Originator, the temp-file reaper, the deployment hook. */
+export interface LaneContext {
+  readonly config: Config;
+  readonly amqp: Connection;
+  readonly originator: Originator;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly tempFiles: TempFileReaper;
+  /** Aborted when the drain deadline passes: jobs in flight give up and are requeued. */
+  readonly abandon: AbortSignal;
+  readonly amiConnected: () => boolean;
+  readonly pauseIntake: HandlerDeps['pauseIntake'];
+}
+
+/** The live and bulk lanes behind one gate, and their publishers (closed at shutdown). */
+export function createLanes(
+  c: LaneContext,
+  names: { live: BrokerNames; bulk: BrokerNames },
+): { lanes: BothLanes; publishers: BrokerPublisher[] } {
+  const gate = new ClassGate(c.config.worker.concurrency);
+  const live = new BrokerPublisher(c.amqp, names.live);
+  const bulk = new BrokerPublisher(c.amqp, names.bulk);
+  const lanes = new BothLanes(createLane('live', names.live, live, gate, c), createLane('bulk', names.bulk, bulk, gate, c));
+  return { lanes, publishers: [live, bulk] };
+}
+
+/** One class of work: its own handler (own queue, publisher, counters) behind the shared gate, consumed from its queue. */
+function createLane(cls: JobClass, lane: BrokerNames, publisher: BrokerPublisher, gate: ClassGate, c: LaneContext): Consumer {
+  const handler = createJobHandler({
+    ...handlerSettings(c.config, lane),
+    originator: c.originator,
+    publisher,
+    counters: countersFor(c.metrics, cls),
+    logger: c.logger,
+    amiConnected: c.amiConnected,
+    pauseIntake: c.pauseIntake,
+    abandon: c.abandon,
+    tempFiles: c.tempFiles,
+  });
+  return createConsumer(c.amqp, lane, c.config, gated(gate, cls, handler, c.abandon), c.logger);
+}
+
+function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts'> {
+  const { worker } = config;
+  return {
+    queueName: lane.queueName,
+    rules: { allowedRoots: worker.allowedRoots, inputExtension: worker.inputExtension, outputExtension: worker.outputExtension },
+    jobTimeoutMs: worker.jobTimeoutMs,
+    maxAttempts: worker.maxAttempts,
+  };
+}
+
+/** The lazy consumer intake drives: prefetch = concurrency, the one gate. */
+function createConsumer(
+  amqp: Connection,
+  names: BrokerNames,
+  config: Config,
+  handler: ReturnType<typeof createJobHandler>,
+  logger: Logger,
+): Consumer {
+  const consumer = amqp.createConsumer(
+    {
+      queue: names.queueName,
+      queueOptions: mainQueueDeclare(names),
+      qos: { prefetchCount: config.worker.concurrency },
+      concurrency: config.worker.concurrency,
+      requeue: true,
+      lazy: true,
+    },
+    handler,
+  );
+  const log = logger.child({ component: 'amqp' });
+  consumer.on('error', (error: unknown) => {
+    const mismatch = explainDeclareMismatch(error, names.queueName);
+    if (mismatch !== undefined) log.crit(mismatch);
+    else if (errorText(error).includes('failed to ack/nack')) {
+      // The channel closed under a settled job (pause or connection loss): nothing is lost, the
+      // broker redelivers the message; at-least-once makes the re-run harmless.
+      log.notice('a message could not be settled on a closed channel; RabbitMQ will redeliver it', { error: errorText(error) });
+    } else log.error('consumer error', { error: errorText(error) });
+  });
+  return consumer;
+}
+
+/** The handler's counting hooks for one class of work (live or bulk). */
+export function countersFor(metrics: Metrics, cls: JobClass): JobCounters {
+  return {
+    received: () => metrics.jobsReceived.inc({ class: cls }),
+    inFlight: (delta) => metrics.jobsInFlight.inc({ class: cls }, delta),
+    completed: (result, seconds) => {
+      metrics.jobsCompleted.inc({ class: cls, result });
+      metrics.jobDuration.observe({ class: cls, result }, seconds);
+    },
+    retried: (code) => metrics.jobsRetried.inc({ class: cls, code }),
+    deadLettered: (code) => metrics.jobsDeadLettered.inc({ class: cls, code }),
+    requeued: () => metrics.jobsRequeued.inc({ class: cls }),
+    unexpected: (code) => metrics.unexpectedErrors.inc({ code }),
+  };
+}
