@@ -2,7 +2,10 @@
 // rejection in a socket or consumer callback takes the whole service down.
 // The guard rails below keep the shape the code review asked for: no import cycles, every
 // switch over a union exhaustive, and (src/ only) files ≤ 300 lines, functions ≤ 50.
-// Unused exports are found by knip (`npm run lint` runs both).
+// Unused exports are found by knip (`npm run lint` runs both). Layout is prettier's (width 140,
+// `npm run format`); max-len holds code and comments to the same width, and lets only a long
+// string or template literal (a message a person reads whole) run past it, since prettier
+// never breaks those.
 import js from '@eslint/js';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import importX from 'eslint-plugin-import-x';
@@ -26,7 +29,11 @@ export default tseslint.config(
         'error',
         {
           allowForKnownSafeCalls: [
-            { from: 'package', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'], package: 'node:test' },
+            {
+              from: 'package',
+              name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+              package: 'node:test',
+            },
           ],
         },
       ],
@@ -34,6 +41,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       'import-x/no-cycle': 'error',
+      'max-len': ['error', { code: 140, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true }],
     },
   },
   {

@@ -111,6 +111,13 @@ export function login(ami: MiniAmi, user = 'auditorai', secret = 'simulator'): P
       if (text.startsWith('Response: Success', start)) resolve();
       else reject(new Error(`AMI login refused: ${text.slice(start, end)}`));
     });
-    ami.write(action([['Action', 'Login'], ['Username', user], ['Secret', secret], ['ActionID', 'login']]));
+    ami.write(
+      action([
+        ['Action', 'Login'],
+        ['Username', user],
+        ['Secret', secret],
+        ['ActionID', 'login'],
+      ]),
+    );
   });
 }

@@ -53,7 +53,10 @@ export class BenchBroker {
         queueBindings: [{ exchange, queue, routingKey: '#' }],
       },
       (message) => {
-        const body = (Buffer.isBuffer(message.body) ? JSON.parse(message.body.toString()) : message.body) as { job_id?: string; status?: string };
+        const body = (Buffer.isBuffer(message.body) ? JSON.parse(message.body.toString()) : message.body) as {
+          job_id?: string;
+          status?: string;
+        };
         onResult(body.job_id ?? '', body.status ?? '?');
       },
     );

@@ -45,7 +45,10 @@ export function startInstance(): AsteriskTarget {
     pid: Number(env.get('ASTERISK_PID')),
     useDialplan(file) {
       // Same wrapper as instance.sh writes, another file inside it.
-      writeFileSync(path.join(dir, 'etc', 'extensions.conf'), `[general]\nstatic = yes\nwriteprotect = yes\n\n#include "${path.resolve(file)}"\n`);
+      writeFileSync(
+        path.join(dir, 'etc', 'extensions.conf'),
+        `[general]\nstatic = yes\nwriteprotect = yes\n\n#include "${path.resolve(file)}"\n`,
+      );
       const out = cli('dialplan reload');
       if (!/Dialplan reloaded/i.test(out)) throw new Error(`dialplan reload of ${file}: ${out}`);
     },
@@ -59,7 +62,11 @@ export function startInstance(): AsteriskTarget {
 export function givenAsterisk(ami: string, user: string, secret: string, pid: number | undefined): AsteriskTarget {
   const [host, port] = ami.includes(':') ? [ami.slice(0, ami.lastIndexOf(':')), Number(ami.slice(ami.lastIndexOf(':') + 1))] : [ami, 5038];
   return {
-    host, port, user, secret, pid,
+    host,
+    port,
+    user,
+    secret,
+    pid,
     useDialplan() {
       throw new Error('--dialplans needs the throwaway instance (--asterisk without --ami)');
     },

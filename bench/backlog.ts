@@ -35,7 +35,13 @@ export interface BacklogResult {
 }
 
 /** Publishes `n` jobs, at most `inFlight` unconfirmed at once. */
-async function publishMany(broker: BenchBroker, queue: string, n: number, body: (seq: number) => Parameters<BenchBroker['publish']>[1], inFlight = 2000): Promise<void> {
+async function publishMany(
+  broker: BenchBroker,
+  queue: string,
+  n: number,
+  body: (seq: number) => Parameters<BenchBroker['publish']>[1],
+  inFlight = 2000,
+): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < n) {
@@ -50,7 +56,11 @@ export async function runBacklog(spec: BacklogSpec): Promise<BacklogResult> {
   const names = queueNames(spec.queue);
   await spec.broker.declareQueue(names.queue);
   const t0 = performance.now();
-  await publishMany(spec.broker, names.queue, spec.messages, (seq) => ({ job_id: jobIdOf('b', seq), gsm_path: spec.gsm, wav_path: spec.wavFor(seq) }));
+  await publishMany(spec.broker, names.queue, spec.messages, (seq) => ({
+    job_id: jobIdOf('b', seq),
+    gsm_path: spec.gsm,
+    wav_path: spec.wavFor(seq),
+  }));
   const publishSeconds = (performance.now() - t0) / 1000;
   const queuedAtStart = await spec.broker.depth(names.queue);
   let results = 0;

@@ -58,7 +58,13 @@ const { values: args } = parseArgs({
 });
 
 const quick = args.quick === true;
-const list = (text: string | undefined, fallback: string[]): string[] => (text === undefined ? fallback : text.split(',').map((s) => s.trim()).filter(Boolean));
+const list = (text: string | undefined, fallback: string[]): string[] =>
+  text === undefined
+    ? fallback
+    : text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 const concurrencies = list(args.concurrency, ['1', '4', '16', '64']).map(Number);
 const modes = list(args.modes, ['instant', 'real']) as Array<'instant' | 'real'>;
 const designs = new Set(list(args.designs, ['limit', 'bridge', 'seed', 'broker']));
@@ -82,7 +88,11 @@ const runId = `bench.${Date.now().toString(36)}`;
  */
 const BACKLOG_VARIANTS: ReadonlyArray<{ concurrency: number; flags: string[] }> = quick
   ? [{ concurrency: 64, flags: [] }]
-  : [{ concurrency: 64, flags: [] }, { concurrency: 16, flags: [] }, { concurrency: 64, flags: ['--max-semi-space-size=8'] }];
+  : [
+      { concurrency: 64, flags: [] },
+      { concurrency: 16, flags: [] },
+      { concurrency: 64, flags: ['--max-semi-space-size=8'] },
+    ];
 /** The concurrency of the latency target (p99 at C=16, instant). */
 const PACED_AT = 16;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -114,19 +124,43 @@ async function main(): Promise<void> {
       const emu = emulators.get('instant') ?? (await startEmulatorFor('instant', data, emulators));
       for (const [i, variant] of BACKLOG_VARIANTS.entries()) {
         const flags = [...bridgeFlags, ...variant.flags];
-        log(`backlog: publishing ${backlogSize} jobs, then starting the bridge (instant, C=${variant.concurrency}${flags.length > 0 ? `, ${flags.join(' ')}` : ''})…`);
+        log(
+          `backlog: publishing ${backlogSize} jobs, then starting the bridge (instant, C=${variant.concurrency}${flags.length > 0 ? `, ${flags.join(' ')}` : ''})…`,
+        );
         const b = await runBacklog({
-          broker, messages: backlogSize, gsm: data.gsm, wavFor: () => data.wav('instant'), amqpUrl: args.amqp,
-          queue: `${runId}.backlog${i}`, amiPort: emu.port, concurrency: variant.concurrency, root: data.root, logLevel, workDir, nodeFlags: flags,
+          broker,
+          messages: backlogSize,
+          gsm: data.gsm,
+          wavFor: () => data.wav('instant'),
+          amqpUrl: args.amqp,
+          queue: `${runId}.backlog${i}`,
+          amiPort: emu.port,
+          concurrency: variant.concurrency,
+          root: data.root,
+          logLevel,
+          workDir,
+          nodeFlags: flags,
         });
         backlogs.push(b);
-        log(`backlog: RSS MB ${b.rssByProgress.map((x) => x.toFixed(1)).join(' / ')} (0…100 % drained), VmHWM ${b.hwmMb.toFixed(1)}, ${b.drainJobsPerS.toFixed(0)} jobs/s`);
+        log(
+          `backlog: RSS MB ${b.rssByProgress.map((x) => x.toFixed(1)).join(' / ')} (0…100 % drained), VmHWM ${b.hwmMb.toFixed(1)}, ${b.drainJobsPerS.toFixed(0)} jobs/s`,
+        );
       }
     }
     if (profile && designs.has('bridge')) {
-      prof = await profileBridge(emulators.get('instant') ?? (await startEmulatorFor('instant', data, emulators)), brokerPid, data, broker, workDir);
+      prof = await profileBridge(
+        emulators.get('instant') ?? (await startEmulatorFor('instant', data, emulators)),
+        brokerPid,
+        data,
+        broker,
+        workDir,
+      );
       if (prof !== undefined) {
-        log(`profile: ${Object.entries(prof.areas).map(([k, v]) => `${k} ${v.toFixed(1)}%`).join(', ')}`);
+        log(
+          `profile: ${Object.entries(prof.areas)
+            .map(([k, v]) => `${k} ${v.toFixed(1)}%`)
+            .join(', ')}`,
+        );
         for (const t of prof.top) log(`  ${t.selfPct.toFixed(1).padStart(5)}%  ${t.name}  ${t.where}`);
       }
     }
@@ -157,18 +191,38 @@ async function mainAsterisk(): Promise<void> {
   const t0 = Date.now();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'ac-bench-work-'));
   const broker = new BenchBroker(args.amqp);
-  const target = args.ami === undefined
-    ? startInstance()
-    : givenAsterisk(args.ami, args['ami-user'], args['ami-secret'] ?? '', args['asterisk-pid'] === undefined ? undefined : Number(args['asterisk-pid']));
+  const target =
+    args.ami === undefined
+      ? startInstance()
+      : givenAsterisk(
+          args.ami,
+          args['ami-user'],
+          args['ami-secret'] ?? '',
+          args['asterisk-pid'] === undefined ? undefined : Number(args['asterisk-pid']),
+        );
   const data = makeAsteriskData(runId);
   let runs: RunResult[] = [];
   try {
     await broker.connection.onConnect(10_000);
     runs = await runAsteriskBench({
-      target, data, concurrencies, repeat: Number(args.repeat ?? (quick ? 1 : 3)), warmupMs, measureMs: Number(args['measure-ms'] ?? (quick ? 2000 : 8000)),
-      dialplans: list(args.dialplans, []), shipped: path.join(REPO, 'config', 'asterisk', 'extensions.conf'),
-      bridge: designs.has('bridge'), rate: args.rate === undefined ? undefined : Number(args.rate),
-      broker, brokerPid: findBrokerPid(Number(new URL(args.amqp).port || 5672)), amqpUrl: args.amqp, runId, logLevel, workDir, quietWaitMs, log,
+      target,
+      data,
+      concurrencies,
+      repeat: Number(args.repeat ?? (quick ? 1 : 3)),
+      warmupMs,
+      measureMs: Number(args['measure-ms'] ?? (quick ? 2000 : 8000)),
+      dialplans: list(args.dialplans, []),
+      shipped: path.join(REPO, 'config', 'asterisk', 'extensions.conf'),
+      bridge: designs.has('bridge'),
+      rate: args.rate === undefined ? undefined : Number(args.rate),
+      broker,
+      brokerPid: findBrokerPid(Number(new URL(args.amqp).port || 5672)),
+      amqpUrl: args.amqp,
+      runId,
+      logLevel,
+      workDir,
+      quietWaitMs,
+      log,
     });
   } finally {
     target.stop();
@@ -181,7 +235,15 @@ async function mainAsterisk(): Promise<void> {
   const sum = asteriskSummary(runs);
   process.stdout.write(`\n${textTable(runs)}\n\n`);
   if (!args['no-doc'] && !quick && args.dialplans === undefined) {
-    const block = [`Run ${new Date(t0).toISOString()} on ${machine}; ${settings}.`, '', markdownTable(runs), '', '```json', JSON.stringify(sum), '```'].join('\n');
+    const block = [
+      `Run ${new Date(t0).toISOString()} on ${machine}; ${settings}.`,
+      '',
+      markdownTable(runs),
+      '',
+      '```json',
+      JSON.stringify(sum),
+      '```',
+    ].join('\n');
     writeResults(args.doc, block, 'asterisk');
     log(`results written to ${args.doc}`);
   }
@@ -212,36 +274,73 @@ async function row<T>(what: string, fn: (attempt: number) => Promise<T>): Promis
 }
 
 /** Every design at one (mode, concurrency). */
-async function runConfig(mode: 'instant' | 'real', c: number, emu: EmulatorProc, brokerPid: number | undefined, data: DataRoot, broker: BenchBroker, workDir: string): Promise<RunResult[]> {
+async function runConfig(
+  mode: 'instant' | 'real',
+  c: number,
+  emu: EmulatorProc,
+  brokerPid: number | undefined,
+  data: DataRoot,
+  broker: BenchBroker,
+  workDir: string,
+): Promise<RunResult[]> {
   const out: RunResult[] = [];
   const tag = `${mode}.c${c}`;
   const wavFor = (seq: number): string => (mode === 'instant' ? data.wav('instant') : data.wav(`r${seq % 1024}`));
   const base = { mode: mode as Mode, concurrency: c, warmupMs, measureMs, gsm: data.gsm, wavFor };
-  const emuPids = new Map<string, number | undefined>([['emulator', emu.pid], ['bench', process.pid]]);
+  const emuPids = new Map<string, number | undefined>([
+    ['emulator', emu.pid],
+    ['bench', process.pid],
+  ]);
   const allPids = new Map<string, number | undefined>([...emuPids, ['broker', brokerPid]]);
   if (designs.has('limit')) out.push(await row(`limit ${tag}`, () => runLimit({ ...base, pids: emuPids, amiPort: emu.port })));
   if (designs.has('bridge')) {
-    const r = await row(`bridge ${tag}`, (n) => runBridge({ ...base, pids: allPids, broker, amqpUrl: args.amqp, queue: `${runId}.${tag}.${n}`, amiPort: emu.port, root: data.root, logLevel, workDir, nodeFlags: bridgeFlags }));
+    const r = await row(`bridge ${tag}`, (n) =>
+      runBridge({
+        ...base,
+        pids: allPids,
+        broker,
+        amqpUrl: args.amqp,
+        queue: `${runId}.${tag}.${n}`,
+        amiPort: emu.port,
+        root: data.root,
+        logLevel,
+        workDir,
+        nodeFlags: bridgeFlags,
+      }),
+    );
     if (r.logProblems.length > 0) log(`bridge ${tag} logged problems:\n  ${r.logProblems.join('\n  ')}`);
-    log(`bridge ${tag} memory MB: ${Object.entries(r.memoryMb ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+    log(
+      `bridge ${tag} memory MB: ${Object.entries(r.memoryMb ?? {})
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ')}`,
+    );
     out.push(r);
   }
   if (seedAt(mode, c)) {
     for (const form of ['ack-immediately', 'fixed'] as const) {
-      out.push(await row(`seed-${form} ${tag}`, async (n) => {
-        const queue = `${runId}.seed.${form}.${tag}.${n}`;
-        try {
-          const seedWav = (seq: number): string => (mode === 'instant' ? data.wav('instant') : data.wav(`s${form[0]}${c}n${n}-${seq}`));
-          return await runSeed({ ...base, wavFor: seedWav, pids: allPids, form, amiPort: emu.port, broker, queue });
-        } finally {
-          await broker.remove([queue], []);
-        }
-      }));
+      out.push(
+        await row(`seed-${form} ${tag}`, async (n) => {
+          const queue = `${runId}.seed.${form}.${tag}.${n}`;
+          try {
+            const seedWav = (seq: number): string => (mode === 'instant' ? data.wav('instant') : data.wav(`s${form[0]}${c}n${n}-${seq}`));
+            return await runSeed({ ...base, wavFor: seedWav, pids: allPids, form, amiPort: emu.port, broker, queue });
+          } finally {
+            await broker.remove([queue], []);
+          }
+        }),
+      );
     }
   }
-  const brokerPids = new Map([['broker', brokerPid], ['bench', process.pid]]);
+  const brokerPids = new Map([
+    ['broker', brokerPid],
+    ['bench', process.pid],
+  ]);
   if (mode === modes[0] && brokerAt(c)) {
-    out.push(await row(`broker ${tag}`, (n) => runBrokerBaseline({ ...base, mode: '-', pids: brokerPids, broker, amqpUrl: args.amqp, queue: `${runId}.broker.c${c}.${n}` })));
+    out.push(
+      await row(`broker ${tag}`, (n) =>
+        runBrokerBaseline({ ...base, mode: '-', pids: brokerPids, broker, amqpUrl: args.amqp, queue: `${runId}.broker.c${c}.${n}` }),
+      ),
+    );
   }
   // Latency below capacity: the same designs at a steady half of the bridge's saturated rate.
   const saturated = out.find((r) => r.design === 'bridge');
@@ -249,20 +348,67 @@ async function runConfig(mode: 'instant' | 'real', c: number, emu: EmulatorProc,
     const ratePerS = args.rate !== undefined ? Number(args.rate) : Math.max(50, Math.round(saturated.jobsPerS / 2 / 50) * 50);
     const paced = { ...base, ratePerS };
     if (designs.has('limit')) out.push(await row(`limit ${tag} paced`, () => runLimit({ ...paced, pids: emuPids, amiPort: emu.port })));
-    out.push(await row(`bridge ${tag} paced`, (n) => runBridge({ ...paced, pids: allPids, broker, amqpUrl: args.amqp, queue: `${runId}.${tag}.paced.${n}`, amiPort: emu.port, root: data.root, logLevel, workDir })));
-    if (brokerAt(c)) out.push(await row(`broker ${tag} paced`, (n) => runBrokerBaseline({ ...paced, mode: '-', pids: brokerPids, broker, amqpUrl: args.amqp, queue: `${runId}.broker.c${c}.paced.${n}` })));
+    out.push(
+      await row(`bridge ${tag} paced`, (n) =>
+        runBridge({
+          ...paced,
+          pids: allPids,
+          broker,
+          amqpUrl: args.amqp,
+          queue: `${runId}.${tag}.paced.${n}`,
+          amiPort: emu.port,
+          root: data.root,
+          logLevel,
+          workDir,
+        }),
+      ),
+    );
+    if (brokerAt(c))
+      out.push(
+        await row(`broker ${tag} paced`, (n) =>
+          runBrokerBaseline({
+            ...paced,
+            mode: '-',
+            pids: brokerPids,
+            broker,
+            amqpUrl: args.amqp,
+            queue: `${runId}.broker.c${c}.paced.${n}`,
+          }),
+        ),
+      );
   }
   return out;
 }
 
 /** The bridge under `--cpu-prof` at instant C=64: where its CPU goes. */
-async function profileBridge(emu: EmulatorProc, brokerPid: number | undefined, data: DataRoot, broker: BenchBroker, workDir: string): Promise<BenchReport['profile']> {
+async function profileBridge(
+  emu: EmulatorProc,
+  brokerPid: number | undefined,
+  data: DataRoot,
+  broker: BenchBroker,
+  workDir: string,
+): Promise<BenchReport['profile']> {
   const dir = path.join(workDir, 'profile');
   log('profiling the bridge (instant, C=64, --cpu-prof)…');
   const r = await runBridge({
-    mode: 'instant', concurrency: 64, warmupMs, measureMs, gsm: data.gsm, wavFor: () => data.wav('instant'),
-    pids: new Map([['emulator', emu.pid], ['broker', brokerPid]]), broker, amqpUrl: args.amqp, queue: `${runId}.profile`,
-    amiPort: emu.port, root: data.root, logLevel, workDir, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    mode: 'instant',
+    concurrency: 64,
+    warmupMs,
+    measureMs,
+    gsm: data.gsm,
+    wavFor: () => data.wav('instant'),
+    pids: new Map([
+      ['emulator', emu.pid],
+      ['broker', brokerPid],
+    ]),
+    broker,
+    amqpUrl: args.amqp,
+    queue: `${runId}.profile`,
+    amiPort: emu.port,
+    root: data.root,
+    logLevel,
+    workDir,
+    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
   });
   const file = newestProfile(dir);
   if (file === undefined) return undefined;

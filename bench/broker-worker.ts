@@ -23,7 +23,17 @@ const consumer = connection.createConsumer(
     const now = new Date().toISOString();
     await publisher.send(
       { exchange, routingKey: 'converted', contentType: 'application/json', durable: true },
-      { job_id: job.job_id, status: 'converted', gsm_path: job.gsm_path, wav_path: job.wav_path, wav_bytes: 48044, attempts: 1, started_at: now, finished_at: now, duration_ms: 0 },
+      {
+        job_id: job.job_id,
+        status: 'converted',
+        gsm_path: job.gsm_path,
+        wav_path: job.wav_path,
+        wav_bytes: 48044,
+        attempts: 1,
+        started_at: now,
+        finished_at: now,
+        duration_ms: 0,
+      },
     );
     return ConsumerStatus.ACK;
   },

@@ -137,7 +137,7 @@ async function main(): Promise<void> {
       [
         `bulk backlog: ${queued} jobs queued (confirms, ${publishS.toFixed(1)} s); Concurrency ${CONCURRENCY}; conversion ${CONVERSION_MS} ms (emulator)`,
         `live: ${LIVE} jobs, one every ${INTERVAL_MS} ms; all converted: ${[...results.values()].every((r) => r.result.status === 'converted')}`,
-        `bulk converted meanwhile: ${(bulkRate).toFixed(0)} jobs/s; bulk left when the live jobs were done: ${bulkLeft}`,
+        `bulk converted meanwhile: ${bulkRate.toFixed(0)} jobs/s; bulk left when the live jobs were done: ${bulkLeft}`,
         `one FIFO queue instead: a live job would wait behind ≈ ${(queued - bulkAtLiveStart).toLocaleString('en')} jobs ≈ ${fifoMinutes.toFixed(0)} min at that rate`,
         '',
         '| live job, ms | p50 | p95 | p99 | max |',

@@ -22,14 +22,21 @@ export interface AmqpRunSpec extends Omit<MeasureSpec, 'design' | 'pids'> {
 const PREFIX = 'j';
 
 /** Producer → queue → design → results exchange → observer, closed loop. */
-async function driveThroughBroker(spec: AmqpRunSpec, design: 'bridge' | 'broker', queue: string, pids: ReadonlyMap<string, number | undefined>): Promise<RunResult> {
+async function driveThroughBroker(
+  spec: AmqpRunSpec,
+  design: 'bridge' | 'broker',
+  queue: string,
+  pids: ReadonlyMap<string, number | undefined>,
+): Promise<RunResult> {
   let complete: (seq: number, ok: boolean) => void = () => undefined;
   await spec.broker.observeResults(queueNames(queue).results, (jobId, status) => complete(seqOf(PREFIX, jobId), status === 'converted'));
   try {
     return await measure({ ...spec, design, pids }, (done) => {
       complete = done;
       return (seq) => {
-        spec.broker.publish(queue, { job_id: jobIdOf(PREFIX, seq), gsm_path: spec.gsm, wav_path: spec.wavFor(seq) }).catch(() => done(seq, false));
+        spec.broker
+          .publish(queue, { job_id: jobIdOf(PREFIX, seq), gsm_path: spec.gsm, wav_path: spec.wavFor(seq) })
+          .catch(() => done(seq, false));
       };
     });
   } finally {
@@ -75,7 +82,9 @@ export async function runBrokerBaseline(spec: AmqpRunSpec & { readonly amqpUrl: 
 }
 
 /** Every queue and exchange a bridge instance declares (input, DLQ, delay queues, results). */
-export async function removeBridgeObjects(spec: Pick<BridgeRunSpec, 'broker' | 'queue' | 'workDir' | 'amqpUrl' | 'amiPort' | 'root' | 'logLevel'>): Promise<void> {
+export async function removeBridgeObjects(
+  spec: Pick<BridgeRunSpec, 'broker' | 'queue' | 'workDir' | 'amqpUrl' | 'amiPort' | 'root' | 'logLevel'>,
+): Promise<void> {
   const file = writeBridgeConfig({ ...spec, concurrency: 1 }, 9);
   const names = brokerNames(loadConfig(file, {}));
   await spec.broker.remove(serviceQueues(names), [names.resultsExchange]);
@@ -89,5 +98,8 @@ export function logProblems(logFile: string): string[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter((line) => /^<[0-4]>/.test(line)).slice(0, 5);
+  return text
+    .split('\n')
+    .filter((line) => /^<[0-4]>/.test(line))
+    .slice(0, 5);
 }

@@ -40,7 +40,10 @@ export async function runSeed(spec: SeedSpec): Promise<RunResult> {
     async (message) => {
       const job = message.body as JobBody;
       const seq = seqOf(prefix, job.job_id);
-      const ok = await seedJob(spec.amiPort, job, spec.form === 'fixed').then(() => true, () => false);
+      const ok = await seedJob(spec.amiPort, job, spec.form === 'fixed').then(
+        () => true,
+        () => false,
+      );
       complete(seq, ok);
       return ConsumerStatus.ACK;
     },
@@ -50,7 +53,9 @@ export async function runSeed(spec: SeedSpec): Promise<RunResult> {
   const result = await measure({ ...spec, design: `seed-${spec.form}` }, (done) => {
     complete = done;
     return (seq) => {
-      spec.broker.publish(spec.queue, { job_id: jobIdOf(prefix, seq), gsm_path: spec.gsm, wav_path: spec.wavFor(seq) }).catch(() => done(seq, false));
+      spec.broker
+        .publish(spec.queue, { job_id: jobIdOf(prefix, seq), gsm_path: spec.gsm, wav_path: spec.wavFor(seq) })
+        .catch(() => done(seq, false));
     };
   });
   await consumer.close();
@@ -58,7 +63,14 @@ export async function runSeed(spec: SeedSpec): Promise<RunResult> {
     // The acked conversions are still running in "Asterisk": wait for them, or they would slow the next run.
     const ackedAt = Date.now();
     const finished = await waitForWavs(spec.wavFor(0), result.submitted, 180_000);
-    return { ...result, notes: { conversions_running_at_last_ack: result.submitted - finished.atStart, conversions_finished_s_after_last_ack: (Date.now() - ackedAt) / 1000, wall_s: (Date.now() - started) / 1000 } };
+    return {
+      ...result,
+      notes: {
+        conversions_running_at_last_ack: result.submitted - finished.atStart,
+        conversions_finished_s_after_last_ack: (Date.now() - ackedAt) / 1000,
+        wall_s: (Date.now() - started) / 1000,
+      },
+    };
   }
   return result;
 }
@@ -75,7 +87,12 @@ function seedJob(port: number, job: JobBody, waitForCompletion: boolean): Promis
     };
     const logoff = (): void => {
       step = 'logoff';
-      ami!.write(action([['Action', 'Logoff'], ['ActionID', 'logoff']]));
+      ami!.write(
+        action([
+          ['Action', 'Logoff'],
+          ['ActionID', 'logoff'],
+        ]),
+      );
     };
     MiniAmi.connect(port, () => undefined).then(
       (connected) => {
@@ -98,7 +115,9 @@ function seedJob(port: number, job: JobBody, waitForCompletion: boolean): Promis
               resolve();
             }
           });
-          connected.write(action([...originatePairs(uid, job.gsm_path, job.wav_path, false), ['CallerID', 'AudioConverter'], ['ActionID', 'originate']]));
+          connected.write(
+            action([...originatePairs(uid, job.gsm_path, job.wav_path, false), ['CallerID', 'AudioConverter'], ['ActionID', 'originate']]),
+          );
         }, fail);
       },
       (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),

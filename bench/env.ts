@@ -108,11 +108,27 @@ export function writeBridgeConfig(o: BridgeOptions, metricsPort: number): string
   writeFileSync(
     file,
     [
-      '[RabbitMQ]', `Url = ${o.amqpUrl}`, `QueueName = ${n.queue}`, `ResultsExchange = ${n.results}`, `DeadLetterQueue = ${n.dead}`,
-      '[AsteriskAMI]', `Addr = ${o.amiHost ?? '127.0.0.1'}`, `Port = ${o.amiPort}`, `User = ${o.amiUser ?? 'auditorai'}`, `Secret = ${o.amiSecret ?? 'simulator'}`,
-      '[Worker]', `Concurrency = ${o.concurrency}`, 'JobTimeout = 60', 'MaxAttempts = 3', 'RetryDelay = 1', `AllowedRoots = ${o.root}`,
-      '[Metrics]', `Listen = 127.0.0.1:${metricsPort}`,
-      '[Logging]', `MinimumLevel = ${o.logLevel}`, 'Format = journald',
+      '[RabbitMQ]',
+      `Url = ${o.amqpUrl}`,
+      `QueueName = ${n.queue}`,
+      `ResultsExchange = ${n.results}`,
+      `DeadLetterQueue = ${n.dead}`,
+      '[AsteriskAMI]',
+      `Addr = ${o.amiHost ?? '127.0.0.1'}`,
+      `Port = ${o.amiPort}`,
+      `User = ${o.amiUser ?? 'auditorai'}`,
+      `Secret = ${o.amiSecret ?? 'simulator'}`,
+      '[Worker]',
+      `Concurrency = ${o.concurrency}`,
+      'JobTimeout = 60',
+      'MaxAttempts = 3',
+      'RetryDelay = 1',
+      `AllowedRoots = ${o.root}`,
+      '[Metrics]',
+      `Listen = 127.0.0.1:${metricsPort}`,
+      '[Logging]',
+      `MinimumLevel = ${o.logLevel}`,
+      'Format = journald',
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -172,7 +188,9 @@ async function ready(port: number): Promise<boolean> {
 
 /** A bench-only worker (bench/<script>.ts, run by tsx) in its own process; resolves when it prints "ready". */
 export async function startWorker(script: string, args: readonly string[]): Promise<{ pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench', script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolve();

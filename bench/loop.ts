@@ -92,7 +92,10 @@ export class ClosedLoop {
     this.opts.onMeasureEnd?.();
     if (this.outstanding > 0) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${this.outstanding} jobs still outstanding after the drain timeout`)), this.opts.drainTimeoutMs ?? 20_000);
+        const timer = setTimeout(
+          () => reject(new Error(`${this.outstanding} jobs still outstanding after the drain timeout`)),
+          this.opts.drainTimeoutMs ?? 20_000,
+        );
         this.onDrained = () => {
           clearTimeout(timer);
           resolve();

@@ -45,7 +45,10 @@ export interface MeasureSpec {
  * Runs a closed loop with `window = concurrency`. `wire(loop)` connects the design: it returns
  * the submit function and arranges for completions to reach `loop.complete`.
  */
-export async function measure(spec: MeasureSpec, wire: (complete: (seq: number, ok: boolean) => void) => LoopOptions['submit']): Promise<RunResult> {
+export async function measure(
+  spec: MeasureSpec,
+  wire: (complete: (seq: number, ok: boolean) => void) => LoopOptions['submit'],
+): Promise<RunResult> {
   const meter = new CpuMeter(spec.pids);
   let cpu: ReturnType<CpuMeter['read']> | undefined;
   // Completions can only arrive once run() submitted jobs, by which time `loop` is set.
@@ -70,5 +73,14 @@ export async function measure(spec: MeasureSpec, wire: (complete: (seq: number, 
   const accounted = Object.values(cpu?.perProcess ?? {}).reduce((a, b) => a + b, 0) / result.measuredSeconds;
   const otherCores = Math.max(0, (cpu?.machineBusyCores ?? 0) - accounted);
   const load = spec.ratePerS === undefined ? 'saturated' : `${Math.round(spec.ratePerS)}/s`;
-  return { ...result, design: spec.design, mode: spec.mode, concurrency: spec.concurrency, load, cpuMsPerJob, machineBusyCores: cpu?.machineBusyCores ?? 0, otherCores };
+  return {
+    ...result,
+    design: spec.design,
+    mode: spec.mode,
+    concurrency: spec.concurrency,
+    load,
+    cpuMsPerJob,
+    machineBusyCores: cpu?.machineBusyCores ?? 0,
+    otherCores,
+  };
 }

@@ -112,7 +112,10 @@ export class CpuMeter {
 
 let coreCount: number | undefined;
 function cores(): number {
-  coreCount ??= readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((l) => l.startsWith('processor')).length || 1;
+  coreCount ??=
+    readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('processor')).length || 1;
   return coreCount;
 }
 

@@ -30,7 +30,12 @@ export interface ProfileLine {
 function shortWhere(url: string): string {
   if (url === '') return '(native/vm)';
   const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) return url.slice(nm + 13).split('/').slice(0, url.slice(nm + 13).startsWith('@') ? 2 : 1).join('/');
+  if (nm >= 0)
+    return url
+      .slice(nm + 13)
+      .split('/')
+      .slice(0, url.slice(nm + 13).startsWith('@') ? 2 : 1)
+      .join('/');
   const dist = url.indexOf('/dist/');
   if (dist >= 0) return 'src/' + url.slice(dist + 6).replace(/\.js$/, '.ts');
   return url.replace(/^file:\/\//, '');
@@ -57,7 +62,18 @@ export function summarizeProfile(file: string, n = 20): { top: ProfileLine[]; ar
     const entry = byFn.get(key) ?? { name, where: `${where}:${frame.lineNumber + 1}`, us: 0 };
     entry.us += us;
     byFn.set(key, entry);
-    const area = name === '(idle)' ? 'idle' : name === '(garbage collector)' ? 'gc' : where.startsWith('src/') ? 'ours' : where.startsWith('node:') ? 'node' : where === '(native/vm)' ? 'native' : 'deps';
+    const area =
+      name === '(idle)'
+        ? 'idle'
+        : name === '(garbage collector)'
+          ? 'gc'
+          : where.startsWith('src/')
+            ? 'ours'
+            : where.startsWith('node:')
+              ? 'node'
+              : where === '(native/vm)'
+                ? 'native'
+                : 'deps';
     areas[area] = (areas[area] ?? 0) + (us / total) * 100;
   }
   const top = [...byFn.values()]
@@ -70,7 +86,9 @@ export function summarizeProfile(file: string, n = 20): { top: ProfileLine[]; ar
 
 /** The newest .cpuprofile in `dir`. */
 export function newestProfile(dir: string): string | undefined {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   const last = files.at(-1);
   return last === undefined ? undefined : path.join(dir, last);
 }

@@ -40,9 +40,13 @@ export interface AsteriskBenchOptions {
 }
 
 /** The mode column of a row: `asterisk` for the shipped dialplan, `asterisk:<file>` for a variant. */
-export const modeOf = (variant: string | undefined): string => (variant === undefined ? 'asterisk' : `asterisk:${path.basename(variant, '.conf')}`);
+export const modeOf = (variant: string | undefined): string =>
+  variant === undefined ? 'asterisk' : `asterisk:${path.basename(variant, '.conf')}`;
 
-type Base = Pick<LimitSpec, 'mode' | 'concurrency' | 'warmupMs' | 'measureMs' | 'gsm' | 'wavFor' | 'ratePerS' | 'warmupCompletions' | 'drainTimeoutMs'>;
+type Base = Pick<
+  LimitSpec,
+  'mode' | 'concurrency' | 'warmupMs' | 'measureMs' | 'gsm' | 'wavFor' | 'ratePerS' | 'warmupCompletions' | 'drainTimeoutMs'
+>;
 type Ami = Pick<LimitSpec, 'amiHost' | 'amiPort' | 'amiUser' | 'amiSecret'>;
 type Pids = ReadonlyMap<string, number | undefined>;
 
@@ -50,14 +54,27 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
   const runs: RunResult[] = [];
   const t = o.target;
   const ami: Ami = { amiHost: t.host, amiPort: t.port, amiUser: t.user, amiSecret: t.secret };
-  const peer = new Map<string, number | undefined>([['emulator', t.pid], ['bench', process.pid]]);
+  const peer = new Map<string, number | undefined>([
+    ['emulator', t.pid],
+    ['bench', process.pid],
+  ]);
   const all = new Map<string, number | undefined>([...peer, ['broker', o.brokerPid]]);
   let seq = 0;
   const base = (mode: string, c: number, ratePerS?: number): Base => {
     const tag = seq++;
     // A WAV name per job slot: at most C jobs write the same name, never at once (each attempt has its own temp file).
     // Warm up until C jobs completed (the pipeline turned over once); drain C jobs at a few per second.
-    return { mode: mode as Base['mode'], concurrency: c, warmupMs: o.warmupMs, measureMs: o.measureMs, gsm: o.data.gsm, wavFor: (s: number) => o.data.wav(`${tag}-${s % 256}`), ratePerS, warmupCompletions: ratePerS === undefined ? c : undefined, drainTimeoutMs: 120_000 };
+    return {
+      mode: mode as Base['mode'],
+      concurrency: c,
+      warmupMs: o.warmupMs,
+      measureMs: o.measureMs,
+      gsm: o.data.gsm,
+      wavFor: (s: number) => o.data.wav(`${tag}-${s % 256}`),
+      ratePerS,
+      warmupCompletions: ratePerS === undefined ? c : undefined,
+      drainTimeoutMs: 120_000,
+    };
   };
   const quiet = async (what: string): Promise<void> => {
     if (o.quietWaitMs <= 0) return;
@@ -73,13 +90,27 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
         await quiet(`limit ${mode} C=${c}`);
         const l = await runLimit({ ...base(mode, c), ...ami, pids: peer });
         runs.push(l);
-        o.log(`#${rep} limit  ${mode} C=${c}: ${fmt(l.jobsPerS)} conv/s, Asterisk ${fmt(l.cpuMsPerJob['emulator'], 2)} ms CPU/conv, p99 ${fmt(l.p99Ms, 1)} ms, failures ${l.failures}, other cores ${fmt(l.otherCores, 2)}`);
+        o.log(
+          `#${rep} limit  ${mode} C=${c}: ${fmt(l.jobsPerS)} conv/s, Asterisk ${fmt(l.cpuMsPerJob['emulator'], 2)} ms CPU/conv, p99 ${fmt(l.p99Ms, 1)} ms, failures ${l.failures}, other cores ${fmt(l.otherCores, 2)}`,
+        );
         if (!o.bridge || variant !== undefined) continue;
         await quiet(`bridge ${mode} C=${c}`);
-        const b = await runBridge({ ...base(mode, c), ...ami, pids: all, broker: o.broker, amqpUrl: o.amqpUrl, queue: `${o.runId}.ast.c${c}.r${rep}`, root: '/var/local/auditorai', logLevel: o.logLevel, workDir: o.workDir });
+        const b = await runBridge({
+          ...base(mode, c),
+          ...ami,
+          pids: all,
+          broker: o.broker,
+          amqpUrl: o.amqpUrl,
+          queue: `${o.runId}.ast.c${c}.r${rep}`,
+          root: '/var/local/auditorai',
+          logLevel: o.logLevel,
+          workDir: o.workDir,
+        });
         if (b.logProblems.length > 0) o.log(`bridge C=${c} logged problems:\n  ${b.logProblems.join('\n  ')}`);
         runs.push(b);
-        o.log(`#${rep} bridge ${mode} C=${c}: ${fmt(b.jobsPerS)} conv/s (${fmt(b.jobsPerS / l.jobsPerS, 3)} of limit), Asterisk ${fmt(b.cpuMsPerJob['emulator'], 2)}, bridge ${fmt(b.cpuMsPerJob['bridge'], 2)}, RabbitMQ ${fmt(b.cpuMsPerJob['broker'], 2)} ms CPU/conv, failures ${b.failures}`);
+        o.log(
+          `#${rep} bridge ${mode} C=${c}: ${fmt(b.jobsPerS)} conv/s (${fmt(b.jobsPerS / l.jobsPerS, 3)} of limit), Asterisk ${fmt(b.cpuMsPerJob['emulator'], 2)}, bridge ${fmt(b.cpuMsPerJob['bridge'], 2)}, RabbitMQ ${fmt(b.cpuMsPerJob['broker'], 2)} ms CPU/conv, failures ${b.failures}`,
+        );
       }
     }
   }
@@ -90,8 +121,13 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
 
 /** Latency below capacity: the direct driver and the bridge at one steady rate, C=16. */
 async function pacedRows(
-  o: AsteriskBenchOptions, runs: readonly RunResult[], ami: Ami, peer: Pids, all: Pids,
-  base: (mode: string, c: number, rate?: number) => Base, quiet: (what: string) => Promise<void>,
+  o: AsteriskBenchOptions,
+  runs: readonly RunResult[],
+  ami: Ami,
+  peer: Pids,
+  all: Pids,
+  base: (mode: string, c: number, rate?: number) => Base,
+  quiet: (what: string) => Promise<void>,
 ): Promise<RunResult[]> {
   const at = 16;
   const sat = runs.filter((r) => r.design === 'bridge' && r.concurrency === at && r.load === 'saturated').map((r) => r.jobsPerS);
@@ -103,14 +139,31 @@ async function pacedRows(
     await quiet(`paced limit ${rate}/s`);
     const l = await runLimit({ ...base('asterisk', at, rate), ...ami, pids: peer });
     await quiet(`paced bridge ${rate}/s`);
-    const b = await runBridge({ ...base('asterisk', at, rate), ...ami, pids: all, broker: o.broker, amqpUrl: o.amqpUrl, queue: `${o.runId}.ast.paced.r${rep}`, root: '/var/local/auditorai', logLevel: o.logLevel, workDir: o.workDir });
-    o.log(`#${rep} paced ${rate}/s: limit p50 ${fmt(l.p50Ms, 1)} p99 ${fmt(l.p99Ms, 1)} ms; bridge p50 ${fmt(b.p50Ms, 1)} p99 ${fmt(b.p99Ms, 1)} ms`);
+    const b = await runBridge({
+      ...base('asterisk', at, rate),
+      ...ami,
+      pids: all,
+      broker: o.broker,
+      amqpUrl: o.amqpUrl,
+      queue: `${o.runId}.ast.paced.r${rep}`,
+      root: '/var/local/auditorai',
+      logLevel: o.logLevel,
+      workDir: o.workDir,
+    });
+    o.log(
+      `#${rep} paced ${rate}/s: limit p50 ${fmt(l.p50Ms, 1)} p99 ${fmt(l.p99Ms, 1)} ms; bridge p50 ${fmt(b.p50Ms, 1)} p99 ${fmt(b.p99Ms, 1)} ms`,
+    );
     out.push(l, b);
   }
   return out;
 }
 
-const spread = (xs: readonly number[]): { min: number; median: number; max: number; n: number } => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs), n: xs.length });
+const spread = (xs: readonly number[]): { min: number; median: number; max: number; n: number } => ({
+  min: Math.min(...xs),
+  median: median(xs),
+  max: Math.max(...xs),
+  n: xs.length,
+});
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** Per mode and C: conversions/s and Asterisk CPU per conversion (spread), bridge/limit ratio per repetition (spread). */
@@ -142,8 +195,10 @@ export function asteriskSummary(runs: readonly RunResult[]): Record<string, unkn
     const l = paced.filter((r) => r.design === 'limit');
     const b = paced.filter((r) => r.design === 'bridge');
     out['paced'] = {
-      load: paced[0]!.load, concurrency: paced[0]!.concurrency,
-      limit_p99_ms: spread(l.map((r) => r.p99Ms)), bridge_p99_ms: spread(b.map((r) => r.p99Ms)),
+      load: paced[0]!.load,
+      concurrency: paced[0]!.concurrency,
+      limit_p99_ms: spread(l.map((r) => r.p99Ms)),
+      bridge_p99_ms: spread(b.map((r) => r.p99Ms)),
       added_p99_ms: spread(b.map((r, i) => r.p99Ms - (l[i]?.p99Ms ?? Number.NaN)).filter(Number.isFinite)),
       added_p50_ms: spread(b.map((r, i) => r.p50Ms - (l[i]?.p50Ms ?? Number.NaN)).filter(Number.isFinite)),
     };

@@ -15,17 +15,49 @@ export interface BenchReport {
 }
 
 /** The design's own process, for the "own CPU" column. */
-const OWN: Record<string, string> = { bridge: 'bridge', broker: 'worker', limit: 'bench', 'seed-ack-immediately': 'bench', 'seed-fixed': 'bench' };
+const OWN: Record<string, string> = {
+  bridge: 'bridge',
+  broker: 'worker',
+  limit: 'bench',
+  'seed-ack-immediately': 'bench',
+  'seed-fixed': 'bench',
+};
 
-const HEAD = ['design', 'mode', 'C', 'load', 'jobs/s', 'p50 ms', 'p99 ms', 'own CPU ms/job', 'emulator (or Asterisk) ms/job', 'RabbitMQ ms/job', 'bench ms/job', 'busy cores', 'other cores', 'peak RSS MB'];
+const HEAD = [
+  'design',
+  'mode',
+  'C',
+  'load',
+  'jobs/s',
+  'p50 ms',
+  'p99 ms',
+  'own CPU ms/job',
+  'emulator (or Asterisk) ms/job',
+  'RabbitMQ ms/job',
+  'bench ms/job',
+  'busy cores',
+  'other cores',
+  'peak RSS MB',
+];
 
 function row(r: RunResult): string[] {
   const cpu = r.cpuMsPerJob;
   const own = OWN[r.design] ?? '';
   return [
-    r.design, r.mode, String(r.concurrency), r.load, fmt(r.jobsPerS, r.jobsPerS < 100 ? 1 : 0), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(cpu[own], 3),
-    fmt(cpu['emulator'], 3), fmt(cpu['broker'], 3), own === 'bench' ? '(own)' : fmt(cpu['bench'], 3), fmt(r.machineBusyCores, 2),
-    fmt(r.otherCores, 2), fmt(r.rssPeakMb, 0),
+    r.design,
+    r.mode,
+    String(r.concurrency),
+    r.load,
+    fmt(r.jobsPerS, r.jobsPerS < 100 ? 1 : 0),
+    fmt(r.p50Ms, 2),
+    fmt(r.p99Ms, 2),
+    fmt(cpu[own], 3),
+    fmt(cpu['emulator'], 3),
+    fmt(cpu['broker'], 3),
+    own === 'bench' ? '(own)' : fmt(cpu['bench'], 3),
+    fmt(r.machineBusyCores, 2),
+    fmt(r.otherCores, 2),
+    fmt(r.rssPeakMb, 0),
   ];
 }
 
@@ -33,12 +65,18 @@ function row(r: RunResult): string[] {
 export function textTable(runs: readonly RunResult[]): string {
   const rows = [HEAD, ...runs.map(row)];
   const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i < 2 || i === 3 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((cell, i) => (i < 2 || i === 3 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '))
+    .join('\n');
 }
 
 export function markdownTable(runs: readonly RunResult[]): string {
   const rows = runs.map(row);
-  return [`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i < 2 || i === 3 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${HEAD.join(' | ')} |`,
+    `|${HEAD.map((_, i) => (i < 2 || i === 3 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function find(runs: readonly RunResult[], design: string, mode: string, c: number, paced = false): RunResult | undefined {
@@ -51,7 +89,9 @@ export function summary(report: BenchReport): Record<string, unknown> {
   const jobs = find(runs, 'bridge', 'instant', 64)?.jobsPerS;
   const limit = find(runs, 'limit', 'instant', 64)?.jobsPerS;
   // The seed at the same concurrency (C agents), best of its two forms: the conservative comparison.
-  const seeds = ['seed-ack-immediately', 'seed-fixed'].map((d) => find(runs, d, 'instant', 64)?.jobsPerS ?? Number.NaN).filter(Number.isFinite);
+  const seeds = ['seed-ack-immediately', 'seed-fixed']
+    .map((d) => find(runs, d, 'instant', 64)?.jobsPerS ?? Number.NaN)
+    .filter(Number.isFinite);
   const seed = seeds.length > 0 ? Math.max(...seeds) : undefined;
   // The seed as written: one consumer, one message at a time, acking before the conversion is done.
   const seedAsWritten = find(runs, 'seed-ack-immediately', 'instant', 1)?.jobsPerS;
@@ -68,7 +108,8 @@ export function summary(report: BenchReport): Record<string, unknown> {
   for (const b of report.backlogs) if (b.nodeFlags === '') peaks.push(b.hwmMb);
   const backlog = report.backlogs.find((b) => b.nodeFlags === '');
   const capped = report.backlogs.find((b) => b.nodeFlags !== '');
-  const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b !== undefined ? round(a / b, 3) : undefined);
+  const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
+    a !== undefined && b !== undefined ? round(a / b, 3) : undefined;
   return {
     jobs_per_s: round(jobs, 0),
     limit_jobs_per_s: round(limit, 0),
@@ -87,7 +128,14 @@ export function summary(report: BenchReport): Record<string, unknown> {
     ratio_vs_limit: ratio(jobs, limit),
     bridge_cpu_ms_per_job: round(find(runs, 'bridge', 'instant', 64)?.cpuMsPerJob['bridge'], 3),
     backlog_messages: backlog?.messages,
-    backlog_rss_mb: report.backlogs.map((b) => ({ concurrency: b.concurrency, node_flags: b.nodeFlags, ready: round(b.rssReadyMb, 1), max: round(b.rssMaxMb, 1), end: round(b.rssEndMb, 1), hwm: round(b.hwmMb, 1) })),
+    backlog_rss_mb: report.backlogs.map((b) => ({
+      concurrency: b.concurrency,
+      node_flags: b.nodeFlags,
+      ready: round(b.rssReadyMb, 1),
+      max: round(b.rssMaxMb, 1),
+      end: round(b.rssEndMb, 1),
+      hwm: round(b.hwmMb, 1),
+    })),
     rss_mb_peak_capped_young_gen: capped === undefined ? undefined : round(capped.hwmMb, 1),
     settings: report.settings,
   };
@@ -101,14 +149,14 @@ function round(x: number | undefined, digits: number): number | undefined {
 
 /** The generated part of docs/benchmarks.md (between the bench markers). */
 export function markdownResults(report: BenchReport): string {
-  const lines = [
-    `Run ${report.startedAt} on ${report.machine}; ${report.settings}.`,
-    '',
-    markdownTable(report.runs),
-    '',
-  ];
+  const lines = [`Run ${report.startedAt} on ${report.machine}; ${report.settings}.`, '', markdownTable(report.runs), ''];
   const notes = report.runs.filter((r) => r.notes !== undefined);
-  for (const r of notes) lines.push(`- ${r.design} ${r.mode} C=${r.concurrency}: ${Object.entries(r.notes!).map(([k, v]) => `${k} = ${typeof v === 'number' ? fmt(v, 1) : v}`).join(', ')}`);
+  for (const r of notes)
+    lines.push(
+      `- ${r.design} ${r.mode} C=${r.concurrency}: ${Object.entries(r.notes!)
+        .map(([k, v]) => `${k} = ${typeof v === 'number' ? fmt(v, 1) : v}`)
+        .join(', ')}`,
+    );
   if (notes.length > 0) lines.push('');
   for (const b of report.backlogs) {
     lines.push(
@@ -120,9 +168,21 @@ export function markdownResults(report: BenchReport): string {
   }
   const p = report.profile;
   if (p !== undefined) {
-    lines.push(`CPU profile of the bridge (instant, C=64, ${fmt(p.jobsPerS)} jobs/s while profiled, ${fmt(p.seconds, 1)} s): ` +
-      Object.entries(p.areas).sort((a, b2) => b2[1] - a[1]).map(([k, v]) => `${k} ${fmt(v, 1)} %`).join(', ') + '.', '');
-    lines.push('| self % | function | where |', '|---:|---|---|', ...p.top.map((t) => `| ${fmt(t.selfPct, 1)} | \`${t.name}\` | ${t.where} |`), '');
+    lines.push(
+      `CPU profile of the bridge (instant, C=64, ${fmt(p.jobsPerS)} jobs/s while profiled, ${fmt(p.seconds, 1)} s): ` +
+        Object.entries(p.areas)
+          .sort((a, b2) => b2[1] - a[1])
+          .map(([k, v]) => `${k} ${fmt(v, 1)} %`)
+          .join(', ') +
+        '.',
+      '',
+    );
+    lines.push(
+      '| self % | function | where |',
+      '|---:|---|---|',
+      ...p.top.map((t) => `| ${fmt(t.selfPct, 1)} | \`${t.name}\` | ${t.where} |`),
+      '',
+    );
   }
   lines.push('```json', JSON.stringify(summary(report)), '```');
   return lines.join('\n');

@@ -71,7 +71,12 @@ async function main(): Promise<number> {
     log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`),
   });
   const sorted = (pick: (f: (typeof report.faults)[number]) => number | undefined): number[] =>
-    report.faults.flatMap((f) => { const v = pick(f); return v === undefined ? [] : [v]; }).sort((a, b) => a - b);
+    report.faults
+      .flatMap((f) => {
+        const v = pick(f);
+        return v === undefined ? [] : [v];
+      })
+      .sort((a, b) => a - b);
   const failovers = sorted((f) => f.failoverMs);
   const resumes = sorted((f) => f.resumeMs);
   const s = (ms: number | undefined): string => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);

@@ -96,10 +96,18 @@ async function main(): Promise<number> {
   let code = 0;
   try {
     say(`enqueue --dir ${root}/gsm --out ${root}/wav --wait`);
-    code = await runEnqueue(config, { positionals: [], dir: path.join(root, 'gsm'), out: path.join(root, 'wav'), wait: true, timeout: '60' }, io);
+    code = await runEnqueue(
+      config,
+      { positionals: [], dir: path.join(root, 'gsm'), out: path.join(root, 'wav'), wait: true, timeout: '60' },
+      io,
+    );
 
     say('and one job whose recording does not exist (it is dead-lettered with a reason, not retried)');
-    await runEnqueue(config, { positionals: [path.join(root, 'gsm', 'missing.gsm'), path.join(root, 'wav', 'missing.wav')], wait: true, timeout: '30' }, io);
+    await runEnqueue(
+      config,
+      { positionals: [path.join(root, 'gsm', 'missing.gsm'), path.join(root, 'wav', 'missing.wav')], wait: true, timeout: '30' },
+      io,
+    );
 
     say('the WAV files Asterisk wrote');
     for (const [name] of RECORDINGS) {
@@ -111,7 +119,13 @@ async function main(): Promise<number> {
     const ready = await fetch(`http://127.0.0.1:${service.httpPort}/readyz`);
     say(`/readyz → ${ready.status}; metrics: http://127.0.0.1:${service.httpPort}/metrics`);
     const metrics = await service.metrics.registry.getSingleMetricAsString('audioconvert_jobs_completed_total');
-    process.stdout.write(metrics.split('\n').filter((l) => !l.startsWith('#')).map((l) => `  ${l}\n`).join(''));
+    process.stdout.write(
+      metrics
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .map((l) => `  ${l}\n`)
+        .join(''),
+    );
   } finally {
     say('stopping (drain, Logoff, close) and removing the demo queues');
     await service.close();

@@ -96,10 +96,13 @@ export function loadConfig(file: string, env: Env): Config {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'no such file (copy config/transcoding.conf there, or pass --config PATH)'
-      : code === 'EACCES' ? 'permission denied (the service user needs read access: group reincar-auditorai, mode 0640)'
-      : code === 'EISDIR' ? 'it is a directory, not a file'
-      : String((err as Error).message);
+      code === 'ENOENT'
+        ? 'no such file (copy config/transcoding.conf there, or pass --config PATH)'
+        : code === 'EACCES'
+          ? 'permission denied (the service user needs read access: group reincar-auditorai, mode 0640)'
+          : code === 'EISDIR'
+            ? 'it is a directory, not a file'
+            : String((err as Error).message);
     throw new ConfigError(`${file}: cannot read the configuration file: ${why}`, { cause: err });
   }
   return build(text, file, env, env.CREDENTIALS_DIRECTORY);
@@ -112,8 +115,10 @@ export function loadConfig(file: string, env: Env): Config {
 export function configFileWarnings(file: string, stat: { readonly mode: number } | undefined): string | undefined {
   if (stat === undefined || (stat.mode & 0o004) === 0) return undefined;
   const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-  return `${file} is readable by every user (mode ${mode}) and may hold secrets: ` +
-    `run chmod 640 ${file} (owner root, group reincar-auditorai), or move the secrets to systemd credentials`;
+  return (
+    `${file} is readable by every user (mode ${mode}) and may hold secrets: ` +
+    `run chmod 640 ${file} (owner root, group reincar-auditorai), or move the secrets to systemd credentials`
+  );
 }
 
 /** The secret strings in `config`, for log redaction. The well-known default password `guest` is left out. */
@@ -139,7 +144,8 @@ function build(text: string, file: string, env: Env, credentialsDir: string | un
   const r = readSources(text, file, env, credentialsDir, warnings);
   const ami = amiSection(r);
   const rabbitmq = rabbitmqSection(r);
-  if (rabbitmq.tlsCaFile !== undefined && !rabbitmq.tls) warnings.push(`${file}: [RabbitMQ] TLSCAFile is set but TLS is off: it is not used`);
+  if (rabbitmq.tlsCaFile !== undefined && !rabbitmq.tls)
+    warnings.push(`${file}: [RabbitMQ] TLSCAFile is set but TLS is off: it is not used`);
   if (r.source('RabbitMQ', 'DeliveryLimit') && rabbitmq.queueType !== 'quorum') {
     warnings.push(`${file}: [RabbitMQ] DeliveryLimit is set but QueueType is classic: it is not used (classic queues count no deliveries)`);
   }
@@ -153,8 +159,12 @@ function build(text: string, file: string, env: Env, credentialsDir: string | un
     metrics: r.get('Metrics', 'Listen', v.listen(DEFAULT_LISTEN), DEFAULT_LISTEN),
     logging: {
       level: r.get('Logging', 'MinimumLevel', LEVEL, 'info'),
-      format: r.get('Logging', 'Format', v.choice({ journald: 'journald', text: 'text', json: 'json' } as const,
-        'journald, text, json'), 'journald'),
+      format: r.get(
+        'Logging',
+        'Format',
+        v.choice({ journald: 'journald', text: 'text', json: 'json' } as const, 'journald, text, json'),
+        'journald',
+      ),
     },
     warnings,
   };
@@ -164,8 +174,7 @@ function build(text: string, file: string, env: Env, credentialsDir: string | un
 const DEFAULT_LISTEN: v.Listen = { enabled: true, host: '127.0.0.1', port: 9464 };
 
 const LEVEL = v.choice<LogLevelName>(
-  { debug: 'debug', info: 'info', warning: 'warning', warn: 'warning', error: 'error', err: 'error', critical: 'crit',
-    crit: 'crit' },
+  { debug: 'debug', info: 'info', warning: 'warning', warn: 'warning', error: 'error', err: 'error', critical: 'crit', crit: 'crit' },
   'DEBUG, INFO, WARNING, ERROR, CRITICAL (any case)',
 );
 
@@ -174,8 +183,7 @@ function rabbitmqSection(r: Reader): Config['rabbitmq'] {
     queueName: r.get('RabbitMQ', 'QueueName', v.amqpName, 'Asterisk.Transcoding'),
     resultsExchange: r.get('RabbitMQ', 'ResultsExchange', v.amqpName, 'Asterisk.Transcoding.results'),
     deadLetterQueue: r.get('RabbitMQ', 'DeadLetterQueue', v.amqpName, 'Asterisk.Transcoding.dead'),
-    queueType: r.get('RabbitMQ', 'QueueType', v.choice({ classic: 'classic', quorum: 'quorum' } as const,
-      'classic, quorum'), 'classic'),
+    queueType: r.get('RabbitMQ', 'QueueType', v.choice({ classic: 'classic', quorum: 'quorum' } as const, 'classic, quorum'), 'classic'),
     deliveryLimit: r.get('RabbitMQ', 'DeliveryLimit', v.integer(1, 10_000), DEFAULT_DELIVERY_LIMIT),
   };
   if (names.queueName === names.deadLetterQueue) r.fail('RabbitMQ', 'DeadLetterQueue', 'must differ from QueueName');
@@ -206,8 +214,7 @@ function rabbitmqSection(r: Reader): Config['rabbitmq'] {
   }
   const hosts = nodes.map((n) => `${n.hostname.includes(':') ? `[${n.hostname}]` : n.hostname}:${String(n.port)}`);
   const { search: _search, ...rest } = parts;
-  const tlsCaFile = r.source('RabbitMQ', 'TLSCAFile')?.value === ''
-    ? undefined : r.get('RabbitMQ', 'TLSCAFile', v.absolutePath, undefined);
+  const tlsCaFile = r.source('RabbitMQ', 'TLSCAFile')?.value === '' ? undefined : r.get('RabbitMQ', 'TLSCAFile', v.absolutePath, undefined);
   return { url: v.formatAmqpUrl(parts), ...rest, hosts, ...(tlsCaFile === undefined ? {} : { tlsCaFile }), ...names };
 }
 
@@ -220,8 +227,8 @@ const AMI_SECRET_FIX =
   'credential named ami-secret (LoadCredential=ami-secret:/etc/auditorai/credentials/ami-secret in the unit)';
 
 function amiSection(r: Reader): Config['ami'] {
-  const tlsCaFile = r.source('AsteriskAMI', 'TLSCAFile')?.value === ''
-    ? undefined : r.get('AsteriskAMI', 'TLSCAFile', v.absolutePath, undefined);
+  const tlsCaFile =
+    r.source('AsteriskAMI', 'TLSCAFile')?.value === '' ? undefined : r.get('AsteriskAMI', 'TLSCAFile', v.absolutePath, undefined);
   return {
     host: r.get('AsteriskAMI', 'Addr', v.host, '127.0.0.1'),
     port: r.get('AsteriskAMI', 'Port', v.port, 5038),
@@ -252,8 +259,11 @@ function workerSection(r: Reader): Config['worker'] {
     outputExtension: r.get('Worker', 'OutputExtension', v.extension, '.wav'),
   };
   if (w.retryMaxDelayMs < w.retryDelayMs) {
-    r.fail('Worker', r.source('Worker', 'RetryMaxDelay') ? 'RetryMaxDelay' : 'RetryDelay',
-      `RetryMaxDelay (${w.retryMaxDelayMs / 1000} s) must not be less than RetryDelay (${w.retryDelayMs / 1000} s)`);
+    r.fail(
+      'Worker',
+      r.source('Worker', 'RetryMaxDelay') ? 'RetryMaxDelay' : 'RetryDelay',
+      `RetryMaxDelay (${w.retryMaxDelayMs / 1000} s) must not be less than RetryDelay (${w.retryDelayMs / 1000} s)`,
+    );
   }
   if (w.inputExtension === w.outputExtension) {
     r.fail('Worker', 'OutputExtension', 'must differ from InputExtension (the output would overwrite the input)');

@@ -55,8 +55,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const where = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-      reject(new StartupError(`cannot listen on ${where} for /metrics: ${err.code ?? err.message}` +
-        (err.code === 'EADDRINUSE' ? ' (another process uses the port: change [Metrics] Listen)' : ''), { cause: err }));
+      reject(
+        new StartupError(
+          `cannot listen on ${where} for /metrics: ${err.code ?? err.message}` +
+            (err.code === 'EADDRINUSE' ? ' (another process uses the port: change [Metrics] Listen)' : ''),
+          { cause: err },
+        ),
+      );
     };
     server.once('error', onError);
     server.listen(options.port, options.host, () => {

@@ -18,7 +18,14 @@ export type LogFormat = 'journald' | 'text' | 'json';
 
 /** Syslog priority numbers (RFC 5424), as journald reads them from a `<N>` prefix. */
 export const SYSLOG_PRIORITY: Readonly<Record<LogLevel, number>> = {
-  emerg: 0, alert: 1, crit: 2, error: 3, warning: 4, notice: 5, info: 6, debug: 7,
+  emerg: 0,
+  alert: 1,
+  crit: 2,
+  error: 3,
+  warning: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
 };
 
 /** winston's npm-level methods do not exist on a syslog-level logger: calling `log.warn` would throw at run time. */
@@ -124,9 +131,10 @@ function render(info: Info, format: LogFormat, scrub: (s: string) => string): In
   if (format === 'json') {
     line = JSON.stringify({ timestamp: new Date().toISOString(), level, message: text, ...meta });
   } else {
-    const head = format === 'journald'
-      ? `<${SYSLOG_PRIORITY[level as LogLevel] ?? 6}>`
-      : `${new Date().toISOString()} ${level.toUpperCase().padEnd(7)} `;
+    const head =
+      format === 'journald'
+        ? `<${SYSLOG_PRIORITY[level as LogLevel] ?? 6}>`
+        : `${new Date().toISOString()} ${level.toUpperCase().padEnd(7)} `;
     line = `${head}${oneLine(text)}${fields(meta)}`;
   }
   // Belt and braces: nothing that reaches the stream may hold a secret, however it got into the line.

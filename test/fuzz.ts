@@ -22,7 +22,9 @@ const streams = recordedStreams();
 const total: FuzzStats = { iterations: 0, protocolErrors: 0, frames: 0, serializeRefused: 0, serializeWritten: 0 };
 const deadline = Date.now() + seconds * 1000;
 let seed = firstSeed;
-process.stdout.write(`fuzzing the AMI parser and serializer for ${seconds} s from seed ${firstSeed} (${streams.length} recorded streams)\n`);
+process.stdout.write(
+  `fuzzing the AMI parser and serializer for ${seconds} s from seed ${firstSeed} (${streams.length} recorded streams)\n`,
+);
 try {
   while (Date.now() < deadline) {
     const stats = fuzz(seed, 2000, deadline - Date.now(), streams);

@@ -61,12 +61,15 @@ export interface BridgeConfig {
 /** The INI text of a transcoding.conf for `config`. */
 export function configText(config: BridgeConfig): string {
   const section = (name: string, values: Record<string, string>): string =>
-    `[${name}]\n${Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+    `[${name}]\n${Object.entries(values)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`;
   // A HostName (the nodes of a cluster) replaces the Url; the credentials are the Url's.
   const url = new URL(config.amqpUrl);
-  const broker = config.rabbitmq?.['HostName'] === undefined
-    ? { Url: config.amqpUrl }
-    : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
+  const broker =
+    config.rabbitmq?.['HostName'] === undefined
+      ? { Url: config.amqpUrl }
+      : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
   return [
     section('RabbitMQ', {
       ...broker,
@@ -75,9 +78,23 @@ export function configText(config: BridgeConfig): string {
       DeadLetterQueue: config.names.deadLetterQueue,
       ...config.rabbitmq,
     }),
-    section('AsteriskAMI', { Addr: '127.0.0.1', Port: String(config.amiPort), User: 'auditorai', Secret: 'simulator', PingInterval: '1', ActionTimeout: '2', ...config.ami }),
+    section('AsteriskAMI', {
+      Addr: '127.0.0.1',
+      Port: String(config.amiPort),
+      User: 'auditorai',
+      Secret: 'simulator',
+      PingInterval: '1',
+      ActionTimeout: '2',
+      ...config.ami,
+    }),
     section('Worker', {
-      Concurrency: '8', JobTimeout: '5', MaxAttempts: '5', RetryDelay: '100ms', RetryMaxDelay: '1', DrainTimeout: '5', AllowedRoots: config.root,
+      Concurrency: '8',
+      JobTimeout: '5',
+      MaxAttempts: '5',
+      RetryDelay: '100ms',
+      RetryMaxDelay: '1',
+      DrainTimeout: '5',
+      AllowedRoots: config.root,
       ...config.worker,
     }),
     section('Metrics', { Listen: config.listen ?? 'off' }),
@@ -142,7 +159,10 @@ export class BridgeProcess extends EventEmitter {
   /** Starts a process (the previous one must have exited). */
   start(): void {
     if (this.child !== undefined) throw new Error(`${this.label}: already running (pid ${this.child.pid})`);
-    const child = spawn(process.execPath, [builtCli(), 'run', '--config', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'], ...this.runAs });
+    const child = spawn(process.execPath, [builtCli(), 'run', '--config', this.configFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...this.runAs,
+    });
     this.child = child;
     this.signalledAt = undefined;
     this.startedSeen = false;

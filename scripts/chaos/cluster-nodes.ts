@@ -61,17 +61,26 @@ export class ClusterNodes {
    */
   async connectedNode(connectionName: string, ask?: number): Promise<number | undefined> {
     const via = ask ?? (await this.anyRunning());
-    const rows = JSON.parse(await this.ctl(via, 'list_connections', 'port', 'client_properties', '--formatter', 'json')) as { port: number; client_properties: unknown }[];
+    const rows = JSON.parse(await this.ctl(via, 'list_connections', 'port', 'client_properties', '--formatter', 'json')) as {
+      port: number;
+      client_properties: unknown;
+    }[];
     const named = JSON.stringify(connectionName);
-    const row = rows.find((r) => JSON.stringify(r.client_properties).includes(`"connection_name","longstr",${named}`) ||
-      JSON.stringify(r.client_properties).includes(`${named}]`));
+    const row = rows.find(
+      (r) =>
+        JSON.stringify(r.client_properties).includes(`"connection_name","longstr",${named}`) ||
+        JSON.stringify(r.client_properties).includes(`${named}]`),
+    );
     return row === undefined ? undefined : this.numbers.find((n) => this.port(n) === row.port);
   }
 
   /** The node leading quorum queue `queue` (`list_queues name leader`). */
   async leaderOf(queue: string, ask?: number): Promise<number | undefined> {
     const via = ask ?? (await this.anyRunning());
-    const rows = JSON.parse(await this.ctl(via, 'list_queues', 'name', 'leader', '--formatter', 'json')) as { name: string; leader: string }[];
+    const rows = JSON.parse(await this.ctl(via, 'list_queues', 'name', 'leader', '--formatter', 'json')) as {
+      name: string;
+      leader: string;
+    }[];
     const leader = rows.find((r) => r.name === queue)?.leader;
     return this.numbers.find((n) => this.name(n) === leader);
   }
@@ -86,11 +95,17 @@ export class ClusterNodes {
     while (Date.now() < end) {
       try {
         const via = await this.anyRunning();
-        const rows = JSON.parse(await this.ctl(via, 'list_queues', 'name', 'members', 'online', '--formatter', 'json')) as
-          { name: string; members?: unknown; online?: unknown }[];
+        const rows = JSON.parse(await this.ctl(via, 'list_queues', 'name', 'members', 'online', '--formatter', 'json')) as {
+          name: string;
+          members?: unknown;
+          online?: unknown;
+        }[];
         const ours = rows.filter((r) => r.name.startsWith(prefix));
         const whole = (r: (typeof ours)[number]): boolean =>
-          Array.isArray(r.members) && Array.isArray(r.online) && r.members.length === this.numbers.length && r.online.length === r.members.length;
+          Array.isArray(r.members) &&
+          Array.isArray(r.online) &&
+          r.members.length === this.numbers.length &&
+          r.online.length === r.members.length;
         if (ours.length > 0 && ours.every(whole)) return true;
       } catch {
         // a node still booting: ask again

@@ -74,13 +74,19 @@ const CONVERSION_TIMEOUT_MS = 30_000;
 export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ClusterReport> {
   const nodes = new ClusterNodes();
   for (const n of nodes.numbers) {
-    if (!(await nodes.running(n))) throw new Error(`${nodes.name(n)} is not running: start the cluster with scripts/rabbit-cluster/start.sh (as root)`);
+    if (!(await nodes.running(n)))
+      throw new Error(`${nodes.name(n)} is not running: start the cluster with scripts/rabbit-cluster/start.sh (as root)`);
   }
   const data = makeDataRoot();
   const workDir = mkdtempSync(path.join(tmpdir(), 'ac-chaos-cluster-'));
   // Broker faults are the subject here: AMI and job deadlines are generous, so a loaded machine
   // (a shared 2-core box) does not turn slow conversions into retries the faults did not cause.
-  const emulator = await AsteriskEmulator.start({ root: data.root, mode: opts.mode, latencyMs: 30, conversionTimeoutMs: CONVERSION_TIMEOUT_MS });
+  const emulator = await AsteriskEmulator.start({
+    root: data.root,
+    mode: opts.mode,
+    latencyMs: 30,
+    conversionTimeoutMs: CONVERSION_TIMEOUT_MS,
+  });
   const run = new ClusterRun(opts, nodes, data, workDir, emulator, await freePort());
   try {
     return await run.execute();
@@ -183,7 +189,9 @@ class ClusterRun {
     this.bridge.start();
     await within(consuming, 60_000);
     this.readyz.start();
-    opts.log(`chaos-cluster: ${opts.jobs} jobs, seed ${opts.seed}, mode ${opts.mode}, quorum queue ${this.names.queueName} on ${this.nodes.hosts().join(', ')}`);
+    opts.log(
+      `chaos-cluster: ${opts.jobs} jobs, seed ${opts.seed}, mode ${opts.mode}, quorum queue ${this.names.queueName} on ${this.nodes.hosts().join(', ')}`,
+    );
     const progress = setInterval(() => opts.log(`… ${ledger.ended}/${ledger.publishedCount} ended, ${this.faults.length} faults`), 10_000);
     try {
       const allEnded = (): boolean => ledger.publishedCount === opts.jobs && ledger.ended === opts.jobs;
@@ -250,7 +258,8 @@ class ClusterRun {
     const consumingAgain = bridgeWasThere ? stamp(this.bridge.onLog((line) => line['message'] === 'consuming')) : undefined;
     await this.nodes.node('kill', leader);
     const failoverMs = consumingAgain === undefined ? undefined : await timeTo(consumingAgain, t0, 120_000);
-    if (bridgeWasThere && failoverMs === undefined) this.anomaly(`leader ${this.nodes.name(leader)} killed: the bridge did not consume again within 120 s`);
+    if (bridgeWasThere && failoverMs === undefined)
+      this.anomaly(`leader ${this.nodes.name(leader)} killed: the bridge did not consume again within 120 s`);
     let newLeader: number | undefined;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -268,13 +277,21 @@ class ClusterRun {
   }
 
   /** The fault's record, once the bridge is ready again (or 60 s passed). */
-  private async finish(kind: ClusterFault['kind'], n: number, bridgeWasThere: boolean, now: number | undefined, t0: number,
-    failoverMs: number | undefined, resume: number | undefined): Promise<ClusterFault> {
+  private async finish(
+    kind: ClusterFault['kind'],
+    n: number,
+    bridgeWasThere: boolean,
+    now: number | undefined,
+    t0: number,
+    failoverMs: number | undefined,
+    resume: number | undefined,
+  ): Promise<ClusterFault> {
     const end = Date.now() + 60_000;
     while (this.readyz.firstReadyAfter(t0 + (failoverMs ?? 0)) === undefined && Date.now() < end) await pause(100);
     const ready = this.readyz.firstReadyAfter(t0 + (failoverMs ?? 0));
     const readyzSaid503 = this.readyz.sawNotReady(t0, ready ?? Date.now());
-    if (bridgeWasThere && !readyzSaid503) this.anomaly(`${kind} ${this.nodes.name(n)}: the bridge lost its node but /readyz never said 503`);
+    if (bridgeWasThere && !readyzSaid503)
+      this.anomaly(`${kind} ${this.nodes.name(n)}: the bridge lost its node but /readyz never said 503`);
     return {
       kind,
       node: `acx${n}`,
@@ -290,7 +307,8 @@ class ClusterRun {
   /** Starts node n again and waits until every queue of the run has all its members online. */
   private async bringBack(n: number): Promise<void> {
     await this.nodes.node('start', n);
-    if (!(await this.nodes.onMembersOnline(this.names.queueName))) this.anomaly(`after restarting ${this.nodes.name(n)}: a queue still lacks a member after 300 s`);
+    if (!(await this.nodes.onMembersOnline(this.names.queueName)))
+      this.anomaly(`after restarting ${this.nodes.name(n)}: a queue still lacks a member after 300 s`);
   }
 
   private async stopBridge(): Promise<void> {
@@ -299,7 +317,8 @@ class ClusterRun {
     this.bridge.signal('SIGTERM');
     const last = await exit;
     if (last !== undefined && last.code !== 0) this.anomaly(`final SIGTERM: exit code ${String(last.code)}`);
-    if (!(await this.watch.onIdle(CONVERSION_TIMEOUT_MS + 5000))) this.anomaly(`${this.watch.running} conversion steps still running at the end`);
+    if (!(await this.watch.onIdle(CONVERSION_TIMEOUT_MS + 5000)))
+      this.anomaly(`${this.watch.running} conversion steps still running at the end`);
   }
 
   private async report(): Promise<ClusterReport> {
@@ -315,9 +334,17 @@ class ClusterRun {
     for (const lie of this.readyz.lies) this.anomaly(`readyz: ${lie}`);
     const counts: Record<string, number> = {};
     for (const f of this.faults) counts[f.kind] = (counts[f.kind] ?? 0) + 1;
-    const ok = tally.missing === 0 && tally.unknownResults === 0 && tally.badResults === 0 && tally.deadLettersWithoutReason === 0 &&
-      tally.wrongOutcomes === 0 && tally.goodJobsGaveUp === 0 && tally.convertedAndDeadLettered === 0 &&
-      badWavs.length === 0 && tempFilesLeft.length === 0 && this.anomalies.length === 0;
+    const ok =
+      tally.missing === 0 &&
+      tally.unknownResults === 0 &&
+      tally.badResults === 0 &&
+      tally.deadLettersWithoutReason === 0 &&
+      tally.wrongOutcomes === 0 &&
+      tally.goodJobsGaveUp === 0 &&
+      tally.convertedAndDeadLettered === 0 &&
+      badWavs.length === 0 &&
+      tempFilesLeft.length === 0 &&
+      this.anomalies.length === 0;
     return {
       chaos: {
         tally,
@@ -329,7 +356,10 @@ class ClusterRun {
         wavsChecked: converted.length,
         tempFilesLeft: tempFilesLeft.slice(0, 20),
         leftInQueues,
-        bridgeErrors: [...this.logCounts].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([key, n]) => `${n}× ${key}`),
+        bridgeErrors: [...this.logCounts]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 12)
+          .map(([key, n]) => `${n}× ${key}`),
         queueType: 'quorum',
         wallMs: Date.now() - this.started,
         ok,
@@ -367,7 +397,10 @@ async function resumeMs(lost: Promise<number>, back: Promise<number>): Promise<n
 /** Milliseconds from t0 until `promise` resolves, or undefined after maxMs. */
 async function timeTo(promise: Promise<unknown>, t0: number, maxMs: number): Promise<number | undefined> {
   let done = false;
-  await within(promise.then(() => (done = true)), maxMs);
+  await within(
+    promise.then(() => (done = true)),
+    maxMs,
+  );
   return done ? Date.now() - t0 : undefined;
 }
 
@@ -376,6 +409,7 @@ export function describeFault(f: ClusterFault): string {
   const where = f.bridgeWasThere
     ? `bridge was there → now on ${f.bridgeNow ?? '?'}, consuming again ${ms(f.failoverMs)} after the command (${ms(f.resumeMs)} after it saw the loss)`
     : `bridge on ${f.bridgeNow ?? '?'} (unaffected)`;
-  const leader = f.kind === 'leader-kill' ? `, new leader ${f.newLeader ?? '?'} (seen by list_queues ${ms(f.leaderMovedMs)} after the kill)` : '';
+  const leader =
+    f.kind === 'leader-kill' ? `, new leader ${f.newLeader ?? '?'} (seen by list_queues ${ms(f.leaderMovedMs)} after the kill)` : '';
   return `${f.kind} ${f.node}: ${where}${leader}; /readyz 200 again after ${ms(f.readyAgainMs)}${f.readyzSaid503 ? ', said 503 meanwhile' : ''}`;
 }

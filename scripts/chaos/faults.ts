@@ -141,6 +141,8 @@ async function stopBridge(ctx: FaultContext, signals: readonly NodeJS.Signals[])
     return;
   }
   if (signals.length === 1 && result !== undefined && result.code !== 0) {
-    ctx.anomaly(`SIGTERM: the bridge exited with code ${String(result.code)} (signal ${String(result.signal)}), not 0 (after ${String(result.afterSignalMs)} ms; started: ${wasStarted})`);
+    ctx.anomaly(
+      `SIGTERM: the bridge exited with code ${String(result.code)} (signal ${String(result.signal)}), not 0 (after ${String(result.afterSignalMs)} ms; started: ${wasStarted})`,
+    );
   }
 }

@@ -158,7 +158,8 @@ export class Ledger {
     for (const [id, expected] of this.published) {
       const code = this.dead.get(id)?.code;
       if (expected !== 'converted') {
-        if (this.converted.has(id) || (code !== undefined && code !== expected && !code.startsWith('broker:'))) wrong.push(`${id}: built for ${expected}, got ${this.converted.has(id) ? 'converted' : code}`);
+        if (this.converted.has(id) || (code !== undefined && code !== expected && !code.startsWith('broker:')))
+          wrong.push(`${id}: built for ${expected}, got ${this.converted.has(id) ? 'converted' : code}`);
       } else if (!this.converted.has(id) && code !== undefined) {
         // broker:delivery_limit — a quorum queue's policy gave up on it (reported, see docs/reliability.md).
         if (TRANSIENT.has(code) || code.startsWith('broker:')) gaveUp++;

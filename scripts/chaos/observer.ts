@@ -43,7 +43,11 @@ export class Observer {
     readonly names: QueueNames,
     private readonly ledger: Ledger,
     private readonly queueArguments?: Record<string, unknown>,
-    private readonly cluster?: { hosts?: string[]; deadLetterArguments?: Record<string, unknown>; resultsArguments?: Record<string, unknown> },
+    private readonly cluster?: {
+      hosts?: string[];
+      deadLetterArguments?: Record<string, unknown>;
+      resultsArguments?: Record<string, unknown>;
+    },
   ) {
     this.amqp = new Connection({
       url: amqpUrl,
@@ -63,7 +67,10 @@ export class Observer {
     const results = this.amqp.createConsumer(
       {
         queue: this.observedQueue,
-        queueOptions: { durable: true, ...(this.cluster?.resultsArguments === undefined ? {} : { arguments: this.cluster.resultsArguments }) },
+        queueOptions: {
+          durable: true,
+          ...(this.cluster?.resultsArguments === undefined ? {} : { arguments: this.cluster.resultsArguments }),
+        },
         qos: { prefetchCount: 200 },
         exchanges: [{ exchange: names.resultsExchange, type: 'topic', durable: true }],
         queueBindings: [{ exchange: names.resultsExchange, queue: this.observedQueue, routingKey: '#' }],
@@ -76,16 +83,24 @@ export class Observer {
         }
       },
     );
-    const deadOptions = { durable: true, ...(this.cluster?.deadLetterArguments === undefined ? {} : { arguments: this.cluster.deadLetterArguments }) };
-    const dead = this.amqp.createConsumer({ queue: names.deadLetterQueue, queueOptions: deadOptions, qos: { prefetchCount: 200 } }, (message) =>
-      this.ledger.deadLetter(deadLetterOf(message)),
+    const deadOptions = {
+      durable: true,
+      ...(this.cluster?.deadLetterArguments === undefined ? {} : { arguments: this.cluster.deadLetterArguments }),
+    };
+    const dead = this.amqp.createConsumer(
+      { queue: names.deadLetterQueue, queueOptions: deadOptions, qos: { prefetchCount: 200 } },
+      (message) => this.ledger.deadLetter(deadLetterOf(message)),
     );
     for (const c of [results, dead]) {
       c.on('error', () => undefined);
       this.consumers.push(c);
     }
     await Promise.all([onceReady(results), onceReady(dead)]);
-    await this.amqp.queueDeclare({ queue: names.queueName, durable: true, ...(this.queueArguments === undefined ? {} : { arguments: this.queueArguments }) });
+    await this.amqp.queueDeclare({
+      queue: names.queueName,
+      durable: true,
+      ...(this.queueArguments === undefined ? {} : { arguments: this.queueArguments }),
+    });
   }
 
   /**
@@ -97,7 +112,10 @@ export class Observer {
     this.ledger.publish(job.job_id, expected);
     for (;;) {
       try {
-        await this.publisher.send({ routingKey: this.names.queueName, durable: true, messageId: job.job_id, contentType: 'application/json' }, job);
+        await this.publisher.send(
+          { routingKey: this.names.queueName, durable: true, messageId: job.job_id, contentType: 'application/json' },
+          job,
+        );
         return;
       } catch (error) {
         if (Date.now() > deadline) throw error;

@@ -32,8 +32,10 @@ export async function publishAll(opts: Pick<ChaosOptions, 'jobs' | 'publishOverM
     for (; next < due; next++) {
       const id = `chaos-${String(next).padStart(6, '0')}`;
       const wav_path = data.wav(id);
-      if (next % 50 === 49) batch.push(observer.publishJob({ job_id: id, gsm_path: path.join(data.gsmDir, `${id}.gsm`), wav_path }, 'INPUT_MISSING'));
-      else if (next % 97 === 96) batch.push(observer.publishJob({ job_id: id, gsm_path: `/var/tmp/${id}.gsm`, wav_path }, 'PATH_NOT_ALLOWED'));
+      if (next % 50 === 49)
+        batch.push(observer.publishJob({ job_id: id, gsm_path: path.join(data.gsmDir, `${id}.gsm`), wav_path }, 'INPUT_MISSING'));
+      else if (next % 97 === 96)
+        batch.push(observer.publishJob({ job_id: id, gsm_path: `/var/tmp/${id}.gsm`, wav_path }, 'PATH_NOT_ALLOWED'));
       else batch.push(observer.publishJob({ job_id: id, gsm_path: data.gsm(id), wav_path }));
     }
     await Promise.all(batch);
@@ -45,7 +47,12 @@ export async function publishAll(opts: Pick<ChaosOptions, 'jobs' | 'publishOverM
  * Injects faults until the phase is over or every job has ended: kinds in shuffled rounds (each
  * kind once per round, so a short run still sees every kind), gaps exponential around the mean.
  */
-export async function faultLoop(opts: ChaosOptions, prng: Prng, allEnded: () => boolean, fire: (kind: FaultKind) => Promise<void>): Promise<void> {
+export async function faultLoop(
+  opts: ChaosOptions,
+  prng: Prng,
+  allEnded: () => boolean,
+  fire: (kind: FaultKind) => Promise<void>,
+): Promise<void> {
   const end = Date.now() + opts.faultPhaseMs;
   let round: FaultKind[] = [];
   let rounds = 0;

@@ -89,8 +89,10 @@ export class ReadyzWatch {
     this.disagreeSince ??= now;
     if (now - this.disagreeSince > this.graceMs) {
       // The body names the check that is down: what to look at when this happens.
-      this.lies.push(`${((now - this.started) / 1000).toFixed(1)} s: /readyz ${status} while the bridge logged ` +
-        `${this.consuming ? 'consuming' : 'not consuming'} for ${now - this.disagreeSince} ms: ${body.replace(/\s+/g, ' ').slice(0, 300)}`);
+      this.lies.push(
+        `${((now - this.started) / 1000).toFixed(1)} s: /readyz ${status} while the bridge logged ` +
+          `${this.consuming ? 'consuming' : 'not consuming'} for ${now - this.disagreeSince} ms: ${body.replace(/\s+/g, ' ').slice(0, 300)}`,
+      );
       this.disagreeSince = undefined;
     }
   }

@@ -4,8 +4,15 @@ import type { ChaosReport } from './run.js';
 export function formatReport(r: ChaosReport): string {
   const t = r.tally;
   const a = r.asterisk;
-  const dead = Object.entries(t.deadLettered).map(([code, n]) => `${code} ${n}`).join(', ') || 'none';
-  const faults = Object.entries(r.faults).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  const dead =
+    Object.entries(t.deadLettered)
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ') || 'none';
+  const faults =
+    Object.entries(r.faults)
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none';
   const faultTotal = Object.values(r.faults).reduce((s, n) => s + n, 0);
   const lines = [
     `published              ${t.published} job ids (${t.builtToFail} built to be dead-lettered: input missing, path outside the roots)`,

@@ -61,15 +61,23 @@ class ChaosRun {
       amiPort: emulator.port,
       root: data.root,
       worker: opts.worker,
-      rabbitmq: { QueueType: opts.queueType ?? 'classic', ...(opts.deliveryLimit === undefined ? {} : { DeliveryLimit: String(opts.deliveryLimit) }) },
+      rabbitmq: {
+        QueueType: opts.queueType ?? 'classic',
+        ...(opts.deliveryLimit === undefined ? {} : { DeliveryLimit: String(opts.deliveryLimit) }),
+      },
       logLevel: 'INFO',
     };
     const broker = brokerNames(parseConfig(configText(config), 'chaos', {}));
     // Both lanes' delay queues and the (empty) bulk queue: the run's own, deleted at the end.
     this.delayQueues = serviceQueues(broker).filter((q) => q !== this.names.deadLetterQueue && q !== this.names.queueName);
     const deadLetterArguments = publisherQueues(broker)[0]?.arguments;
-    this.observer = new Observer(opts.amqpUrl, this.names, this.ledger, mainQueueDeclare(broker).arguments,
-      deadLetterArguments === undefined ? undefined : { deadLetterArguments });
+    this.observer = new Observer(
+      opts.amqpUrl,
+      this.names,
+      this.ledger,
+      mainQueueDeclare(broker).arguments,
+      deadLetterArguments === undefined ? undefined : { deadLetterArguments },
+    );
     this.bridge = new BridgeProcess(config, workDir, 'bridge', opts.bridgeLog);
     this.superviseBridge();
   }
@@ -77,7 +85,12 @@ class ChaosRun {
   static async create(opts: ChaosOptions): Promise<ChaosRun> {
     const data = makeDataRoot();
     const workDir = mkdtempSync(path.join(tmpdir(), 'ac-chaos-run-'));
-    const emulator = await AsteriskEmulator.start({ root: data.root, mode: opts.mode, latencyMs: opts.latencyMs, conversionTimeoutMs: opts.conversionTimeoutMs });
+    const emulator = await AsteriskEmulator.start({
+      root: data.root,
+      mode: opts.mode,
+      latencyMs: opts.latencyMs,
+      conversionTimeoutMs: opts.conversionTimeoutMs,
+    });
     return new ChaosRun(opts, data, workDir, emulator);
   }
 
@@ -108,8 +121,13 @@ class ChaosRun {
     const { opts, ledger } = this;
     await this.observer.start();
     this.bridge.start();
-    opts.log(`chaos: ${opts.jobs} jobs, seed ${opts.seed}, mode ${opts.mode}, ${opts.queueType ?? 'classic'} queue ${this.names.queueName}, faults: ${opts.kinds.join(', ')}`);
-    const progress = setInterval(() => opts.log(`… ${ledger.ended}/${ledger.publishedCount} ended, faults ${JSON.stringify(this.faults)}`), 10_000);
+    opts.log(
+      `chaos: ${opts.jobs} jobs, seed ${opts.seed}, mode ${opts.mode}, ${opts.queueType ?? 'classic'} queue ${this.names.queueName}, faults: ${opts.kinds.join(', ')}`,
+    );
+    const progress = setInterval(
+      () => opts.log(`… ${ledger.ended}/${ledger.publishedCount} ended, faults ${JSON.stringify(this.faults)}`),
+      10_000,
+    );
     try {
       const allEnded = (): boolean => ledger.publishedCount === opts.jobs && ledger.ended === opts.jobs;
       await Promise.all([publishAll(opts, this.data, this.observer), faultLoop(opts, this.prng, allEnded, (kind) => this.fire(kind))]);
@@ -145,7 +163,8 @@ class ChaosRun {
     this.bridge.signal('SIGTERM');
     const last = await exit;
     if (last !== undefined && last.code !== 0) this.anomaly(`final SIGTERM: exit code ${String(last.code)}`);
-    if (!(await this.watch.onIdle(this.opts.conversionTimeoutMs + 5000))) this.anomaly(`${this.watch.running} conversion steps still running at the end`);
+    if (!(await this.watch.onIdle(this.opts.conversionTimeoutMs + 5000)))
+      this.anomaly(`${this.watch.running} conversion steps still running at the end`);
   }
 
   private async report(): Promise<ChaosReport> {
@@ -159,10 +178,19 @@ class ChaosRun {
       if (problem !== undefined) badWavs.push(`${id}: ${problem}`);
     }
     const tempFilesLeft = tempFiles(this.data.wavDir);
-    const bridgeErrors = [...this.logCounts].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([key, n]) => `${n}× ${key}`);
+    const bridgeErrors = [...this.logCounts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([key, n]) => `${n}× ${key}`);
     const ok =
-      tally.missing === 0 && tally.unknownResults === 0 && tally.badResults === 0 && tally.deadLettersWithoutReason === 0 &&
-      tally.wrongOutcomes === 0 && badWavs.length === 0 && tempFilesLeft.length === 0 && this.anomalies.length === 0;
+      tally.missing === 0 &&
+      tally.unknownResults === 0 &&
+      tally.badResults === 0 &&
+      tally.deadLettersWithoutReason === 0 &&
+      tally.wrongOutcomes === 0 &&
+      badWavs.length === 0 &&
+      tempFilesLeft.length === 0 &&
+      this.anomalies.length === 0;
     return {
       tally,
       asterisk: this.watch.tally(),

@@ -13,12 +13,47 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Known sections and keys, canonical spelling (matching is case-insensitive). */
 export const SCHEMA = {
-  RabbitMQ: ['Url', 'HostName', 'Port', 'VirtualHost', 'UserName', 'Password', 'TLS', 'TLSCAFile', 'QueueName',
-    'ResultsExchange', 'DeadLetterQueue', 'QueueType', 'DeliveryLimit'],
-  AsteriskAMI: ['Addr', 'Port', 'User', 'Secret', 'Channel', 'Context', 'Exten', 'AuthType', 'TLS', 'TLSCAFile',
-    'TLSVerify', 'PingInterval', 'ActionTimeout'],
-  Worker: ['Concurrency', 'JobTimeout', 'MaxAttempts', 'AllowedRoots', 'RetryDelay', 'RetryMaxDelay', 'DrainTimeout',
-    'InputExtension', 'OutputExtension'],
+  RabbitMQ: [
+    'Url',
+    'HostName',
+    'Port',
+    'VirtualHost',
+    'UserName',
+    'Password',
+    'TLS',
+    'TLSCAFile',
+    'QueueName',
+    'ResultsExchange',
+    'DeadLetterQueue',
+    'QueueType',
+    'DeliveryLimit',
+  ],
+  AsteriskAMI: [
+    'Addr',
+    'Port',
+    'User',
+    'Secret',
+    'Channel',
+    'Context',
+    'Exten',
+    'AuthType',
+    'TLS',
+    'TLSCAFile',
+    'TLSVerify',
+    'PingInterval',
+    'ActionTimeout',
+  ],
+  Worker: [
+    'Concurrency',
+    'JobTimeout',
+    'MaxAttempts',
+    'AllowedRoots',
+    'RetryDelay',
+    'RetryMaxDelay',
+    'DrainTimeout',
+    'InputExtension',
+    'OutputExtension',
+  ],
   Metrics: ['Listen'],
   Logging: ['MinimumLevel', 'Format'],
 } as const;
@@ -98,8 +133,7 @@ function describe(origin: Origin): string {
  * INI text plus environment and credentials → a {@link Reader}. Unknown keys and repeated keys are
  * errors; unknown sections and overridden keys become `warnings`.
  */
-export function readSources(text: string, file: string, env: Env, credentialsDir: string | undefined,
-  warnings: string[]): Reader {
+export function readSources(text: string, file: string, env: Env, credentialsDir: string | undefined, warnings: string[]): Reader {
   const values = readValues(text, file, warnings);
   checkUrlOrParts(file, values);
   overlaySecrets(values, env, credentialsDir);
@@ -115,8 +149,7 @@ export function readSources(text: string, file: string, env: Env, credentialsDir
 /** INI text → values by canonical `Section.Key`. Unknown keys and duplicates are errors; unknown sections are noted. */
 function readValues(text: string, file: string, warnings: string[]): Map<string, Source> {
   const doc = parseIni(text);
-  const known = (name: string | undefined): Section | undefined =>
-    SECTIONS.find((s) => s.toLowerCase() === name?.toLowerCase());
+  const known = (name: string | undefined): Section | undefined => SECTIONS.find((s) => s.toLowerCase() === name?.toLowerCase());
   for (const { section, problem } of doc.problems) {
     // Lines of ignored sections (other AuditorAI tools) are none of our business.
     if (section && !known(section.name)) continue;
@@ -127,8 +160,10 @@ function readValues(text: string, file: string, warnings: string[]): Map<string,
     const name = known(section.name);
     if (!name) {
       const near = v.nearest(section.name, SECTIONS);
-      warnings.push(`${file}: section [${section.name}] (line ${section.line}) is not used by audio-convert and is ignored` +
-        (near ? `; did you mean [${near}]?` : ''));
+      warnings.push(
+        `${file}: section [${section.name}] (line ${section.line}) is not used by audio-convert and is ignored` +
+          (near ? `; did you mean [${near}]?` : ''),
+      );
       continue;
     }
     for (const entry of section.entries) {
@@ -137,8 +172,9 @@ function readValues(text: string, file: string, warnings: string[]): Map<string,
       if (!key) throw new ConfigError(`${file}: [${name}] ${entry.key} (line ${entry.line}): ${unknownKey(name, entry.key)}`);
       const previous = values.get(`${name}.${key}`);
       if (previous?.origin.kind === 'file') {
-        throw new ConfigError(`${file}: [${name}] ${key} (line ${entry.line}): set twice ` +
-          `(also on line ${previous.origin.line}); keep one`);
+        throw new ConfigError(
+          `${file}: [${name}] ${key} (line ${entry.line}): set twice ` + `(also on line ${previous.origin.line}); keep one`,
+        );
       }
       values.set(`${name}.${key}`, { value: entry.value, origin: { kind: 'file', line: entry.line } });
     }
@@ -157,8 +193,9 @@ function checkUrlOrParts(file: string, values: Map<string, Source>): void {
   if (!values.has('RabbitMQ.Url')) return;
   const part = URL_PARTS.find((k) => values.has(`RabbitMQ.${k}`));
   if (part) {
-    throw new ConfigError(`${file}: [RabbitMQ] Url and ${part} are both set: use either Url or the separate keys ` +
-      `(${URL_PARTS.join(', ')}), not both`);
+    throw new ConfigError(
+      `${file}: [RabbitMQ] Url and ${part} are both set: use either Url or the separate keys ` + `(${URL_PARTS.join(', ')}), not both`,
+    );
   }
 }
 
@@ -187,4 +224,3 @@ function readCredential(path: string): string | undefined {
     throw new ConfigError(`${path}: cannot read the credential: ${code ?? String(err)}`, { cause: err });
   }
 }
-

@@ -65,17 +65,13 @@ export const choice =
 export const text =
   (max: number, what = 'characters'): Converter<string> =>
   (v) =>
-    v.length >= 1 && v.length <= max && !CONTROL.test(v)
-      ? v
-      : invalid(`must be 1 to ${max} ${what} without control characters`);
+    v.length >= 1 && v.length <= max && !CONTROL.test(v) ? v : invalid(`must be 1 to ${max} ${what} without control characters`);
 
 /** A word: 1..max characters without spaces or control characters (an AMI user name). */
 export const word =
   (max: number): Converter<string> =>
   (v) =>
-    v.length >= 1 && v.length <= max && !/\s/.test(v) && !CONTROL.test(v)
-      ? v
-      : invalid(`must be 1 to ${max} characters without spaces`);
+    v.length >= 1 && v.length <= max && !/\s/.test(v) && !CONTROL.test(v) ? v : invalid(`must be 1 to ${max} characters without spaces`);
 
 /** A host name or IP address (an IPv6 address may be written in brackets). Returned without brackets. */
 export const host: Converter<string> = (v) => {
@@ -97,7 +93,8 @@ export interface HostPort {
  * than one, IPv6 literals are refused: rabbitmq-client splits each item at its first `:`.
  */
 export const hostList: Converter<readonly HostPort[]> = (v) => {
-  const allowed = 'must be a host name or IP address, or a comma-separated list of host[:port] (the nodes of a ' +
+  const allowed =
+    'must be a host name or IP address, or a comma-separated list of host[:port] (the nodes of a ' +
     'RabbitMQ cluster), e.g. rmq1:5672, rmq2:5672, rmq3:5672';
   const items = v.split(',').map((s) => s.trim());
   if (items.some((s) => s === '')) return invalid(`${allowed}; an item is empty`);
@@ -154,8 +151,7 @@ export const absolutePath: Converter<string> = (v) =>
  */
 export const roots: Converter<readonly string[]> = (v) => {
   const items = v.split(/[\s,]+/).filter((s) => s !== '');
-  const allowed =
-    'must be one or more absolute directory paths separated by commas or spaces, e.g. /var/local/auditorai';
+  const allowed = 'must be one or more absolute directory paths separated by commas or spaces, e.g. /var/local/auditorai';
   if (items.length === 0) return invalid(allowed);
   for (const item of items) {
     if (!isAbsolutePathText(item)) {

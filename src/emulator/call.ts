@@ -113,7 +113,14 @@ export class Call {
   /** Emits the call setup: both halves created, ;2 answers, ;1 is up (and OriginateResponse). */
   setup(): void {
     const s = this.spec;
-    const response = ev.originateResponse({ actionId: s.actionId, ok: true, channel: this.name1, context: s.context, exten: s.exten, uniqueid: s.uid1 });
+    const response = ev.originateResponse({
+      actionId: s.actionId,
+      ok: true,
+      channel: this.name1,
+      context: s.context,
+      exten: s.exten,
+      uniqueid: s.uid1,
+    });
     const setup: WireEvent[] = [
       ev.newchannel(this.s1(0)),
       ev.newchannel(this.s2(4)),
@@ -192,7 +199,10 @@ export class Call {
     else if (host.stopped) status = 'APPERROR';
     else {
       const tmpPath = tempPathFor(info.wavPath, info.jobId);
-      status = await convert({ soxPath: host.soxPath, gsmPath: info.gsmPath, tmpPath, wavPath: info.wavPath, timeoutMs: host.conversionTimeoutMs }, host.children);
+      status = await convert(
+        { soxPath: host.soxPath, gsmPath: info.gsmPath, tmpPath, wavPath: info.wavPath, timeoutMs: host.conversionTimeoutMs },
+        host.children,
+      );
     }
     const bytes = host.mode === 'instant' ? (status === 'SUCCESS' ? INSTANT_WAV_BYTES : 0) : await statSize(info.wavPath);
     return this.converted(info, stepResult(info.jobId, status, bytes));

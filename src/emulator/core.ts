@@ -158,9 +158,21 @@ export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
   noteUnexpected(what: string): void {
     if (this.stats.unexpectedActions.length < UNEXPECTED_KEPT) this.stats.unexpectedActions.push(what);
   }
-  accepted(spec: { actionId: string | undefined; channelId: string; context: string; exten: string; vars: ReadonlyMap<string, string> }): boolean {
+  accepted(spec: {
+    actionId: string | undefined;
+    channelId: string;
+    context: string;
+    exten: string;
+    vars: ReadonlyMap<string, string>;
+  }): boolean {
     this.stats.originates++;
-    this.emit('originate', { actionId: spec.actionId, channelId: spec.channelId, context: spec.context, exten: spec.exten, variables: spec.vars });
+    this.emit('originate', {
+      actionId: spec.actionId,
+      channelId: spec.channelId,
+      context: spec.context,
+      exten: spec.exten,
+      variables: spec.vars,
+    });
     if (this.dropAfter > 0 && --this.dropAfter === 0) return true;
     return false;
   }

@@ -88,7 +88,6 @@ export function parseVariableHeader(value: string, into: Map<string, string>): v
   flush();
 }
 
-
 /** The dialplan's [globals] AUDIOCONVERT_GSM_ROOT and AUDIOCONVERT_WAV_ROOT for a data root. */
 export function dialplanRoots(root: string): { gsm: string; wav: string } {
   const r = root.replace(/\/+$/, '');

@@ -89,7 +89,9 @@ export const hangupRequest = (chan: ChanSnap, cause: number): WireEvent =>
 const CAUSE_TXT: Record<number, string> = { 0: 'Unknown', 16: 'Normal Clearing' };
 
 export const hangup = (chan: ChanSnap, cause: number): WireEvent =>
-  call(`Event: Hangup\r\nPrivilege: call,all\r\n${chanBlock('', chan)}Cause: ${cause}\r\nCause-txt: ${CAUSE_TXT[cause] ?? 'Unknown'}\r\n\r\n`);
+  call(
+    `Event: Hangup\r\nPrivilege: call,all\r\n${chanBlock('', chan)}Cause: ${cause}\r\nCause-txt: ${CAUSE_TXT[cause] ?? 'Unknown'}\r\n\r\n`,
+  );
 
 /** Sent after a successful Login when the session reads `system` events. */
 export const fullyBooted = (uptimeSeconds: number): WireEvent => ({

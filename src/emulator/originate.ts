@@ -31,7 +31,13 @@ export interface OriginateHost {
   noteUnexpected(what: string): void;
   broadcast(events: readonly WireEvent[]): void;
   /** Counts the accepted Originate; true when dropAfterOriginates says: drop everyone now. */
-  accepted(spec: { actionId: string | undefined; channelId: string; context: string; exten: string; vars: ReadonlyMap<string, string> }): boolean;
+  accepted(spec: {
+    actionId: string | undefined;
+    channelId: string;
+    context: string;
+    exten: string;
+    vars: ReadonlyMap<string, string>;
+  }): boolean;
   dropAll(): void;
   newCall(spec: CallSpec): Call;
 }
@@ -63,7 +69,8 @@ function check(host: OriginateHost, session: AmiSession, m: AmiMessage): Checked
   const [channelId, otherId, channel, context, exten] = [h('ChannelId'), h('OtherChannelId'), h('Channel'), h('Context'), h('Exten')];
   const refuse = (message: string): undefined => void session.error(id, message);
   // The format string ends in "\n": the line goes out as "…149\n\r\n" (a bare LF, recorded).
-  if (channelId.length > MAX_UNIQUEID || otherId.length > MAX_UNIQUEID) return refuse(`Uniqueid length exceeds maximum of ${MAX_UNIQUEID}\n`);
+  if (channelId.length > MAX_UNIQUEID || otherId.length > MAX_UNIQUEID)
+    return refuse(`Uniqueid length exceeds maximum of ${MAX_UNIQUEID}\n`);
   if (channel === '') return refuse('Channel not specified');
   const priorityText = h('Priority');
   const numeric = scanInt(priorityText);
@@ -84,7 +91,10 @@ function check(host: OriginateHost, session: AmiSession, m: AmiMessage): Checked
   return { id, channel, channelId, otherId, context, exten, priority, app, sync };
 }
 
-/** Channel variables from every Variable: header; counts a path that holds anything outside the job path characters (a shell or dialplan metacharacter). */
+/**
+ * Channel variables from every Variable: header; counts a path that holds anything outside the
+ * job path characters (a shell or dialplan metacharacter).
+ */
 function variablesOf(host: OriginateHost, m: AmiMessage): Map<string, string> {
   const vars = new Map<string, string>();
   for (const value of getHeaders(m, 'Variable')) parseVariableHeader(value, vars);
@@ -106,7 +116,9 @@ export function handleOriginate(host: OriginateHost, session: AmiSession, m: Ami
   const failLater = (events: (failure: WireEvent) => WireEvent[]): void => {
     queued();
     if (host.accepted({ actionId: c.id, channelId: uid1, context: c.context, exten: c.exten, vars })) return host.dropAll();
-    host.broadcast(events(ev.originateResponse({ actionId: c.id, ok: false, channel: c.channel, context: c.context, exten: c.exten, uniqueid: uid1 })));
+    host.broadcast(
+      events(ev.originateResponse({ actionId: c.id, ok: false, channel: c.channel, context: c.context, exten: c.exten, uniqueid: uid1 })),
+    );
   };
   const slash = c.channel.indexOf('/');
   const tech = c.channel.slice(0, slash);

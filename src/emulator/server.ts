@@ -24,7 +24,10 @@ export interface RestartOptions {
   downMs?: number;
   /** true (default): `core restart now` — channel teardown events, then Event: Shutdown. false: kill -9, sockets just close. */
   graceful?: boolean;
-  /** Graceful only: time between the channel teardown and Shutdown, when every action gets "Asterisk is shutting down" (16 s recorded). Default 0. */
+  /**
+   * Graceful only: time between the channel teardown and Shutdown, when every action gets
+   * "Asterisk is shutting down" (16 s recorded). Default 0.
+   */
   shuttingDownMs?: number;
 }
 
@@ -108,7 +111,10 @@ export class AsteriskEmulator extends EventEmitter<EmulatorEvents> {
     this.server = undefined;
   }
 
-  /** Abruptly closes every client socket (no Shutdown). Asterisk itself lives on: later events of running jobs go to whoever logs in next. */
+  /**
+   * Abruptly closes every client socket (no Shutdown). Asterisk itself lives on: later events of
+   * running jobs go to whoever logs in next.
+   */
   dropConnections(): void {
     for (const session of this.core.sessions) session.close('abrupt');
   }
@@ -176,7 +182,10 @@ export class AsteriskEmulator extends EventEmitter<EmulatorEvents> {
     this.core.hangConversions = on;
   }
 
-  /** Removes (or restores) a context: Originate into it → "Extension does not exist."; a Local channel into a missing hold context fails after queuing (recorded). */
+  /**
+   * Removes (or restores) a context: Originate into it → "Extension does not exist."; a Local
+   * channel into a missing hold context fails after queuing (recorded).
+   */
   setDialplan(opts: { convertContextPresent?: boolean; holdContextPresent?: boolean }): void {
     if (opts.convertContextPresent !== undefined) this.core.dialplan.convertContextPresent = opts.convertContextPresent;
     if (opts.holdContextPresent !== undefined) this.core.dialplan.holdContextPresent = opts.holdContextPresent;

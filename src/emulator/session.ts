@@ -197,7 +197,9 @@ export class AmiSession {
     let ok = user !== undefined && !this.host.refuseLogins;
     if (ok && user !== undefined) {
       if ((getHeader(m, 'AuthType') ?? '').toLowerCase() === 'md5') {
-        const expected = createHash('md5').update(this.challenge + user.secret).digest('hex');
+        const expected = createHash('md5')
+          .update(this.challenge + user.secret)
+          .digest('hex');
         ok = this.challenge !== '' && getHeader(m, 'Key') === expected;
       } else {
         ok = getHeader(m, 'Secret') === user.secret;

@@ -24,7 +24,10 @@ function jobApp(call: Call): [string, string] {
   const gsm = v.get('GSM_PATH') ?? '';
   const wav = v.get('WAV_PATH') ?? '';
   const tmp = tempPathFor(wav, v.get('JOB_ID') ?? '');
-  return ['Set', `STEP_OUT=\${SHELL(… timeout -k 5 100 sox -t gsm ${gsm} -r 8000 -c 1 -e signed-integer -b 16 -t wav ${tmp} && mv -f ${tmp} ${wav} && echo OK')}`];
+  return [
+    'Set',
+    `STEP_OUT=\${SHELL(… timeout -k 5 100 sox -t gsm ${gsm} -r 8000 -c 1 -e signed-integer -b 16 -t wav ${tmp} && mv -f ${tmp} ${wav} && echo OK')}`,
+  ];
 }
 
 export function coreShowChannels(session: AmiSession, actionId: string | undefined, calls: Iterable<Call>): void {
@@ -34,7 +37,13 @@ export function coreShowChannels(session: AmiSession, actionId: string | undefin
   for (const call of calls) {
     const since = call.answeredAt;
     const holdPriority = Date.now() - since < ANSWER_HOLD_MS ? HOLD_ANSWER_PRIORITY : HOLD_WAIT_PRIORITY;
-    out += item(idLine, call.s2(6, holdPriority), holdPriority === HOLD_WAIT_PRIORITY ? 'Wait' : 'Answer', holdPriority === HOLD_WAIT_PRIORITY ? '600' : '', since);
+    out += item(
+      idLine,
+      call.s2(6, holdPriority),
+      holdPriority === HOLD_WAIT_PRIORITY ? 'Wait' : 'Answer',
+      holdPriority === HOLD_WAIT_PRIORITY ? '600' : '',
+      since,
+    );
     const [app, data] = jobApp(call);
     out += item(idLine, call.s1At(call.priority), app, data, since);
     count += 2;

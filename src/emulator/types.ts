@@ -4,7 +4,10 @@
  */
 import type { AmiMessage } from '../ami/protocol.js';
 
-/** How the recorded event reorderings are reproduced (measured over 1,000 real jobs: OriginateResponse may precede Newchannel, a fast failure's UserEvent may precede OriginateResponse). */
+/**
+ * How the recorded event reorderings are reproduced (measured over 1,000 real jobs:
+ * OriginateResponse may precede Newchannel, a fast failure's UserEvent may precede OriginateResponse).
+ */
 export type ReorderMode = 'none' | 'userevent-first' | 'originateresponse-first' | 'hangup2-first' | 'random';
 
 /** A manager.conf user. A bare string is the secret of a `read = call,user,system`, `write = originate` user. */

@@ -7,7 +7,10 @@ import { asciiSafe, typeName } from '../util/text.js';
 
 /** Largest body accepted, in bytes (docs/messages.md "Job"). */
 export const MAX_BODY_BYTES = 64 * 1024;
-/** Deepest JSON nesting accepted. A job is flat; this leaves room for extra fields and keeps recursive code (JSON.stringify, loggers) safe. */
+/**
+ * Deepest JSON nesting accepted. A job is flat; this leaves room for extra fields and keeps
+ * recursive code (JSON.stringify, loggers) safe.
+ */
 export const MAX_JSON_DEPTH = 32;
 
 /** An AMQP body as rabbitmq-client hands it over → the JSON object it holds, or InvalidMessageError. */

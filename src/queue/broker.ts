@@ -177,7 +177,8 @@ export class BrokerPublisher {
 export function brokerNames(config: Config): BrokerNames {
   const { worker, rabbitmq } = config;
   const retryDelaysMs: number[] = [];
-  for (let level = 1; level < worker.maxAttempts; level++) retryDelaysMs.push(retryDelayMs(level, worker.retryDelayMs, worker.retryMaxDelayMs));
+  for (let level = 1; level < worker.maxAttempts; level++)
+    retryDelaysMs.push(retryDelayMs(level, worker.retryDelayMs, worker.retryMaxDelayMs));
   return {
     queueName: rabbitmq.queueName,
     resultsExchange: rabbitmq.resultsExchange,

@@ -99,7 +99,6 @@ function ownField(fields: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(fields, key) ? fields[key] : undefined;
 }
 
-
 function checkJobId(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new InvalidMessageError(`job_id must be a string, got ${typeName(value)}`);

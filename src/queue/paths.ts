@@ -45,12 +45,20 @@ export async function checkRealPaths(job: Job, rules: PathRules): Promise<void> 
 }
 
 /** Our refusals pass through; a file system error becomes a readable error naming the directory. */
-function unreadable(error: unknown, make: (message: string, options: { cause: unknown }) => AppError, field: string, path: string): unknown {
+function unreadable(
+  error: unknown,
+  make: (message: string, options: { cause: unknown }) => AppError,
+  field: string,
+  path: string,
+): unknown {
   if (error instanceof AppError) return error;
   const code = errorCode(error);
   if (typeof code !== 'string') return error;
   const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : error instanceof Error ? error.message : code;
-  return make(`the service cannot examine ${field} ${path} (${code}: ${why}); check that its user may search the directory ${posix.dirname(path)} and every one above it`, { cause: error });
+  return make(
+    `the service cannot examine ${field} ${path} (${code}: ${why}); check that its user may search the directory ${posix.dirname(path)} and every one above it`,
+    { cause: error },
+  );
 }
 
 function checkInput(gsmPath: string, roots: readonly string[], extension: string): void {

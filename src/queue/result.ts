@@ -141,7 +141,9 @@ function headerText(text: string, max: number): string {
   return safe.length <= max ? safe : `${safe.slice(0, max - 3)}...`;
 }
 
-function encodeOriginalBody(body: Buffer): Pick<DeadLetterEnvelope['body'], 'body_encoding' | 'original_body' | 'original_body_bytes' | 'original_body_truncated'> {
+function encodeOriginalBody(
+  body: Buffer,
+): Pick<DeadLetterEnvelope['body'], 'body_encoding' | 'original_body' | 'original_body_bytes' | 'original_body_truncated'> {
   const truncated = body.byteLength > MAX_DEAD_LETTER_BODY_BYTES;
   let text: string | undefined;
   try {

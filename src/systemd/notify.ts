@@ -117,7 +117,9 @@ export interface Observable {
 /** One line for STATUS=: what is not ready, or that it consumes. */
 export function describe(readiness: ReturnType<Observable['readiness']>): string {
   if (readiness.ready) return 'consuming';
-  const down = Object.entries(readiness.checks).filter(([, c]) => !c.ok).map(([name, c]) => `${name}: ${c.detail}`);
+  const down = Object.entries(readiness.checks)
+    .filter(([, c]) => !c.ok)
+    .map(([name, c]) => `${name}: ${c.detail}`);
   return `not ready (${down.join('; ')})`;
 }
 
@@ -160,7 +162,12 @@ export function followService(service: Observable, notifier: SystemdNotifier, re
 }
 
 /** One `systemd-notify` run; it always resolves, reporting any failure through `fail`. */
-function runNotify(command: string, childEnv: NodeJS.ProcessEnv, assignments: readonly string[], fail: (error: Error) => void): Promise<void> {
+function runNotify(
+  command: string,
+  childEnv: NodeJS.ProcessEnv,
+  assignments: readonly string[],
+  fail: (error: Error) => void,
+): Promise<void> {
   return new Promise((resolve) => {
     const what = `${command} ${assignments.map((a) => a.split('=')[0]).join(' ')}`;
     // systemd-notify waits at most 5 s for systemd (its barrier timeout); 10 s is a safety net.

@@ -34,15 +34,28 @@ const within = (path: string, root: string): boolean => {
  * holds at least one of them (else jobs there pass the bridge and are refused by the dialplan).
  */
 export function compareRoots(dialplan: DialplanRoots, allowedRoots: readonly string[], configFile: string): RootsProblem[] {
-  const globalsFix = 'set AUDIOCONVERT_GSM_ROOT and AUDIOCONVERT_WAV_ROOT in the [globals] of the shipped extensions.conf, then asterisk -rx "dialplan reload"';
+  const globalsFix =
+    'set AUDIOCONVERT_GSM_ROOT and AUDIOCONVERT_WAV_ROOT in the [globals] of the shipped extensions.conf, then asterisk -rx "dialplan reload"';
   if (dialplan.gsm === undefined || dialplan.wav === undefined) {
-    return [{ problem: 'the ping extension does not report GsmRoot/WavRoot: the installed extensions.conf predates dated trees (it refuses subdirectories)', fix: `install config/asterisk/extensions.conf; ${globalsFix}` }];
+    return [
+      {
+        problem:
+          'the ping extension does not report GsmRoot/WavRoot: the installed extensions.conf predates dated trees (it refuses subdirectories)',
+        fix: `install config/asterisk/extensions.conf; ${globalsFix}`,
+      },
+    ];
   }
   const problems: RootsProblem[] = [];
-  const named: [string, string][] = [['AUDIOCONVERT_GSM_ROOT', dialplan.gsm], ['AUDIOCONVERT_WAV_ROOT', dialplan.wav]];
+  const named: [string, string][] = [
+    ['AUDIOCONVERT_GSM_ROOT', dialplan.gsm],
+    ['AUDIOCONVERT_WAV_ROOT', dialplan.wav],
+  ];
   for (const [name, root] of named) {
     if (!isDialplanRoot(root)) {
-      problems.push({ problem: `the dialplan's ${name} is ${root === '' ? 'empty' : `'${root}'`}: not ${DIALPLAN_ROOT_TEXT}, so the dialplan refuses every job`, fix: globalsFix });
+      problems.push({
+        problem: `the dialplan's ${name} is ${root === '' ? 'empty' : `'${root}'`}: not ${DIALPLAN_ROOT_TEXT}, so the dialplan refuses every job`,
+        fix: globalsFix,
+      });
     } else if (!allowedRoots.some((allowed) => within(root, allowed))) {
       problems.push({
         problem: `the dialplan's ${name} ${root} is outside [Worker] AllowedRoots (${allowedRoots.join(', ')}): the bridge refuses every job there`,

@@ -1,14 +1,22 @@
 /**
  * `audio-convert doctor`: checks a deployment from the outside, in order, and says for each
  * problem how to fix it: the config file, RabbitMQ (reachable; input, dead-letter and delay
- * queues and the results exchange as the service declares them at start-up), AMI (reachable, login), and the dialplan (the `ping` extension answers, the conversion
- * extension exists). It never converts a file and never creates a queue.
+ * queues and the results exchange as the service declares them at start-up), AMI (reachable,
+ * login), and the dialplan (the `ping` extension answers, the conversion extension exists).
+ * It never converts a file and never creates a queue.
  */
 import { statSync } from 'node:fs';
 import type { Connection } from 'rabbitmq-client';
 import { configFileWarnings, loadConfig, redactUrl, type Config } from '../config.js';
 import { ConfigError, errorText } from '../errors.js';
-import { brokerNames, explainDeclareMismatch, mainQueueDeclare, publisherQueues, resultsExchangeDeclare, type QueueDeclare } from '../queue/broker.js';
+import {
+  brokerNames,
+  explainDeclareMismatch,
+  mainQueueDeclare,
+  publisherQueues,
+  resultsExchangeDeclare,
+  type QueueDeclare,
+} from '../queue/broker.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { DoctorReport } from './doctor-report.js';
@@ -61,8 +69,11 @@ async function checkRabbit(config: Config, report: DoctorReport): Promise<void> 
     await checkQueues(connection, config, report);
   } catch (error) {
     // E.g. ACCESS_REFUSED on a queue: report it and go on to the AMI checks.
-    report.fail('RabbitMQ queues', errorText(error),
-      `check that user '${config.rabbitmq.username}' may configure and read the queues: rabbitmqctl list_permissions -p '${config.rabbitmq.vhost}'`);
+    report.fail(
+      'RabbitMQ queues',
+      errorText(error),
+      `check that user '${config.rabbitmq.username}' may configure and read the queues: rabbitmqctl list_permissions -p '${config.rabbitmq.vhost}'`,
+    );
   } finally {
     await connection.close().catch(() => undefined);
   }
@@ -82,35 +93,50 @@ async function checkQueues(connection: Connection, config: Config, report: Docto
         `(rabbitmqctl delete_queue '${main.queue}') so that the service declares it again`,
     );
   } else {
-    report.ok(`input queue '${main.queue}' present with the expected arguments (${plural(input.messageCount, 'message')} waiting, ${plural(input.consumerCount, 'consumer')})`);
-    if (input.consumerCount === 0) report.info(`nobody consumes '${main.queue}': the service is not running, or is paused (see its /readyz)`);
+    report.ok(
+      `input queue '${main.queue}' present with the expected arguments (${plural(input.messageCount, 'message')} waiting, ${plural(input.consumerCount, 'consumer')})`,
+    );
+    if (input.consumerCount === 0)
+      report.info(`nobody consumes '${main.queue}': the service is not running, or is paused (see its /readyz)`);
   }
 
   const dead = await inspectQueue(connection, { queue: names.deadLetterQueue, durable: true });
   reportPiece(report, `dead-letter queue '${names.deadLetterQueue}'`, dead, (n) => `present (${plural(n.messageCount, 'message')})`);
   for (const declare of publisherQueues(names).filter((q) => q.queue !== names.deadLetterQueue)) {
     const delay = await inspectQueue(connection, declare);
-    reportPiece(report, `delay queue '${declare.queue}'`, delay, (n) => `present with the expected TTL and dead-letter target (${plural(n.messageCount, 'message')} waiting)`);
+    reportPiece(
+      report,
+      `delay queue '${declare.queue}'`,
+      delay,
+      (n) => `present with the expected TTL and dead-letter target (${plural(n.messageCount, 'message')} waiting)`,
+    );
   }
   const exchange = await inspectExchange(connection, resultsExchangeDeclare(names));
   reportPiece(report, `results exchange '${names.resultsExchange}'`, exchange, () => 'present (topic, durable)');
 }
 
 /** One piece of the topology: OK, absent (the service declares it at start-up) or FAIL with the fix. */
-function reportPiece(report: DoctorReport, what: string, state: QueueState, ok: (present: { messageCount: number; consumerCount: number }) => string): void {
+function reportPiece(
+  report: DoctorReport,
+  what: string,
+  state: QueueState,
+  ok: (present: { messageCount: number; consumerCount: number }) => string,
+): void {
   if (state.kind === 'present') report.ok(`${what} ${ok(state)}`);
   else if (state.kind === 'absent') {
     report.info(`${what} does not exist yet: the service declares it at start-up, before it consumes (if the service runs, restart it)`);
   } else {
-    report.fail(what, state.problem, 'drain it and delete it (rabbitmqctl delete_queue NAME, or for the exchange: rabbitmqadmin delete exchange name=NAME), ' +
-      'then restart the service, which declares it again with its own arguments; or change the config back to the values it was declared with');
+    report.fail(
+      what,
+      state.problem,
+      'drain it and delete it (rabbitmqctl delete_queue NAME, or for the exchange: rabbitmqadmin delete exchange name=NAME), ' +
+        'then restart the service, which declares it again with its own arguments; or change the config back to the values it was declared with',
+    );
   }
 }
 
 type QueueState =
-  | { kind: 'absent' }
-  | { kind: 'present'; messageCount: number; consumerCount: number }
-  | { kind: 'mismatch'; problem: string };
+  { kind: 'absent' } | { kind: 'present'; messageCount: number; consumerCount: number } | { kind: 'mismatch'; problem: string };
 
 /**
  * Passive declare first (never creates the queue); when the queue exists and `compare` is set,
@@ -151,7 +177,10 @@ async function inspectExchange(connection: Connection, declare: ReturnType<typeo
 }
 
 /** Runs `fn` on a fresh channel and closes it; an AMQP error comes back as a value. */
-async function onChannel<T>(connection: Connection, fn: (channel: Awaited<ReturnType<Connection['acquire']>>) => Promise<T>): Promise<T | Error> {
+async function onChannel<T>(
+  connection: Connection,
+  fn: (channel: Awaited<ReturnType<Connection['acquire']>>) => Promise<T>,
+): Promise<T | Error> {
   const channel = await connection.acquire();
   try {
     return await fn(channel);

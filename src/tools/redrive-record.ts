@@ -8,7 +8,17 @@ import { ATTEMPTS_HEADER } from '../queue/broker.js';
 export const REDRIVEN_HEADER = 'x-audioconvert-redriven';
 
 /** Headers the broker or the service add on the way: they describe the old life, not the new job. */
-const DROPPED_HEADERS = new Set([ATTEMPTS_HEADER, 'x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason', 'x-delivery-count']);
+const DROPPED_HEADERS = new Set([
+  ATTEMPTS_HEADER,
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+  'x-delivery-count',
+]);
 
 /** What the tool reads of a record. */
 export interface DeadLetter {
@@ -39,7 +49,10 @@ export interface RedriveFilter {
 
 /** A record matches when its code is one of `codes` AND its job id one of `jobIds` (an empty list matches all). */
 export function matches(record: DeadLetter, filter: RedriveFilter): boolean {
-  return (filter.codes.length === 0 || filter.codes.includes(record.code)) && (filter.jobIds.length === 0 || filter.jobIds.includes(record.jobId));
+  return (
+    (filter.codes.length === 0 || filter.codes.includes(record.code)) &&
+    (filter.jobIds.length === 0 || filter.jobIds.includes(record.jobId))
+  );
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString() : undefined);
@@ -48,7 +61,10 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Buf
  * Reads a record from its AMQP body (a parsed object when the content type was JSON, else bytes)
  * and headers. Fields come from the body; the headers stand in when the body is not a record.
  */
-export function readRecord(body: unknown, headers: Record<string, unknown> | undefined): { record: DeadLetter; fields: Record<string, unknown> | undefined } {
+export function readRecord(
+  body: unknown,
+  headers: Record<string, unknown> | undefined,
+): { record: DeadLetter; fields: Record<string, unknown> | undefined } {
   let fields: Record<string, unknown> | undefined;
   let parsed: unknown = body;
   if (Buffer.isBuffer(body) || typeof body === 'string') {
@@ -79,10 +95,14 @@ export function toRedrive(body: unknown, headers: Record<string, unknown> | unde
   if (fields === undefined) return { ok: false, record, problem: 'not a dead-letter record (body is not a JSON object)' };
   const original = fields['original_body'];
   if (typeof original !== 'string') return { ok: false, record, problem: 'the record holds no original_body' };
-  if (fields['original_body_truncated'] === true) return { ok: false, record, problem: 'the original body was cut at 1 MiB when it was dead-lettered' };
+  if (fields['original_body_truncated'] === true)
+    return { ok: false, record, problem: 'the original body was cut at 1 MiB when it was dead-lettered' };
   const encoding = fields['body_encoding'];
   if (encoding !== 'utf8' && encoding !== 'base64') return { ok: false, record, problem: `unknown body_encoding ${String(encoding)}` };
-  const oldHeaders = typeof fields['original_headers'] === 'object' && fields['original_headers'] !== null ? (fields['original_headers'] as Record<string, unknown>) : {};
+  const oldHeaders =
+    typeof fields['original_headers'] === 'object' && fields['original_headers'] !== null
+      ? (fields['original_headers'] as Record<string, unknown>)
+      : {};
   const previous = oldHeaders[REDRIVEN_HEADER];
   const redriven = (typeof previous === 'number' && Number.isInteger(previous) && previous >= 0 ? previous : 0) + 1;
   const kept: Record<string, unknown> = {};

@@ -48,7 +48,8 @@ export interface RedriveArgs extends RedriveFilter {
 
 /** The parsed command line: repeatable --code / --job-id, a positive --limit. */
 export function redriveArgs(values: { code?: unknown; 'job-id'?: unknown; limit?: unknown; 'dry-run'?: unknown }): RedriveArgs {
-  const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []);
+  const list = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
   let limit: number | undefined;
   if (typeof values.limit === 'string') {
     limit = Number(values.limit);
@@ -65,7 +66,12 @@ export interface RedriveTotals {
 }
 
 /** Runs the tool; resolves with the exit code. */
-export async function runRedrive(config: Config, args: RedriveArgs, io: { stdout: Output; stderr: Output }, inputQueues: readonly string[]): Promise<number> {
+export async function runRedrive(
+  config: Config,
+  args: RedriveArgs,
+  io: { stdout: Output; stderr: Output },
+  inputQueues: readonly string[],
+): Promise<number> {
   let connection: Connection;
   try {
     connection = await connectRabbit(config, 'audio-convert redrive');
@@ -94,7 +100,13 @@ export async function runRedrive(config: Config, args: RedriveArgs, io: { stdout
  * The scan. `inputQueues[0]` is the input queue; a record whose original_queue is another of
  * `inputQueues` goes back there, any other record to `inputQueues[0]`.
  */
-export async function redrive(connection: Connection, deadLetterQueue: string, inputQueues: readonly string[], args: RedriveArgs, out: Output): Promise<RedriveTotals> {
+export async function redrive(
+  connection: Connection,
+  deadLetterQueue: string,
+  inputQueues: readonly string[],
+  args: RedriveArgs,
+  out: Output,
+): Promise<RedriveTotals> {
   const home = inputQueues[0];
   if (home === undefined) throw new Error('no input queue');
   const ch = await connection.acquire();
@@ -128,7 +140,13 @@ interface Targets {
   readonly connection: Connection;
 }
 
-async function moveOne(ch: Channel, message: SyncMessage, args: RedriveArgs, targets: Targets, out: Output): Promise<'moved' | 'not-matching' | 'cannot'> {
+async function moveOne(
+  ch: Channel,
+  message: SyncMessage,
+  args: RedriveArgs,
+  targets: Targets,
+  out: Output,
+): Promise<'moved' | 'not-matching' | 'cannot'> {
   const job = toRedrive(message.body, message.headers);
   const { record } = job;
   if (!matches(record, args)) return 'not-matching';
@@ -136,7 +154,8 @@ async function moveOne(ch: Channel, message: SyncMessage, args: RedriveArgs, tar
     out.write(`left job_id=${record.jobId} code=${record.code}: ${job.problem}\n`);
     return 'cannot';
   }
-  const queue = record.originalQueue !== undefined && targets.inputQueues.includes(record.originalQueue) ? record.originalQueue : targets.home;
+  const queue =
+    record.originalQueue !== undefined && targets.inputQueues.includes(record.originalQueue) ? record.originalQueue : targets.home;
   const line = `job_id=${record.jobId} code=${record.code} attempts=${record.attempts} redriven=${job.redriven} → ${queue}\n`;
   if (args.dryRun) {
     out.write(`would move ${line}`);

@@ -44,7 +44,12 @@ export function parseResult(body: unknown): ResultView | undefined {
     status: r.status,
     ...(typeof r.wav_bytes === 'number' ? { wav_bytes: r.wav_bytes } : {}),
     ...(error !== null && typeof error === 'object'
-      ? { error: { code: typeof error.code === 'string' ? error.code : 'UNKNOWN', message: typeof error.message === 'string' ? error.message : '' } }
+      ? {
+          error: {
+            code: typeof error.code === 'string' ? error.code : 'UNKNOWN',
+            message: typeof error.message === 'string' ? error.message : '',
+          },
+        }
       : {}),
     ...(typeof r.duration_ms === 'number' ? { duration_ms: r.duration_ms } : {}),
     ...(typeof r.attempts === 'number' ? { attempts: r.attempts } : {}),
@@ -76,13 +81,17 @@ export function formatSummary(rows: readonly SummaryRow[], wallMs: number): stri
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   // Numbers read best right-aligned.
   const line = (c: readonly string[]): string =>
-    c.map((v, i) => (i >= 3 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+    c
+      .map((v, i) => (i >= 3 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), ...cells.map(line)];
 
   const failures = rows.filter((r) => r.result?.status === 'failed');
   if (failures.length > 0) {
     out.push('', 'failures:');
-    for (const { jobId, result } of failures) out.push(`  ${jobId}: ${result?.error?.code ?? '?'}: ${oneLine(result?.error?.message ?? '')}`);
+    for (const { jobId, result } of failures)
+      out.push(`  ${jobId}: ${result?.error?.code ?? '?'}: ${oneLine(result?.error?.message ?? '')}`);
   }
 
   const t = totalsOf(rows);

@@ -18,10 +18,21 @@ export function asciiSafe(text: string): string {
 }
 
 const CHAR_NAMES = new Map<number, string>([
-  [0x00, 'NUL'], [0x09, 'tab'], [0x0a, 'line feed'], [0x0d, 'carriage return'], [0x20, 'space'],
-  [0x22, 'double quote'], [0x27, 'single quote'], [0x5c, 'backslash'], [0x60, 'backtick'], [0x7f, 'DEL'],
-  [0x2024, 'one dot leader'], [0x2215, 'division slash'], [0xfeff, 'byte order mark'],
-  [0xfffd, 'replacement character'], [0xff0f, 'fullwidth solidus'],
+  [0x00, 'NUL'],
+  [0x09, 'tab'],
+  [0x0a, 'line feed'],
+  [0x0d, 'carriage return'],
+  [0x20, 'space'],
+  [0x22, 'double quote'],
+  [0x27, 'single quote'],
+  [0x5c, 'backslash'],
+  [0x60, 'backtick'],
+  [0x7f, 'DEL'],
+  [0x2024, 'one dot leader'],
+  [0x2215, 'division slash'],
+  [0xfeff, 'byte order mark'],
+  [0xfffd, 'replacement character'],
+  [0xff0f, 'fullwidth solidus'],
 ]);
 
 /** What JSON calls the value: null, array, or its typeof. */

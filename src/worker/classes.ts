@@ -26,7 +26,14 @@ export function bulkBrokerNames(names: BrokerNames): BrokerNames {
 /** Every queue the service declares: both input queues, both sets of delay queues, the dead-letter queue. */
 export function serviceQueues(names: BrokerNames): string[] {
   const bulk = bulkBrokerNames(names);
-  return [...new Set([names.queueName, bulk.queueName, ...publisherQueues(names).map((q) => q.queue), ...publisherQueues(bulk).map((q) => q.queue)])];
+  return [
+    ...new Set([
+      names.queueName,
+      bulk.queueName,
+      ...publisherQueues(names).map((q) => q.queue),
+      ...publisherQueues(bulk).map((q) => q.queue),
+    ]),
+  ];
 }
 
 /** `Concurrency` slots shared by the classes; live waiters are served before bulk waiters. */

@@ -124,7 +124,14 @@ async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening
   // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
   // filtered line through its stream (~5 µs each), a cost paid for every job (docs/benchmarks.md).
   const debug = deps.logger.isLevelEnabled('debug');
-  if (debug) deps.logger.debug('job received', { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath, attempt: delivery.attemptsBefore + 1, redelivered: message.redelivered });
+  if (debug)
+    deps.logger.debug('job received', {
+      job_id: job.jobId,
+      gsm_path: job.gsmPath,
+      wav_path: job.wavPath,
+      attempt: delivery.attemptsBefore + 1,
+      redelivered: message.redelivered,
+    });
   // Consuming is paused while AMI is down; a message that slipped in goes back without counting an attempt.
   if (!deps.amiConnected()) return { kind: 'ami-down' };
   const attemptId = randomUUID();
@@ -142,11 +149,19 @@ async function finish(ctx: Context, delivery: Delivery, action: Action): Promise
   const finishedAt = ctx.now();
   const seconds = (finishedAt.getTime() - delivery.startedAt.getTime()) / 1000;
   const fields = delivery.job ?? invalidMessageFields(delivery.message.body, delivery.message.messageId);
-  const meta = { job_id: fields.jobId, attempt: action.kind === 'requeue' ? delivery.attemptsBefore + 1 : action.attempts, duration_ms: Math.round(seconds * 1000) };
+  const meta = {
+    job_id: fields.jobId,
+    attempt: action.kind === 'requeue' ? delivery.attemptsBefore + 1 : action.attempts,
+    duration_ms: Math.round(seconds * 1000),
+  };
   const base = { jobId: fields.jobId, startedAt: delivery.startedAt, finishedAt, ...paths(fields) };
   switch (action.kind) {
     case 'complete':
-      await deps.publisher.publishResult('converted', convertedResult({ ...base, attempts: action.attempts, wavBytes: action.wavBytes }), delivery.envelope);
+      await deps.publisher.publishResult(
+        'converted',
+        convertedResult({ ...base, attempts: action.attempts, wavBytes: action.wavBytes }),
+        delivery.envelope,
+      );
       deps.counters.completed('converted', seconds);
       deps.logger.info('job converted', { ...meta, wav_bytes: action.wavBytes });
       return ConsumerStatus.ACK;
@@ -163,7 +178,8 @@ async function finish(ctx: Context, delivery: Delivery, action: Action): Promise
       return ConsumerStatus.ACK;
     case 'requeue':
       deps.counters.requeued();
-      if (!action.quiet) deps.logger.notice('job returned to the queue', { ...meta, code: action.error.code, reason: action.error.message });
+      if (!action.quiet)
+        deps.logger.notice('job returned to the queue', { ...meta, code: action.error.code, reason: action.error.message });
       return ConsumerStatus.REQUEUE;
   }
 }
@@ -202,7 +218,12 @@ function logStorm(ctx: Context, text: string, error: AppError): void {
   const take = ctx.storm.take();
   if (take === undefined) return;
   const cause = error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : undefined;
-  ctx.deps.logger.error(text, { code: error.code, reason: error.message, suppressed: take.suppressed, ...(cause === undefined ? {} : { cause }) });
+  ctx.deps.logger.error(text, {
+    code: error.code,
+    reason: error.message,
+    suppressed: take.suppressed,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 /** The job for its delay queue: normalised when it parsed, else (a bug in parsing) the original bytes. */

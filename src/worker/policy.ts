@@ -37,9 +37,21 @@ export type Action =
   /** Publish `converted`, ack. */
   | { readonly kind: 'complete'; readonly attempts: number; readonly wavBytes: number }
   /** Publish `failed`, copy to the dead-letter queue, ack. */
-  | { readonly kind: 'dead-letter'; readonly attempts: number; readonly error: AppError; readonly reason: string; readonly unexpected: boolean }
+  | {
+      readonly kind: 'dead-letter';
+      readonly attempts: number;
+      readonly error: AppError;
+      readonly reason: string;
+      readonly unexpected: boolean;
+    }
   /** Copy to the delay queue for this attempt, ack; the broker brings it back after the delay. */
-  | { readonly kind: 'retry'; readonly attempts: number; readonly error: AppError; readonly delayLevel: number; readonly unexpected: boolean }
+  | {
+      readonly kind: 'retry';
+      readonly attempts: number;
+      readonly error: AppError;
+      readonly delayLevel: number;
+      readonly unexpected: boolean;
+    }
   /**
    * Nack with requeue: the message stays in the queue untouched. `pauseIntake`: stop taking
    * messages until the cause is fixed (deployment error); `quiet`: no log line (AMI down: the
@@ -82,7 +94,8 @@ export function outcomeError(outcome: Exclude<OriginateOutcome, { kind: 'convert
   switch (outcome.kind) {
     case 'conversion-failed':
       if (outcome.inputMissing) return new InputMissingError('the GSM input file does not exist (dialplan: input-missing)');
-      if (outcome.invalidPath) return new PathNotAllowedError('the dialplan refused the paths (invalid-path): check AllowedRoots against extensions.conf');
+      if (outcome.invalidPath)
+        return new PathNotAllowedError('the dialplan refused the paths (invalid-path): check AllowedRoots against extensions.conf');
       return new ConversionFailedError(`the conversion step failed (dialplan: ${outcome.detail || 'no detail'})`);
     case 'rejected':
       return new DeploymentError(`Asterisk refused the Originate: ${outcome.message}`);
@@ -109,7 +122,13 @@ function byDisposition(error: AppError, attempts: number, maxAttempts: number): 
       return requeue(error, false);
     case 'retry':
       if (attempts < maxAttempts) return { kind: 'retry', attempts, error, delayLevel: attempts, unexpected };
-      return { kind: 'dead-letter', attempts, error, reason: `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`, unexpected };
+      return {
+        kind: 'dead-letter',
+        attempts,
+        error,
+        reason: `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`,
+        unexpected,
+      };
   }
 }
 

@@ -61,10 +61,13 @@ export class TempFileReaper extends EventEmitter {
   schedule(wavPath: string, attemptId: string, startedAt: number): void {
     if (this.closed) return;
     const path = tempPathOf(wavPath, attemptId);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.remove(path);
-    }, Math.max(0, startedAt + this.removeAfterMs - this.now()));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        void this.remove(path);
+      },
+      Math.max(0, startedAt + this.removeAfterMs - this.now()),
+    );
     timer.unref();
     this.timers.add(timer);
   }
@@ -83,7 +86,8 @@ export class TempFileReaper extends EventEmitter {
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code;
       // Usually gone: the orphan finished and renamed it, or the step never started.
-      if (code !== 'ENOENT') this.log.warning('cannot remove the temp file of an attempt that ended without a result', { path, error: String(error) });
+      if (code !== 'ENOENT')
+        this.log.warning('cannot remove the temp file of an attempt that ended without a result', { path, error: String(error) });
     }
   }
 }

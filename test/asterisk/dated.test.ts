@@ -69,7 +69,11 @@ describe('dated trees on a real Asterisk', () => {
       [`${g}/a.gsm`, `${DIALPLAN_ROOT}/other/a.wav`],
     ] as const) {
       const outcome = await originate('convert', gsmPath, wavPath);
-      assert.equal(outcome.kind === 'conversion-failed' && outcome.invalidPath, true, `${gsmPath} → ${wavPath}: ${JSON.stringify(outcome)}`);
+      assert.equal(
+        outcome.kind === 'conversion-failed' && outcome.invalidPath,
+        true,
+        `${gsmPath} → ${wavPath}: ${JSON.stringify(outcome)}`,
+      );
     }
     assert.equal(real.soxCalls().length, before, 'no conversion step ran');
     assert.equal(existsSync(`${w}`), false, 'no directory was created');

@@ -40,7 +40,11 @@ describe('a hung conversion step on a real Asterisk', () => {
     assert.ok(elapsed >= BOUND_S && elapsed < BOUND_S + 10, `ended after ${elapsed} s, not at the ${BOUND_S} s bound`);
     assert.equal(existsSync(stack.data.wav(HANG_MARK)), false);
     const base = path.basename(stack.data.wav(HANG_MARK));
-    assert.deepEqual(readdirSync(stack.data.wavDir).filter((f) => f.startsWith(`${base}.tmp-`)), [], 'priority 15 removed the temp file');
+    assert.deepEqual(
+      readdirSync(stack.data.wavDir).filter((f) => f.startsWith(`${base}.tmp-`)),
+      [],
+      'priority 15 removed the temp file',
+    );
     await stack.dead.onCount(1);
   });
 

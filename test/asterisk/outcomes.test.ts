@@ -30,13 +30,19 @@ describe('the shipped dialplan on a real Asterisk', () => {
 
     const [result] = stack.results.bodies<Result>();
     assert.equal(result?.status, 'converted', JSON.stringify(result));
-    assert.ok(real.soxCalls().some((c) => c.includes(gsm)), 'the dialplan ran the conversion step');
+    assert.ok(
+      real.soxCalls().some((c) => c.includes(gsm)),
+      'the dialplan ran the conversion step',
+    );
     const wav = readWav(stack.data.wav('ok'));
     assert.deepEqual([wav.format, wav.channels, wav.sampleRate, wav.bitsPerSample], [1, 1, 8000, 16]);
     assert.ok(Math.abs(wav.seconds - 3) < 0.05, `${wav.seconds} s`);
     assert.equal(result?.wav_bytes, wav.dataBytes + 44, 'wav_bytes is the size Asterisk reported (STAT)');
     const base = path.basename(stack.data.wav('ok'));
-    assert.deepEqual(readdirSync(stack.data.wavDir).filter((f) => f.startsWith(`${base}.tmp-`)), []);
+    assert.deepEqual(
+      readdirSync(stack.data.wavDir).filter((f) => f.startsWith(`${base}.tmp-`)),
+      [],
+    );
     assert.equal(stack.dead.messages.length, 0);
   });
 
@@ -92,7 +98,10 @@ describe('the shipped dialplan on a real Asterisk', () => {
     await real.asterisk.cli('dialplan reload');
     await resumed;
     await stack.results.onCount(3);
-    assert.ok(stack.results.bodies<Result>().every((r) => r.status === 'converted'), JSON.stringify(stack.results.bodies()));
+    assert.ok(
+      stack.results.bodies<Result>().every((r) => r.status === 'converted'),
+      JSON.stringify(stack.results.bodies()),
+    );
     assert.equal(await httpStatus(service.httpPort, '/readyz'), 200);
   });
 

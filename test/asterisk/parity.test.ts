@@ -39,8 +39,16 @@ const SCENARIOS: readonly Scenario[] = [
     job: (d) => ({ ...paths(d, 'inj'), gsm_path: `${d.gsmDir}/${d.prefix}a.gsm;touch${d.wavDir}/pwned` }),
     expect: /^failed PATH_NOT_ALLOWED /,
   },
-  { name: '`..` in a path (refused by the bridge)', job: (d) => ({ ...paths(d, 'dots'), gsm_path: `${d.gsmDir}/../gsm/${d.prefix}dots.gsm` }), expect: /^failed PATH_NOT_ALLOWED / },
-  { name: 'invalid job_id (refused by the bridge)', job: (d) => ({ ...paths(d, 'badid'), job_id: 'bad id' }), expect: /^failed INVALID_MESSAGE / },
+  {
+    name: '`..` in a path (refused by the bridge)',
+    job: (d) => ({ ...paths(d, 'dots'), gsm_path: `${d.gsmDir}/../gsm/${d.prefix}dots.gsm` }),
+    expect: /^failed PATH_NOT_ALLOWED /,
+  },
+  {
+    name: 'invalid job_id (refused by the bridge)',
+    job: (d) => ({ ...paths(d, 'badid'), job_id: 'bad id' }),
+    expect: /^failed INVALID_MESSAGE /,
+  },
   {
     name: 'input in a subdirectory of gsm/',
     job: (d) => {
@@ -80,7 +88,9 @@ const DEPLOYMENT = 'unknown extension in [AsteriskAMI] Exten (deployment error)'
 function describeResult(r: Result | undefined, data: DataRoot, other: DataRoot): string {
   if (r === undefined) return 'no result';
   const text =
-    r.status === 'converted' ? `converted wav_bytes=${r.wav_bytes}` : `${r.status} ${r.error?.code} ${r.error?.message} attempts=${r.attempts}`;
+    r.status === 'converted'
+      ? `converted wav_bytes=${r.wav_bytes}`
+      : `${r.status} ${r.error?.code} ${r.error?.message} attempts=${r.attempts}`;
   return generic(text, data, other);
 }
 
@@ -113,7 +123,10 @@ async function runAll(open: (data: DataRoot, other: DataRoot, exten?: string) =>
     await broken.publish({ job_id: 'deploy', gsm_path: broken.data.gsm('deploy'), wav_path: broken.data.wav('deploy') });
     await stopped;
     const detail = service.readiness().checks['dialplan']?.detail ?? '';
-    outcomes.set(DEPLOYMENT, generic(`not ready: ${detail}; queued=${await broken.queueDepth()} results=${broken.results.messages.length}`, broken.data, other));
+    outcomes.set(
+      DEPLOYMENT,
+      generic(`not ready: ${detail}; queued=${await broken.queueDepth()} results=${broken.results.messages.length}`, broken.data, other),
+    );
     await broken.close();
   } finally {
     other.remove();

@@ -41,14 +41,16 @@ before(async () => {
   chmodSync(path.join(doubles, 'sox'), 0o755);
   mkdirSync(path.join(ROOT, 'gsm'), { recursive: true });
   mkdirSync(path.join(ROOT, 'wav'), { recursive: true });
-  for (const name of ['ok', 'partial-fail']) execFileSync(realSox, ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', gsmOf(name), 'synth', '3', 'sine', '440']);
+  for (const name of ['ok', 'partial-fail'])
+    execFileSync(realSox, ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', gsmOf(name), 'synth', '3', 'sine', '440']);
   asterisk = await startAsterisk({ pathPrepend: [doubles] });
   ami = { port: asterisk.port, user: asterisk.user, secret: asterisk.secret };
 });
 
 after(async () => {
   await asterisk?.stop();
-  for (const sub of ['gsm', 'wav']) for (const f of readdirSync(path.join(ROOT, sub))) if (f.startsWith(tag)) rmSync(path.join(ROOT, sub, f), { force: true });
+  for (const sub of ['gsm', 'wav'])
+    for (const f of readdirSync(path.join(ROOT, sub))) if (f.startsWith(tag)) rmSync(path.join(ROOT, sub, f), { force: true });
   if (doubles !== '') rmSync(doubles, { recursive: true, force: true });
 });
 
@@ -69,10 +71,23 @@ function convert(gsmPath: string, wavPath: string): Promise<{ jobId: string; eve
       for (let end = text.indexOf('\r\n\r\n'); end >= 0; end = text.indexOf('\r\n\r\n')) {
         const lines = text.slice(0, end).split('\r\n');
         text = text.slice(end + 4);
-        const m: Fields = new Map(lines.filter((l) => l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
+        const m: Fields = new Map(
+          lines.filter((l) => l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
+        );
         if (m.get('Response') === 'Success' && m.get('ActionID') === 'login') {
-          send([['Action', 'Originate'], ['Channel', 'Local/s@audio-convert-hold'], ['Context', 'audio-convert'], ['Exten', 'convert'], ['Priority', '1'],
-            ['ChannelId', jobId], ['Variable', `JOB_ID=${jobId}`], ['Variable', `GSM_PATH=${gsmPath}`], ['Variable', `WAV_PATH=${wavPath}`], ['Async', 'true'], ['ActionID', jobId]]);
+          send([
+            ['Action', 'Originate'],
+            ['Channel', 'Local/s@audio-convert-hold'],
+            ['Context', 'audio-convert'],
+            ['Exten', 'convert'],
+            ['Priority', '1'],
+            ['ChannelId', jobId],
+            ['Variable', `JOB_ID=${jobId}`],
+            ['Variable', `GSM_PATH=${gsmPath}`],
+            ['Variable', `WAV_PATH=${wavPath}`],
+            ['Async', 'true'],
+            ['ActionID', jobId],
+          ]);
         } else if (m.get('Response') === 'Error') {
           reject(new Error(`AMI error: ${lines.join(' / ')}`));
         } else if (m.get('Event') === 'UserEvent' && m.get('Uniqueid') === jobId) {
@@ -84,11 +99,17 @@ function convert(gsmPath: string, wavPath: string): Promise<{ jobId: string; eve
         }
       }
     });
-    send([['Action', 'Login'], ['Username', ami.user], ['Secret', ami.secret], ['ActionID', 'login']]);
+    send([
+      ['Action', 'Login'],
+      ['Username', ami.user],
+      ['Secret', ami.secret],
+      ['ActionID', 'login'],
+    ]);
   });
 }
 
-const soxCalls = (): string[] => (existsSync(path.join(doubles, 'calls.log')) ? readFileSync(path.join(doubles, 'calls.log'), 'utf8').trim().split('\n') : []);
+const soxCalls = (): string[] =>
+  existsSync(path.join(doubles, 'calls.log')) ? readFileSync(path.join(doubles, 'calls.log'), 'utf8').trim().split('\n') : [];
 const tempsOf = (wav: string): string[] => readdirSync(path.dirname(wav)).filter((f) => f.startsWith(`${path.basename(wav)}.tmp-`));
 
 describe('the conversion step on a real Asterisk', () => {

@@ -70,8 +70,9 @@ export function onOriginates(emulator: AsteriskEmulator, n: number): Promise<voi
  */
 export async function takeFromQueue(stack: Pick<Stack, 'amqp' | 'config'>, n: number): Promise<string[]> {
   const collector: Collector = new Collector(
-    stack.amqp.createConsumer({ queue: stack.config.rabbitmq.queueName, queueOptions: { durable: true }, qos: { prefetchCount: 1000 } }, (m: AsyncMessage) =>
-      collector.push(m),
+    stack.amqp.createConsumer(
+      { queue: stack.config.rabbitmq.queueName, queueOptions: { durable: true }, qos: { prefetchCount: 1000 } },
+      (m: AsyncMessage) => collector.push(m),
     ),
   );
   collector.consumer.on('error', () => {});

@@ -45,8 +45,25 @@ export class Rng {
 }
 
 const INTERESTING_BYTES = [0x0d, 0x0a, 0x0a, 0x3a, 0x20, 0x09, 0x00, 0xff, 0xc3, 0xe2, 0x80];
-const WORDS = ['Event', 'Response', 'ActionID', 'Message', 'Uniqueid', 'Variable', 'Output', 'Success', 'Error', 'Hangup',
-  'UserEvent', 'AudioConvert', 'Status', 'Newchannel', 'OriginateResponse', 'FullyBooted', 'Shutdown'];
+const WORDS = [
+  'Event',
+  'Response',
+  'ActionID',
+  'Message',
+  'Uniqueid',
+  'Variable',
+  'Output',
+  'Success',
+  'Error',
+  'Hangup',
+  'UserEvent',
+  'AudioConvert',
+  'Status',
+  'Newchannel',
+  'OriginateResponse',
+  'FullyBooted',
+  'Shutdown',
+];
 
 /** Random AMI-shaped text: messages of `Key: Value` lines, odd line endings, blank lines, garbage. */
 export function randomAmi(rng: Rng): Buffer {
@@ -57,7 +74,11 @@ export function randomAmi(rng: Rng): Buffer {
     for (let l = 0; l < lines; l++) {
       const key = rng.chance(0.9) ? rng.pick(WORDS) : rng.bytes(rng.int(6)).toString('latin1');
       const sep = rng.pick([': ', ':', ':  ', ':\t', '', ' : ']);
-      const value = rng.chance(0.4) ? rng.pick(WORDS) : rng.chance(0.7) ? `${rng.pick(WORDS)}-${rng.int(1e6)}` : rng.bytes(rng.int(40)).toString('latin1');
+      const value = rng.chance(0.4)
+        ? rng.pick(WORDS)
+        : rng.chance(0.7)
+          ? `${rng.pick(WORDS)}-${rng.int(1e6)}`
+          : rng.bytes(rng.int(40)).toString('latin1');
       text += `${key}${sep}${value}${rng.pick(['\r\n', '\r\n', '\n', '\r', '\r\r\n'])}`;
     }
     text += rng.pick(['\r\n', '\n', '\r\n\r\n', '']);
@@ -165,7 +186,10 @@ function feed(chunks: readonly Buffer[], options: FuzzOptions): Run {
       throw new Error(`the parser threw ${String(error)}, not an AmiProtocolError`, { cause: error });
     }
     assert.ok(parser.bufferedBytes <= options.maxLineBytes + 1, `bufferedBytes ${parser.bufferedBytes} > maxLineBytes + 1`);
-    assert.ok(parser.pendingMessageBytes <= options.maxMessageBytes, `pendingMessageBytes ${parser.pendingMessageBytes} > ${options.maxMessageBytes}`);
+    assert.ok(
+      parser.pendingMessageBytes <= options.maxMessageBytes,
+      `pendingMessageBytes ${parser.pendingMessageBytes} > ${options.maxMessageBytes}`,
+    );
   }
   return { frames, error: undefined };
 }
@@ -217,9 +241,12 @@ export function randomPairs(rng: Rng): AmiPair[] {
   const n = 1 + rng.int(6);
   for (let i = 0; i < n; i++) {
     const key = rng.chance(0.9) ? rng.pick(WORDS) : rng.bytes(rng.int(8)).toString('latin1');
-    let value = rng.chance(0.5) ? `/var/local/auditorai/gsm/${rng.int(1e9)}.gsm` : rng.bytes(rng.int(60)).toString(rng.chance(0.5) ? 'latin1' : 'utf8');
+    let value = rng.chance(0.5)
+      ? `/var/local/auditorai/gsm/${rng.int(1e9)}.gsm`
+      : rng.bytes(rng.int(60)).toString(rng.chance(0.5) ? 'latin1' : 'utf8');
     if (rng.chance(0.05)) value += 'x'.repeat(900 + rng.int(300));
-    if (rng.chance(0.1)) value += rng.pick(['\r\nAction: Command\r\nCommand: core show version', '\n\nAction: Command', '\r', '\0', '\u2028']);
+    if (rng.chance(0.1))
+      value += rng.pick(['\r\nAction: Command\r\nCommand: core show version', '\n\nAction: Command', '\r', '\0', '\u2028']);
     pairs.push([key, value]);
   }
   return pairs;
@@ -246,7 +273,10 @@ export function checkSerialize(pairs: readonly AmiPair[]): 'refused' | 'written'
   assert.equal(frames.length, 1, `one message expected, got ${frames.length}`);
   const frame = frames[0]!;
   assert.ok(frame.kind === 'message' && frame.message.overlong !== true, 'a line Asterisk would drop');
-  assert.deepEqual(frame.message.pairs, pairs.map(([k, v]) => [k, v.replace(/^[ \t]+/, '')]));
+  assert.deepEqual(
+    frame.message.pairs,
+    pairs.map(([k, v]) => [k, v.replace(/^[ \t]+/, '')]),
+  );
   assert.equal(parser.bufferedBytes, 0);
   return 'written';
 }
@@ -286,7 +316,8 @@ export function fuzz(seed: number, iterations: number, budgetMs: number, seeds: 
       if (checkSerialize(pairs) === 'refused') stats.serializeRefused++;
       else stats.serializeWritten++;
     } catch (error) {
-      const detail = `fuzz seed ${seed}, iteration ${i}: ${error instanceof Error ? error.message : String(error)}\n` +
+      const detail =
+        `fuzz seed ${seed}, iteration ${i}: ${error instanceof Error ? error.message : String(error)}\n` +
         `options ${JSON.stringify(options)}\ninput (hex) ${input.toString('hex').slice(0, 4000)}\npairs ${JSON.stringify(pairs)}`;
       throw new Error(detail, { cause: error });
     }

@@ -48,7 +48,11 @@ export async function openRabbit(): Promise<Connection> {
 }
 
 /** Resolves when the stack's service emits `event` with `value` (listener registered now). */
-export function onServiceEvent<K extends keyof ServiceEventMap>(stack: Pick<Stack, 'service'>, event: K, value: ServiceEventMap[K][0]): Promise<void> {
+export function onServiceEvent<K extends keyof ServiceEventMap>(
+  stack: Pick<Stack, 'service'>,
+  event: K,
+  value: ServiceEventMap[K][0],
+): Promise<void> {
   // The typed map is checked at the call site; here the emitter is used by name.
   const events = stack.service?.events as EventEmitter | undefined;
   return new Promise((resolve) => {
@@ -139,9 +143,10 @@ export function testConfig(root: string, amiPort: number, overrides: ConfigOverr
       .join('\n')}\n`;
   // A HostName (e.g. a list of nodes) replaces the Url: the test broker's credentials go in the parts.
   const url = new URL(AMQP_URL);
-  const broker = overrides.rabbitmq?.['HostName'] === undefined
-    ? { Url: AMQP_URL }
-    : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
+  const broker =
+    overrides.rabbitmq?.['HostName'] === undefined
+      ? { Url: AMQP_URL }
+      : { UserName: decodeURIComponent(url.username || 'guest'), Password: decodeURIComponent(url.password || 'guest') };
   const text = [
     section('RabbitMQ', {
       ...broker,
@@ -150,8 +155,24 @@ export function testConfig(root: string, amiPort: number, overrides: ConfigOverr
       DeadLetterQueue: `test.${id}.dead`,
       ...overrides.rabbitmq,
     }),
-    section('AsteriskAMI', { Addr: '127.0.0.1', Port: String(amiPort), User: 'auditorai', Secret: 'simulator', PingInterval: '1', ...overrides.ami }),
-    section('Worker', { Concurrency: '4', JobTimeout: '10', MaxAttempts: '3', RetryDelay: '50ms', RetryMaxDelay: '200ms', DrainTimeout: '5', AllowedRoots: root, ...overrides.worker }),
+    section('AsteriskAMI', {
+      Addr: '127.0.0.1',
+      Port: String(amiPort),
+      User: 'auditorai',
+      Secret: 'simulator',
+      PingInterval: '1',
+      ...overrides.ami,
+    }),
+    section('Worker', {
+      Concurrency: '4',
+      JobTimeout: '10',
+      MaxAttempts: '3',
+      RetryDelay: '50ms',
+      RetryMaxDelay: '200ms',
+      DrainTimeout: '5',
+      AllowedRoots: root,
+      ...overrides.worker,
+    }),
     section('Metrics', { Listen: overrides.metrics ?? '127.0.0.1:0' }),
     section('Logging', { MinimumLevel: 'ERROR' }),
   ].join('\n');
@@ -235,7 +256,13 @@ export async function makeStackOn(ami: ExternalAmi, options: Omit<StackOptions, 
   return assemble(config, data, {}, () => Promise.resolve(), options.collectDeadLetters ?? true);
 }
 
-async function assemble<E extends object>(config: Config, data: DataRoot, extra: E, closeAmi: () => Promise<void>, collectDead: boolean): Promise<Omit<Stack, 'emulator'> & E> {
+async function assemble<E extends object>(
+  config: Config,
+  data: DataRoot,
+  extra: E,
+  closeAmi: () => Promise<void>,
+  collectDead: boolean,
+): Promise<Omit<Stack, 'emulator'> & E> {
   const names = brokerNames(config);
   const amqp = new Connection(AMQP_URL);
   amqp.on('error', () => {});
@@ -254,10 +281,15 @@ async function assemble<E extends object>(config: Config, data: DataRoot, extra:
   if (!collectDead) await amqp.queueDeclare({ queue: names.deadLetterQueue, durable: true });
   const dead: Collector = new Collector(
     // Declared as the service declares it (a quorum DLQ has arguments).
-    amqp.createConsumer({
-      queue: collectDead ? names.deadLetterQueue : `${names.deadLetterQueue}.unused`,
-      queueOptions: collectDead ? (publisherQueues(names)[0] ?? { durable: true }) : { durable: false, exclusive: true, autoDelete: true },
-    }, (m) => dead.push(m)),
+    amqp.createConsumer(
+      {
+        queue: collectDead ? names.deadLetterQueue : `${names.deadLetterQueue}.unused`,
+        queueOptions: collectDead
+          ? (publisherQueues(names)[0] ?? { durable: true })
+          : { durable: false, exclusive: true, autoDelete: true },
+      },
+      (m) => dead.push(m),
+    ),
   );
   results.consumer.on('error', () => {});
   dead.consumer.on('error', () => {});

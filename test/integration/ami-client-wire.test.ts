@@ -25,7 +25,10 @@ class ScriptedAmi extends EventEmitter<{ action: [message: AmiMessage, socket: n
   /** Bytes received, all connections. */
   received = 0;
   script: (message: AmiMessage, socket: net.Socket) => Reply = () => 'silent';
-  private constructor(private readonly server: net.Server, readonly secret: string) {
+  private constructor(
+    private readonly server: net.Server,
+    readonly secret: string,
+  ) {
     super();
   }
 
@@ -61,9 +64,13 @@ class ScriptedAmi extends EventEmitter<{ action: [message: AmiMessage, socket: n
     let reply: Reply;
     if (action === 'challenge') reply = `Response: Success\r\n${id}Challenge: ${CHALLENGE}\r\n\r\n`;
     else if (action === 'login') {
-      const md5 = createHash('md5').update(CHALLENGE + this.secret).digest('hex');
+      const md5 = createHash('md5')
+        .update(CHALLENGE + this.secret)
+        .digest('hex');
       const ok = getHeader(message, 'Secret') === this.secret || getHeader(message, 'Key') === md5;
-      reply = ok ? `Response: Success\r\n${id}Message: Authentication accepted\r\n\r\n` : `Response: Error\r\n${id}Message: Authentication failed\r\n\r\n`;
+      reply = ok
+        ? `Response: Success\r\n${id}Message: Authentication accepted\r\n\r\n`
+        : `Response: Error\r\n${id}Message: Authentication failed\r\n\r\n`;
     } else if (action === 'ping') reply = `Response: Success\r\n${id}Ping: Pong\r\nTimestamp: 1.0\r\n\r\n`;
     else if (action === 'logoff') {
       socket.end(`Response: Goodbye\r\n${id}Message: Thanks for all the fish.\r\n\r\n`);
@@ -96,7 +103,12 @@ void describe('AmiClient vs a scripted AMI server', () => {
     assert.equal(client.state, 'idle');
     await onConnected(client);
     const [login] = (await onLogin) as [AmiMessage];
-    assert.deepEqual(login.pairs.slice(0, 4), [['Action', 'Login'], ['Username', 'auditorai'], ['Secret', 'simulator'], ['Events', 'call,user,system']]);
+    assert.deepEqual(login.pairs.slice(0, 4), [
+      ['Action', 'Login'],
+      ['Username', 'auditorai'],
+      ['Secret', 'simulator'],
+      ['Events', 'call,user,system'],
+    ]);
     assert.match(getHeader(login, 'ActionID') ?? '', /^[0-9a-f-]{36}$/);
     assert.equal(client.state, 'open');
     assert.equal(client.connected, true);
@@ -122,7 +134,9 @@ void describe('AmiClient vs a scripted AMI server', () => {
       held.push({ id: getHeader(m, 'ActionID') ?? '', socket });
       if (held.length === 2) {
         for (const { id, socket: s } of [...held].reverse()) {
-          s.write(`Event: OriginateResponse\r\nActionID: ${id}\r\nResponse: Failure\r\n\r\nResponse: Success\r\nActionID: ${id}\r\nMessage: ${id}\r\n\r\n`);
+          s.write(
+            `Event: OriginateResponse\r\nActionID: ${id}\r\nResponse: Failure\r\n\r\nResponse: Success\r\nActionID: ${id}\r\nMessage: ${id}\r\n\r\n`,
+          );
         }
       }
       return 'silent';
@@ -141,9 +155,27 @@ void describe('AmiClient vs a scripted AMI server', () => {
     const client = clientFor(ami.port, t);
     await onConnected(client);
     const before = ami.received;
-    await assert.rejects(client.action([['Action', 'Originate'], ['Variable', 'B=x.wav\r\nAction: Command']]), AmiSerializeError);
-    await assert.rejects(client.action([['Action', 'Originate'], ['ActionID', 'mine']]), AmiSerializeError);
-    await assert.rejects(client.action([['Action', 'Originate'], ['Variable', 'x'.repeat(1100)]]), AmiSerializeError);
+    await assert.rejects(
+      client.action([
+        ['Action', 'Originate'],
+        ['Variable', 'B=x.wav\r\nAction: Command'],
+      ]),
+      AmiSerializeError,
+    );
+    await assert.rejects(
+      client.action([
+        ['Action', 'Originate'],
+        ['ActionID', 'mine'],
+      ]),
+      AmiSerializeError,
+    );
+    await assert.rejects(
+      client.action([
+        ['Action', 'Originate'],
+        ['Variable', 'x'.repeat(1100)],
+      ]),
+      AmiSerializeError,
+    );
     // TCP keeps order: once the Pong is back, everything written before the Ping has arrived.
     const onPing = once(ami, 'action');
     await client.action([['Action', 'Ping']]);

@@ -21,7 +21,13 @@ import { clientFor, closedPort, onConnected, onNth } from '../helpers/ami-client
 const TEST = { timeout: 20_000 };
 
 async function emulator(t: { after: (fn: () => Promise<void>) => void }, options: EmulatorOptions = {}): Promise<AsteriskEmulator> {
-  const emu = await AsteriskEmulator.start({ port: 0, users: { auditorai: 'simulator' }, mode: 'instant', loginFailDelayMs: 10, ...options });
+  const emu = await AsteriskEmulator.start({
+    port: 0,
+    users: { auditorai: 'simulator' },
+    mode: 'instant',
+    loginFailDelayMs: 10,
+    ...options,
+  });
   t.after(() => emu.close());
   return emu;
 }
@@ -32,8 +38,27 @@ function selfSigned(t: { after: (fn: () => void) => void }): { key: string; cert
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
   } catch {
     return undefined;
   }
@@ -56,26 +81,39 @@ void describe('AmiClient vs the AMI emulator', () => {
     assert.equal(emu.stats.logins, 1);
   });
 
-  void test('login refused: authFailed (DeploymentError) each time, slow authBackoff, connects once logins are allowed', TEST, async (t) => {
-    const emu = await emulator(t);
-    emu.refuseLogins(true);
-    const client = clientFor(emu.port, t, { backoff: { baseMs: 1, capMs: 1, jitter: 'none' }, authBackoff: { baseMs: 40, capMs: 40, jitter: 'none' } });
-    const reconnecting: ReconnectInfo[] = [];
-    client.on('reconnecting', (info) => reconnecting.push(info));
-    const failures = onNth<Error>(client, 'authFailed', 3);
-    client.start();
-    const errors = await failures;
-    assert.ok(errors.every((e) => e instanceof DeploymentError && e.disposition === 'requeue' && e.pausesIntake));
-    assert.ok(errors.every((e) => !e.message.includes('simulator')), 'the secret is never in a message');
-    assert.ok(reconnecting.length >= 2);
-    assert.ok(reconnecting.every((r) => r.reason === 'auth-failed' && r.delayMs === 40), JSON.stringify(reconnecting));
-    assert.equal(client.connected, false);
-    const back = once(client, 'connected');
-    emu.refuseLogins(false);
-    await back;
-    assert.equal(client.state, 'open');
-    assert.ok(emu.stats.loginFailures >= 3);
-  });
+  void test(
+    'login refused: authFailed (DeploymentError) each time, slow authBackoff, connects once logins are allowed',
+    TEST,
+    async (t) => {
+      const emu = await emulator(t);
+      emu.refuseLogins(true);
+      const client = clientFor(emu.port, t, {
+        backoff: { baseMs: 1, capMs: 1, jitter: 'none' },
+        authBackoff: { baseMs: 40, capMs: 40, jitter: 'none' },
+      });
+      const reconnecting: ReconnectInfo[] = [];
+      client.on('reconnecting', (info) => reconnecting.push(info));
+      const failures = onNth<Error>(client, 'authFailed', 3);
+      client.start();
+      const errors = await failures;
+      assert.ok(errors.every((e) => e instanceof DeploymentError && e.disposition === 'requeue' && e.pausesIntake));
+      assert.ok(
+        errors.every((e) => !e.message.includes('simulator')),
+        'the secret is never in a message',
+      );
+      assert.ok(reconnecting.length >= 2);
+      assert.ok(
+        reconnecting.every((r) => r.reason === 'auth-failed' && r.delayMs === 40),
+        JSON.stringify(reconnecting),
+      );
+      assert.equal(client.connected, false);
+      const back = once(client, 'connected');
+      emu.refuseLogins(false);
+      await back;
+      assert.equal(client.state, 'open');
+      assert.ok(emu.stats.loginFailures >= 3);
+    },
+  );
 
   void test('abrupt drop: disconnected, pending actions rejected at once, reconnected', TEST, async (t) => {
     const emu = await emulator(t);
@@ -141,10 +179,19 @@ void describe('AmiClient vs the AMI emulator', () => {
     const delays = onNth<ReconnectInfo>(client, 'reconnecting', 8);
     client.start();
     const seen = await delays;
-    assert.deepEqual(seen.map((r) => r.attempt), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      seen.map((r) => r.attempt),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    );
     assert.ok(seen.every((r) => r.reason === 'connect-failed'));
-    assert.deepEqual(seen.map((r) => r.delayMs), [0, 1, 2, 3, 4, 5, 6, 7].map((n) => expBackoff(n, backoff, () => 0.5)));
-    assert.deepEqual(seen.map((r) => r.delayMs), [7, 15, 30, 60, 60, 60, 60, 60]);
+    assert.deepEqual(
+      seen.map((r) => r.delayMs),
+      [0, 1, 2, 3, 4, 5, 6, 7].map((n) => expBackoff(n, backoff, () => 0.5)),
+    );
+    assert.deepEqual(
+      seen.map((r) => r.delayMs),
+      [7, 15, 30, 60, 60, 60, 60, 60],
+    );
     assert.ok(client.lastError !== undefined && /ECONNREFUSED/.test(client.lastError.message));
   });
 

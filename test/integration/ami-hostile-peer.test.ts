@@ -119,19 +119,26 @@ void describe('AmiClient vs a hostile peer', () => {
   });
   after(() => peer?.close());
 
-  void test('garbage instead of a banner: protocol error "not an AMI server", retried; logs in once the peer speaks AMI', TEST, async (t) => {
-    const rng = new Rng(7);
-    peer.instead = (socket) => void socket.write(Buffer.concat([Buffer.from('HTTP/1.1 400 Bad Request\r\n'), rng.bytes(4096)]));
-    const client = clientFor(peer.port, t);
-    const retries = await onNth<ReconnectInfo>(client, 'reconnecting', 3, () => client.start());
-    assert.ok(retries.every((r) => r.reason === 'protocol-error'), JSON.stringify(retries));
-    assert.ok(client.lastError instanceof AmiProtocolError);
-    assert.match(client.lastError.message, /^not an AMI server: banner "HTTP\/1\.1 400 Bad Request"$/);
-    const connected = once(client, 'connected');
-    peer.instead = undefined;
-    await connected;
-    assert.equal(getHeader(await client.action([['Action', 'Ping']]), 'Ping'), 'Pong');
-  });
+  void test(
+    'garbage instead of a banner: protocol error "not an AMI server", retried; logs in once the peer speaks AMI',
+    TEST,
+    async (t) => {
+      const rng = new Rng(7);
+      peer.instead = (socket) => void socket.write(Buffer.concat([Buffer.from('HTTP/1.1 400 Bad Request\r\n'), rng.bytes(4096)]));
+      const client = clientFor(peer.port, t);
+      const retries = await onNth<ReconnectInfo>(client, 'reconnecting', 3, () => client.start());
+      assert.ok(
+        retries.every((r) => r.reason === 'protocol-error'),
+        JSON.stringify(retries),
+      );
+      assert.ok(client.lastError instanceof AmiProtocolError);
+      assert.match(client.lastError.message, /^not an AMI server: banner "HTTP\/1\.1 400 Bad Request"$/);
+      const connected = once(client, 'connected');
+      peer.instead = undefined;
+      await connected;
+      assert.equal(getHeader(await client.action([['Action', 'Ping']]), 'Ping'), 'Pong');
+    },
+  );
 
   void test('an endless line before the banner: reset at the 64 KiB line limit, not read to the end', TEST, async (t) => {
     const closed = peer.onNextClosed();
@@ -182,7 +189,8 @@ void describe('AmiClient vs a hostile peer', () => {
   void test('100,000 tiny messages: all read, none kept, the connection stays up and answers', TEST, async (t) => {
     const n = 100_000;
     let burst = '';
-    for (let i = 0; i < n; i++) burst += i % 2 === 0 ? `Event: Flood\r\nN: ${i}\r\n\r\n` : `Response: Success\r\nActionID: nobody-${i}\r\n\r\n`;
+    for (let i = 0; i < n; i++)
+      burst += i % 2 === 0 ? `Event: Flood\r\nN: ${i}\r\n\r\n` : `Response: Success\r\nActionID: nobody-${i}\r\n\r\n`;
     const client = clientFor(peer.port, t);
     let events = 0;
     let disconnects = 0;
@@ -222,7 +230,10 @@ void describe('AmiClient vs a hostile peer', () => {
     let pong: string | undefined;
     while (pong === undefined) {
       if (!client.connected) await once(client, 'connected');
-      pong = await client.action([['Action', 'Ping']]).then((m) => getHeader(m, 'Ping'), () => undefined);
+      pong = await client.action([['Action', 'Ping']]).then(
+        (m) => getHeader(m, 'Ping'),
+        () => undefined,
+      );
     }
     assert.equal(pong, 'Pong');
     for (const info of resets) {

@@ -28,7 +28,11 @@ void describe('AmiClient keepEvents', () => {
       await booted;
       const originator = new Originator(client, TARGET);
       t.after(() => originator.dispose());
-      const outcome = await originator.run({ gsmPath: '/var/local/auditorai/gsm/a.gsm', wavPath: '/var/local/auditorai/wav/a.wav', timeoutMs: 5000 });
+      const outcome = await originator.run({
+        gsmPath: '/var/local/auditorai/gsm/a.gsm',
+        wavPath: '/var/local/auditorai/wav/a.wav',
+        timeoutMs: 5000,
+      });
       assert.equal(outcome.kind, 'converted');
       assert.deepEqual([...new Set(names)].sort(), ['FullyBooted', 'Hangup', 'OriginateResponse', 'UserEvent']);
       // The job's 14 events, 4 of them kept (Hangup twice: ;1 and ;2); responses still resolve actions.

@@ -13,7 +13,11 @@ import { AMQP_URL, makeStack } from '../helpers/stack.js';
 type Line = Record<string, unknown> & { level: string; message: string };
 
 /** A JSON logger whose lines are collected; `onLine` waits for the n-th line matching. */
-function capture(): { logger: ReturnType<typeof createLogger>; lines: Line[]; onLine(match: (l: Line) => boolean, n?: number): Promise<void> } {
+function capture(): {
+  logger: ReturnType<typeof createLogger>;
+  lines: Line[];
+  onLine(match: (l: Line) => boolean, n?: number): Promise<void>;
+} {
   const lines: Line[] = [];
   let waiters: { match: (l: Line) => boolean; n: number; resolve: () => void }[] = [];
   const stream = new PassThrough();
@@ -48,10 +52,19 @@ describe('AMQP logs', { timeout: 30_000 }, () => {
     const amqp = logs.lines.filter((l) => l['component'] === 'amqp');
     const crit = amqp.filter((l) => l.level === 'crit');
     assert.equal(crit.length, 1, JSON.stringify(amqp));
-    assert.match(crit[0]?.message ?? '', /^RabbitMQ refused the login of user 'guest': check \[RabbitMQ\] UserName\/Password in .* \(or AUDIOCONVERT_AMQP_PASSWORD\); retrying$/);
+    assert.match(
+      crit[0]?.message ?? '',
+      /^RabbitMQ refused the login of user 'guest': check \[RabbitMQ\] UserName\/Password in .* \(or AUDIOCONVERT_AMQP_PASSWORD\); retrying$/,
+    );
     assert.match(String(crit[0]?.['error']), /^ACCESS_REFUSED/);
-    assert.deepEqual(amqp.filter((l) => /connection lost/.test(l.message) || l.level === 'error'), []);
-    assert.deepEqual(logs.lines.filter((l) => JSON.stringify(l).includes('undefined: ')), []);
+    assert.deepEqual(
+      amqp.filter((l) => /connection lost/.test(l.message) || l.level === 'error'),
+      [],
+    );
+    assert.deepEqual(
+      logs.lines.filter((l) => JSON.stringify(l).includes('undefined: ')),
+      [],
+    );
     assert.equal(service.readiness().checks['amqp']?.ok, false);
   });
 

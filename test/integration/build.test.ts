@@ -12,7 +12,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'))
 
 /** Every file under dir, relative, sorted. */
 function files(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }))
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
@@ -21,7 +22,9 @@ function files(dir: string): string[] {
 void test('dist/ holds the compiled src/ and nothing else (no bench/, scripts/, test/)', () => {
   const dist = path.join(repo, 'dist');
   assert.ok(fs.existsSync(path.join(dist, 'cli.js')), 'dist/cli.js missing: run npm run build (npm test does)');
-  const expected = files(path.join(repo, 'src')).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '.js'));
+  const expected = files(path.join(repo, 'src'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.replace(/\.ts$/, '.js'));
   const built = files(dist).filter((f) => f.endsWith('.js'));
   // A stale file from an older build would be shipped too: the set must be exactly src/'s.
   assert.deepEqual(built, expected);

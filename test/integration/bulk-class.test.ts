@@ -13,7 +13,10 @@ type Result = { job_id: string; status: string };
 describe('bulk class', () => {
   it('live jobs overtake a bulk backlog; bulk goes on with what is left; metrics per class', async () => {
     const concurrency = 2;
-    const stack = await makeStack({ emulator: { mode: 'instant', latencyMs: 100 }, config: { worker: { Concurrency: String(concurrency) } } });
+    const stack = await makeStack({
+      emulator: { mode: 'instant', latencyMs: 100 },
+      config: { worker: { Concurrency: String(concurrency) } },
+    });
     after(() => stack.close());
     const bulkQueue = bulkQueueName(stack.config.rabbitmq.queueName);
     await stack.amqp.queueDeclare({ queue: bulkQueue, durable: true });
@@ -29,7 +32,10 @@ describe('bulk class', () => {
       await stack.publish(body(`live-${i}`));
       const window = 2 * concurrency + 1;
       await stack.results.onCount(before + window);
-      const since = stack.results.bodies<Result>().slice(before).map((r) => r.job_id);
+      const since = stack.results
+        .bodies<Result>()
+        .slice(before)
+        .map((r) => r.job_id);
       // It takes the first slot freed after it arrives: ahead of it end at most the bulk jobs in
       // flight when it arrived and those that started while it was on its way from the broker —
       // not the hundreds waiting in the bulk queue.

@@ -109,7 +109,11 @@ describe('dated trees', () => {
     ];
     for (const [gsmPath, wavPath] of refused) {
       const outcome = await originate(stack.emulator, gsmPath, wavPath);
-      assert.equal(outcome.kind === 'conversion-failed' && outcome.invalidPath, true, `${gsmPath} → ${wavPath}: ${JSON.stringify(outcome)}`);
+      assert.equal(
+        outcome.kind === 'conversion-failed' && outcome.invalidPath,
+        true,
+        `${gsmPath} → ${wavPath}: ${JSON.stringify(outcome)}`,
+      );
     }
     assert.equal(stack.emulator.stats.conversionsStarted, 0);
     assert.equal(existsSync(path.join(w, '2026')), false, 'no directory was created');

@@ -108,8 +108,17 @@ describe('doctor', () => {
     const { file } = testConfig({ allowedRoots: `/var/local/auditorai, ${dir}/gsm` });
     const { code, text } = await doctor(file);
     assert.equal(code, 1, text);
-    assert.match(text, new RegExp(`^FAIL dialplan roots agree with \\[Worker\\] AllowedRoots: the dialplan's AUDIOCONVERT_WAV_ROOT ${dir}/wav is outside \\[Worker\\] AllowedRoots .*\\n {5}fix: add ${dir}/wav`, 'm'));
-    assert.match(text, /^FAIL dialplan roots agree with \[Worker\] AllowedRoots: \[Worker\] AllowedRoots has \/var\/local\/auditorai, which holds neither dialplan root/m);
+    assert.match(
+      text,
+      new RegExp(
+        `^FAIL dialplan roots agree with \\[Worker\\] AllowedRoots: the dialplan's AUDIOCONVERT_WAV_ROOT ${dir}/wav is outside \\[Worker\\] AllowedRoots .*\\n {5}fix: add ${dir}/wav`,
+        'm',
+      ),
+    );
+    assert.match(
+      text,
+      /^FAIL dialplan roots agree with \[Worker\] AllowedRoots: \[Worker\] AllowedRoots has \/var\/local\/auditorai, which holds neither dialplan root/m,
+    );
     assert.doesNotMatch(text, /AUDIOCONVERT_GSM_ROOT .* is outside/);
   });
 
@@ -122,7 +131,10 @@ describe('doctor', () => {
     await publisher.close();
     const { code, text } = await doctor(file);
     assert.equal(code, 0, text);
-    assert.match(text, new RegExp(`^OK   input queue '${queue}' present with the expected arguments \\(1 message waiting, 0 consumers\\)$`, 'm'));
+    assert.match(
+      text,
+      new RegExp(`^OK   input queue '${queue}' present with the expected arguments \\(1 message waiting, 0 consumers\\)$`, 'm'),
+    );
     assert.match(text, /^INFO nobody consumes/m);
     assert.match(text, new RegExp(`^OK   dead-letter queue '${queue}\\.dead' present \\(0 messages\\)$`, 'm'));
   });
@@ -136,7 +148,8 @@ describe('doctor', () => {
     await declareTopology(rabbit, brokerNames(loadConfig(file, {})));
     const all = await doctor(file);
     assert.equal(all.code, 0, all.text);
-    for (const q of delays) assert.match(all.text, new RegExp(`^OK   delay queue '${q.replaceAll('.', '\\.')}' present with the expected TTL`, 'm'));
+    for (const q of delays)
+      assert.match(all.text, new RegExp(`^OK   delay queue '${q.replaceAll('.', '\\.')}' present with the expected TTL`, 'm'));
     assert.match(all.text, new RegExp(`^OK   results exchange '${queue}\\.results' present \\(topic, durable\\)$`, 'm'));
 
     // Declared by someone else with other arguments: each is a FAIL with the fix.
@@ -146,7 +159,10 @@ describe('doctor', () => {
     await rabbit.exchangeDeclare({ exchange: `${queue}.results`, type: 'direct', durable: true });
     const wrong = await doctor(file);
     assert.equal(wrong.code, 1);
-    assert.match(wrong.text, new RegExp(`^FAIL delay queue '${delays[1]!.replaceAll('.', '\\.')}': .*x-message-ttl.*\\n     fix: drain it and delete it`, 'm'));
+    assert.match(
+      wrong.text,
+      new RegExp(`^FAIL delay queue '${delays[1]!.replaceAll('.', '\\.')}': .*x-message-ttl.*\\n     fix: drain it and delete it`, 'm'),
+    );
     assert.match(wrong.text, new RegExp(`^FAIL results exchange '${queue}\\.results': exists with other arguments.*\\n     fix: `, 'm'));
   });
 
@@ -154,7 +170,10 @@ describe('doctor', () => {
     const { file, queue } = testConfig();
     const { code, text } = await doctor(file);
     assert.equal(code, 0, text);
-    assert.match(text, new RegExp(`^INFO delay queue '${queue}\\.retry\\.5000' does not exist yet: the service declares it at start-up`, 'm'));
+    assert.match(
+      text,
+      new RegExp(`^INFO delay queue '${queue}\\.retry\\.5000' does not exist yet: the service declares it at start-up`, 'm'),
+    );
     assert.match(text, new RegExp(`^INFO results exchange '${queue}\\.results' does not exist yet`, 'm'));
   });
 
@@ -164,7 +183,13 @@ describe('doctor', () => {
     const { code, text } = await doctor(file);
     assert.equal(code, 1);
     // The first argument that differs (a quorum queue is declared with its limit and dead-letter target too).
-    assert.match(text, new RegExp(`^FAIL input queue '${queue}': .*other arguments \\(argument x-[a-z-]+: .*\\n     fix: .*QueueType.*rabbitmqctl delete_queue`, 'm'));
+    assert.match(
+      text,
+      new RegExp(
+        `^FAIL input queue '${queue}': .*other arguments \\(argument x-[a-z-]+: .*\\n     fix: .*QueueType.*rabbitmqctl delete_queue`,
+        'm',
+      ),
+    );
   });
 
   it('AMI login refused: FAIL with the Secret / manager.conf fix, dialplan skipped, exit 1', async () => {
@@ -191,14 +216,20 @@ describe('doctor', () => {
     const { code, text } = await doctor(file);
     assert.equal(code, 1);
     assert.match(text, /^OK {3}AMI login as 'auditorai'$/m);
-    assert.match(text, /^FAIL (dialplan answers|conversion extension convert@audio-convert).*Extension does not exist.*\n {5}fix: copy config\/asterisk\/extensions\.conf into \/etc\/asterisk\/extensions\.conf.*dialplan reload/m);
+    assert.match(
+      text,
+      /^FAIL (dialplan answers|conversion extension convert@audio-convert).*Extension does not exist.*\n {5}fix: copy config\/asterisk\/extensions\.conf into \/etc\/asterisk\/extensions\.conf.*dialplan reload/m,
+    );
   });
 
   it('RabbitMQ unreachable: FAIL with how to start it; the AMI checks still run', async () => {
     const { file } = testConfig({ amqpUrl: `amqp://guest:guest@127.0.0.1:${await closedPort()}` });
     const { code, text } = await doctor(file);
     assert.equal(code, 1);
-    assert.match(text, /^FAIL RabbitMQ: cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+\/%2F: .*ECONNREFUSED.*\n {5}fix: start it: systemctl start rabbitmq-server/m);
+    assert.match(
+      text,
+      /^FAIL RabbitMQ: cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+\/%2F: .*ECONNREFUSED.*\n {5}fix: start it: systemctl start rabbitmq-server/m,
+    );
     assert.match(text, /^SKIP RabbitMQ queues/m);
     assert.match(text, /^OK {3}AMI login as 'auditorai'$/m);
   });
@@ -232,9 +263,14 @@ describe('doctor', () => {
     const { file } = testConfig();
     const started = Date.now();
     const result = await new Promise<{ code: number; stdout: string }>((done) => {
-      execFile(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts'), 'doctor', '--config', file], { timeout: 60_000 }, (error, stdout) => {
-        done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout });
-      });
+      execFile(
+        process.execPath,
+        ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli.ts'), 'doctor', '--config', file],
+        { timeout: 60_000 },
+        (error, stdout) => {
+          done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout });
+        },
+      );
     });
     assert.equal(result.code, 0, result.stdout);
     assert.match(result.stdout, /^all checks passed$/m);

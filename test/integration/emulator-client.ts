@@ -78,10 +78,14 @@ export class RawAmi {
   /** The next unconsumed message matching `pred`; everything before it is consumed too. */
   async next(pred: (m: AmiMessage) => boolean = () => true, timeoutMs = 5000): Promise<AmiMessage> {
     let from = this.cursor; // each check looks only at what arrived since the last one
-    const index = await this.until(() => {
-      for (; from < this.messages.length; from++) if (pred(this.messages[from]!)) return from;
-      return this.closed ? -1 : undefined;
-    }, 'a message', timeoutMs);
+    const index = await this.until(
+      () => {
+        for (; from < this.messages.length; from++) if (pred(this.messages[from]!)) return from;
+        return this.closed ? -1 : undefined;
+      },
+      'a message',
+      timeoutMs,
+    );
     if (index < 0) throw new Error('connection closed before the expected message');
     this.cursor = index + 1;
     return this.messages[index]!;
@@ -116,23 +120,52 @@ export class RawAmi {
   }
 }
 
-export const isEnd = (id: string) => (m: AmiMessage): boolean => ev(m) === 'Hangup' && getHeader(m, 'Uniqueid') === id;
+export const isEnd =
+  (id: string) =>
+  (m: AmiMessage): boolean =>
+    ev(m) === 'Hangup' && getHeader(m, 'Uniqueid') === id;
 /** Everything up to the last of the job's two Hangup events (their order varies). */
 export async function jobEnd(c: RawAmi, id: string): Promise<AmiMessage[]> {
   const first = await c.upTo((m) => isEnd(id)(m) || isEnd(`${id};2`)(m));
   const other = isEnd(id)(first.at(-1)!) ? `${id};2` : id;
   return [...first, ...(await c.upTo(isEnd(other)))];
 }
-export const detail = (ms: readonly AmiMessage[]): string | undefined => getHeader(ms.find((m) => ev(m) === 'UserEvent')!, 'Detail');
+export const detail = (ms: readonly AmiMessage[]): string | undefined =>
+  getHeader(
+    ms.find((m) => ev(m) === 'UserEvent')!,
+    'Detail',
+  );
 
 export const ev = (m: AmiMessage): string => getHeader(m, 'Event') ?? `Response:${getHeader(m, 'Response') ?? '?'}`;
 export const names = (ms: readonly AmiMessage[]): string[] => ms.map(ev);
 
 /** Values that must match the recording (ids, names, counters, times and our priorities may not). */
 const STABLE = new Set([
-  'Event', 'Response', 'Message', 'Privilege', 'ChannelState', 'ChannelStateDesc', 'CallerIDNum', 'CallerIDName',
-  'ConnectedLineNum', 'ConnectedLineName', 'Language', 'AccountCode', 'Cause', 'Cause-txt', 'Reason', 'DialStatus',
-  'DialString', 'LocalOptimization', 'UserEvent', 'Status', 'EventList', 'Shutdown', 'Restart', 'Ping', 'Context',
+  'Event',
+  'Response',
+  'Message',
+  'Privilege',
+  'ChannelState',
+  'ChannelStateDesc',
+  'CallerIDNum',
+  'CallerIDName',
+  'ConnectedLineNum',
+  'ConnectedLineName',
+  'Language',
+  'AccountCode',
+  'Cause',
+  'Cause-txt',
+  'Reason',
+  'DialStatus',
+  'DialString',
+  'LocalOptimization',
+  'UserEvent',
+  'Status',
+  'EventList',
+  'Shutdown',
+  'Restart',
+  'Ping',
+  'Context',
 ]);
 
 /**
@@ -157,7 +190,11 @@ export function assertLikeRecording(ours: readonly AmiMessage[], recorded: reado
       return opts.skipBody === true && at >= 0 ? x.pairs.slice(0, at + 1) : [...x.pairs];
     };
     const [a, b] = [cut(m), cut(r)];
-    assert.deepEqual(a.map(([k]) => k), b.map(([k]) => k), `header names of message ${i} (${ev(m)})`);
+    assert.deepEqual(
+      a.map(([k]) => k),
+      b.map(([k]) => k),
+      `header names of message ${i} (${ev(m)})`,
+    );
     a.forEach(([k, v], j) => {
       if (STABLE.has(k.replace(/^(Dest|LocalOne|LocalTwo)/, ''))) assert.equal(v, b[j]![1], `${ev(m)} #${i}: ${k}`);
     });

@@ -25,7 +25,12 @@ writeFileSync(path.join(root, 'gsm', 'in.gsm'), Buffer.alloc(330));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 async function setup(opts: EmulatorOptions = {}): Promise<{ emu: AsteriskEmulator; connect: () => Promise<RawAmi> }> {
-  const emu = await AsteriskEmulator.start({ root, mode: 'instant', users: { auditorai: 'test-secret', reporter: { secret: 'r', write: ['originate', 'reporting'] } }, ...opts });
+  const emu = await AsteriskEmulator.start({
+    root,
+    mode: 'instant',
+    users: { auditorai: 'test-secret', reporter: { secret: 'r', write: ['originate', 'reporting'] } },
+    ...opts,
+  });
   after(() => emu.close());
   const connect = async (): Promise<RawAmi> => {
     const c = await RawAmi.connect(emu.port);
@@ -40,9 +45,17 @@ let seq = 0;
 function originate(c: RawAmi, extra: { exten?: string; job?: string; gsm?: string; channelId?: string } = {}): string {
   const id = extra.channelId ?? `job-${++seq}-0000`;
   c.action([
-    ['Action', 'Originate'], ['Channel', 'Local/s@audio-convert-hold'], ['Context', 'audio-convert'], ['Exten', extra.exten ?? 'convert'],
-    ['Priority', '1'], ['ChannelId', id], ['Variable', `JOB_ID=${extra.job ?? id}`], ['Variable', `GSM_PATH=${extra.gsm ?? `${root}/gsm/in.gsm`}`],
-    ['Variable', `WAV_PATH=${root}/wav/out.wav`], ['Async', 'true'], ['ActionID', `a-${id}`],
+    ['Action', 'Originate'],
+    ['Channel', 'Local/s@audio-convert-hold'],
+    ['Context', 'audio-convert'],
+    ['Exten', extra.exten ?? 'convert'],
+    ['Priority', '1'],
+    ['ChannelId', id],
+    ['Variable', `JOB_ID=${extra.job ?? id}`],
+    ['Variable', `GSM_PATH=${extra.gsm ?? `${root}/gsm/in.gsm`}`],
+    ['Variable', `WAV_PATH=${root}/wav/out.wav`],
+    ['Async', 'true'],
+    ['ActionID', `a-${id}`],
   ]);
   return id;
 }
@@ -57,7 +70,9 @@ describe('AMI emulator: sessions', () => {
     c.action({ Action: 'Challenge', AuthType: 'MD5', ActionID: 'ch' });
     const challenge = getHeader(await c.next(), 'Challenge') ?? '';
     assert.match(challenge, /^\d{9}$/);
-    const key = createHash('md5').update(challenge + 'test-secret').digest('hex');
+    const key = createHash('md5')
+      .update(challenge + 'test-secret')
+      .digest('hex');
     c.action({ Action: 'Login', AuthType: 'MD5', Username: 'auditorai', Key: key, ActionID: 'l' });
     assert.equal(getHeader(await c.next(), 'Message'), 'Authentication accepted');
     const bad = await connect();
@@ -75,10 +90,17 @@ describe('AMI emulator: sessions', () => {
     c.action({ Action: 'Command', Command: 'core show version', ActionID: 'cmd' });
     assert.equal(getHeader(await c.next((m) => getHeader(m, 'ActionID') === 'cmd'), 'Message'), 'Permission denied');
     c.action({ Action: 'NoSuchThing', ActionID: 'x' });
-    assert.equal(getHeader(await c.next((m) => getHeader(m, 'ActionID') === 'x'), 'Message'), 'Invalid/unknown command: NoSuchThing. Use Action: ListCommands to show available commands.');
+    assert.equal(
+      getHeader(await c.next((m) => getHeader(m, 'ActionID') === 'x'), 'Message'),
+      'Invalid/unknown command: NoSuchThing. Use Action: ListCommands to show available commands.',
+    );
     c.action({ Async: 'true', ActionID: 'no-action' });
     c.action({ Action: 'Ping', ActionID: 'p' });
-    assert.equal(getHeader(await c.next((m) => getHeader(m, 'Response') !== undefined), 'ActionID'), 'p', 'no answer to a message without Action');
+    assert.equal(
+      getHeader(await c.next((m) => getHeader(m, 'Response') !== undefined), 'ActionID'),
+      'p',
+      'no answer to a message without Action',
+    );
     c.action({ Action: 'CoreShowChannels', ActionID: 'csc' });
     assert.equal(getHeader(await c.next(), 'Message'), 'Permission denied');
     assert.deepEqual(emu.stats.unexpectedActions, ['Command', 'NoSuchThing', '<none>']);
@@ -105,7 +127,10 @@ describe('AMI emulator: sessions', () => {
     for (const c of [anon, quiet]) {
       c.action({ Action: 'Ping', ActionID: 'p' });
       const seen = await c.upTo((m) => getHeader(m, 'ActionID') === 'p');
-      assert.deepEqual(seen.filter((m) => getHeader(m, 'Event') !== undefined), []);
+      assert.deepEqual(
+        seen.filter((m) => getHeader(m, 'Event') !== undefined),
+        [],
+      );
     }
     assert.equal(emu.stats.originates, 1);
   });
@@ -126,7 +151,9 @@ describe('AMI emulator: sessions', () => {
 
 describe('AMI emulator: controls', () => {
   const orderOf = (ms: readonly AmiMessage[]): string[] =>
-    ms.filter((m) => getHeader(m, 'Event') !== undefined).map((m) => `${ev(m)}${getHeader(m, 'Uniqueid')?.endsWith(';2') === true ? ';2' : ''}`);
+    ms
+      .filter((m) => getHeader(m, 'Event') !== undefined)
+      .map((m) => `${ev(m)}${getHeader(m, 'Uniqueid')?.endsWith(';2') === true ? ';2' : ''}`);
 
   test('each reorder mode reorders as recorded', async () => {
     const { emu, connect } = await setup();
@@ -138,7 +165,22 @@ describe('AMI emulator: controls', () => {
       return orderOf(await jobEnd(c, originate(c)));
     };
     const none = await run('none');
-    assert.deepEqual(none, ['Newchannel', 'Newchannel;2', 'LocalBridge', 'DialBegin', 'Newstate;2', 'Newstate', 'DialEnd', 'OriginateResponse', 'UserEvent', 'SoftHangupRequest', 'HangupRequest;2', 'Hangup', 'SoftHangupRequest;2', 'Hangup;2']);
+    assert.deepEqual(none, [
+      'Newchannel',
+      'Newchannel;2',
+      'LocalBridge',
+      'DialBegin',
+      'Newstate;2',
+      'Newstate',
+      'DialEnd',
+      'OriginateResponse',
+      'UserEvent',
+      'SoftHangupRequest',
+      'HangupRequest;2',
+      'Hangup',
+      'SoftHangupRequest;2',
+      'Hangup;2',
+    ]);
     assert.equal((await run('originateresponse-first'))[0], 'OriginateResponse');
     const ue = await run('userevent-first');
     assert.ok(ue.indexOf('UserEvent') < ue.indexOf('OriginateResponse'));
@@ -168,7 +210,10 @@ describe('AMI emulator: controls', () => {
     await c.login();
     emu.goSilent(true);
     c.action({ Action: 'Ping', ActionID: 'p1' });
-    await assert.rejects(c.next((m) => getHeader(m, 'ActionID') === 'p1', 300), /timed out/);
+    await assert.rejects(
+      c.next((m) => getHeader(m, 'ActionID') === 'p1', 300),
+      /timed out/,
+    );
     emu.goSilent(false);
     c.action({ Action: 'Ping', ActionID: 'p2' });
     assert.equal(getHeader(await c.next((m) => getHeader(m, 'ActionID') === 'p2'), 'Ping'), 'Pong');
@@ -243,7 +288,8 @@ describe('AMI emulator: controls', () => {
     const n = 3000;
     const started = performance.now();
     let text = '';
-    for (let i = 0; i < n; i++) text += `Action: Originate\r\nChannel: Local/s@audio-convert-hold\r\nContext: audio-convert\r\nExten: convert\r\nPriority: 1\r\nChannelId: bench-${i}\r\nVariable: JOB_ID=bench-${i}\r\nVariable: GSM_PATH=${root}/gsm/in.gsm\r\nVariable: WAV_PATH=${root}/wav/o.wav\r\nAsync: true\r\nActionID: b${i}\r\n\r\n`;
+    for (let i = 0; i < n; i++)
+      text += `Action: Originate\r\nChannel: Local/s@audio-convert-hold\r\nContext: audio-convert\r\nExten: convert\r\nPriority: 1\r\nChannelId: bench-${i}\r\nVariable: JOB_ID=bench-${i}\r\nVariable: GSM_PATH=${root}/gsm/in.gsm\r\nVariable: WAV_PATH=${root}/wav/o.wav\r\nAsync: true\r\nActionID: b${i}\r\n\r\n`;
     const ended = once(emu, 'jobEnd');
     c.send(text);
     await ended;
@@ -279,7 +325,10 @@ describe('the shipped dialplan and the emulator agree', () => {
     for (const p of [PRIORITY.invalidJobId, PRIORITY.invalidPath, PRIORITY.inputMissing, PRIORITY.result]) {
       assert.equal(plan.get('audio-convert/convert')![p]![1], 'Hangup()');
     }
-    assert.deepEqual(plan.get('audio-convert-hold/s')!.map(([, app]) => app.split('(')[0]), ['Answer', 'Wait', 'Hangup']);
+    assert.deepEqual(
+      plan.get('audio-convert-hold/s')!.map(([, app]) => app.split('(')[0]),
+      ['Answer', 'Wait', 'Hangup'],
+    );
     assert.equal(plan.get('audio-convert/h')!.length, 1);
   });
 
@@ -290,7 +339,11 @@ describe('the shipped dialplan and the emulator agree', () => {
     assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_GSM_ROOT}${DIALPLAN_PATH_TAIL.gsm}" \${GSM_PATH})`));
     assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_WAV_ROOT}${DIALPLAN_PATH_TAIL.wav}" \${WAV_PATH})`));
     for (const root of ['GSM', 'WAV']) assert.ok(file.includes(`REGEX("${DIALPLAN_ROOT_PATTERN}" \${AUDIOCONVERT_${root}_ROOT})`));
-    assert.ok(file.includes(`timeout -k 5 100 sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH} && echo OK')})`));
+    assert.ok(
+      file.includes(
+        `timeout -k 5 100 sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH} && echo OK')})`,
+      ),
+    );
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
   });
 
@@ -309,7 +362,15 @@ describe('the shipped dialplan and the emulator agree', () => {
 
   test('Variable: headers are split as Asterisk does (hdr-variable-values.txt)', () => {
     const vars = new Map<string, string>();
-    for (const v of ['A=/x/one.gsm,B=/x/two.wav', 'C="/x/a,b.gsm"', 'D=/x/a\\,b.gsm', 'E=/x/it"s.gsm', 'F=/x/a=b c.gsm']) parseVariableHeader(v, vars);
-    assert.deepEqual(Object.fromEntries(vars), { A: '/x/one.gsm', B: '/x/two.wav', C: '/x/a,b.gsm', D: '/x/a,b.gsm', E: '/x/its.gsm', F: '/x/a=b c.gsm' });
+    for (const v of ['A=/x/one.gsm,B=/x/two.wav', 'C="/x/a,b.gsm"', 'D=/x/a\\,b.gsm', 'E=/x/it"s.gsm', 'F=/x/a=b c.gsm'])
+      parseVariableHeader(v, vars);
+    assert.deepEqual(Object.fromEntries(vars), {
+      A: '/x/one.gsm',
+      B: '/x/two.wav',
+      C: '/x/a,b.gsm',
+      D: '/x/a,b.gsm',
+      E: '/x/its.gsm',
+      F: '/x/a=b c.gsm',
+    });
   });
 });

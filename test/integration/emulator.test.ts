@@ -29,9 +29,7 @@ function makeGsm(name: string): string {
 
 /** The recordings' dialplan, paths and extension names, mapped onto ours. */
 const ours = (text: string): string =>
-  text
-    .replaceAll('/var/local/auditorai', root)
-    .replace(/^Exten: (sox|slow|hang-bounded)$/gm, 'Exten: convert');
+  text.replaceAll('/var/local/auditorai', root).replace(/^Exten: (sox|slow|hang-bounded)$/gm, 'Exten: convert');
 
 async function emulator(opts: EmulatorOptions = {}): Promise<AsteriskEmulator> {
   const emu = await AsteriskEmulator.start({ root, users: { auditorai: 'test-secret' }, ...opts });
@@ -77,7 +75,13 @@ describe('AMI emulator vs recordings', () => {
     const [, job] = await replayFile(emu, 'final-ok');
     assert.equal(job!.length, 15); // the Response + 14 events
     const ue = userEvent(job!);
-    assert.deepEqual(body(ue), ['UserEvent: AudioConvert', 'JobId: 4c269776-3db1-4358-8b71-99af507947d0', 'Status: OK', 'Detail: SUCCESS', 'WavBytes: 48044']);
+    assert.deepEqual(body(ue), [
+      'UserEvent: AudioConvert',
+      'JobId: 4c269776-3db1-4358-8b71-99af507947d0',
+      'Status: OK',
+      'Detail: SUCCESS',
+      'WavBytes: 48044',
+    ]);
     assert.equal(getHeader(ue, 'Priority'), String(PRIORITY.result));
     const wav = readFileSync(path.join(root, 'wav', 'final-ok.wav'));
     assert.equal(wav.length, 48044);
@@ -97,7 +101,12 @@ describe('AMI emulator vs recordings', () => {
     const emu = await emulator();
     const [, job] = await replayFile(emu, 'final-input-missing', true);
     const ue = userEvent(job!);
-    assert.deepEqual(body(ue), ['UserEvent: AudioConvert', 'JobId: 84b710e3-db17-4249-9780-6281d6731883', 'Status: FAILED', 'Detail: input-missing']);
+    assert.deepEqual(body(ue), [
+      'UserEvent: AudioConvert',
+      'JobId: 84b710e3-db17-4249-9780-6281d6731883',
+      'Status: FAILED',
+      'Detail: input-missing',
+    ]);
     assert.equal(getHeader(ue, 'Priority'), String(PRIORITY.inputMissing));
     assert.equal(emu.stats.conversionsStarted, 0);
   });
@@ -105,7 +114,12 @@ describe('AMI emulator vs recordings', () => {
   test('final-bad-path: shell metacharacters → invalid-path, nothing executed', async () => {
     const emu = await emulator();
     const [, job] = await replayFile(emu, 'final-bad-path');
-    assert.deepEqual(body(userEvent(job!)), ['UserEvent: AudioConvert', 'JobId: 48929a92-8da7-4b8b-999d-64ff6a698b63', 'Status: FAILED', 'Detail: invalid-path']);
+    assert.deepEqual(body(userEvent(job!)), [
+      'UserEvent: AudioConvert',
+      'JobId: 48929a92-8da7-4b8b-999d-64ff6a698b63',
+      'Status: FAILED',
+      'Detail: invalid-path',
+    ]);
     assert.equal(emu.stats.conversionsStarted, 0);
     assert.equal(emu.stats.forbiddenBytes, 1, 'the metacharacters reached GSM_PATH');
     assert.ok(!existsSync(path.join(root, 'wav', 'final-bad.wav')));
@@ -116,21 +130,30 @@ describe('AMI emulator vs recordings', () => {
     const emu = await emulator({ conversionTimeoutMs: 600 });
     emu.hangConversions(true);
     const [, job] = await replayFile(emu, 'final-timeout', true);
-    assert.deepEqual(body(userEvent(job!)), ['UserEvent: AudioConvert', 'JobId: 68db0340-e93b-440d-8287-b2802e165915', 'Status: FAILED', 'Detail: APPERROR', 'WavBytes: 0']);
+    assert.deepEqual(body(userEvent(job!)), [
+      'UserEvent: AudioConvert',
+      'JobId: 68db0340-e93b-440d-8287-b2802e165915',
+      'Status: FAILED',
+      'Detail: APPERROR',
+      'WavBytes: 0',
+    ]);
   });
 
   test('fail-unknown-extension: the seven recorded rejections', async () => {
     const emu = await emulator();
     const groups = await replayFile(emu, 'fail-unknown-extension');
-    assert.deepEqual(groups.slice(1).map((g) => getHeader(g[0]!, 'Message')), [
-      'Extension does not exist.',
-      'Extension does not exist.',
-      'Originate successfully queued',
-      'Originate successfully queued',
-      'Invalid priority',
-      'Channel not specified',
-      'Uniqueid length exceeds maximum of 149',
-    ]);
+    assert.deepEqual(
+      groups.slice(1).map((g) => getHeader(g[0]!, 'Message')),
+      [
+        'Extension does not exist.',
+        'Extension does not exist.',
+        'Originate successfully queued',
+        'Originate successfully queued',
+        'Invalid priority',
+        'Channel not specified',
+        'Uniqueid length exceeds maximum of 149',
+      ],
+    );
     assert.equal(emu.stats.originates, 2);
   });
 
@@ -194,9 +217,17 @@ describe('AMI emulator restarts', () => {
     await c.next((m) => ev(m) === 'FullyBooted');
     for (const id of ['09c01029', '26f822a1', '765a0a0c']) {
       c.action([
-        ['Action', 'Originate'], ['Channel', 'Local/s@audio-convert-hold'], ['Context', 'audio-convert'], ['Exten', 'convert'],
-        ['Priority', '1'], ['ChannelId', `${id}-x`], ['Variable', `JOB_ID=${id}-x`], ['Variable', `GSM_PATH=${root}/gsm/a.gsm`],
-        ['Variable', `WAV_PATH=${root}/wav/a.wav`], ['Async', 'true'], ['ActionID', id],
+        ['Action', 'Originate'],
+        ['Channel', 'Local/s@audio-convert-hold'],
+        ['Context', 'audio-convert'],
+        ['Exten', 'convert'],
+        ['Priority', '1'],
+        ['ChannelId', `${id}-x`],
+        ['Variable', `JOB_ID=${id}-x`],
+        ['Variable', `GSM_PATH=${root}/gsm/a.gsm`],
+        ['Variable', `WAV_PATH=${root}/wav/a.wav`],
+        ['Async', 'true'],
+        ['ActionID', id],
       ]);
       await c.next((m) => ev(m) === 'OriginateResponse' && getHeader(m, 'ActionID') === id);
     }
@@ -211,8 +242,19 @@ describe('AMI emulator restarts', () => {
     const restarted = emu.restart({ downMs: 300 });
     const teardown = await c.upTo((m) => ev(m) === 'Shutdown');
     await c.onClose();
-    assert.deepEqual(names(teardown).sort(), [...Array<string>(9).fill('SoftHangupRequest'), ...Array<string>(3).fill('HangupRequest'), ...Array<string>(3).fill('Hangup'), 'Shutdown'].sort());
-    assert.ok(teardown.every((m) => ev(m) !== 'Hangup' || getHeader(m, 'Uniqueid')!.endsWith(';2')), 'only the ;2 halves hang up');
+    assert.deepEqual(
+      names(teardown).sort(),
+      [
+        ...Array<string>(9).fill('SoftHangupRequest'),
+        ...Array<string>(3).fill('HangupRequest'),
+        ...Array<string>(3).fill('Hangup'),
+        'Shutdown',
+      ].sort(),
+    );
+    assert.ok(
+      teardown.every((m) => ev(m) !== 'Hangup' || getHeader(m, 'Uniqueid')!.endsWith(';2')),
+      'only the ;2 halves hang up',
+    );
     assert.deepEqual(
       teardown.at(-1)!.pairs.map(([k, v]) => `${k}: ${v}`),
       ['Event: Shutdown', 'Privilege: system,all', 'Shutdown: Uncleanly', 'Restart: True'],
@@ -249,6 +291,6 @@ describe('AMI emulator restarts', () => {
     assert.equal(await orphan, true);
     after.action({ Action: 'Ping', ActionID: 'p' });
     const seen = await after.upTo((m) => getHeader(m, 'ActionID') === 'p');
-    assert.ok(!seen.some((m) => ev(m) === 'UserEvent'), 'the orphan\'s result is never delivered');
+    assert.ok(!seen.some((m) => ev(m) === 'UserEvent'), "the orphan's result is never delivered");
   });
 });

@@ -127,49 +127,152 @@ function cases(): Case[] {
   add({ name: 'empty object', body: json({}), code: 'INVALID_MESSAGE', says: /^gsm_path is required/ });
   add({ name: 'gsm_path missing', body: json({ wav_path: wav }), code: 'INVALID_MESSAGE', says: /^gsm_path is required/ });
   add({ name: 'wav_path missing', body: json({ gsm_path: gsm }), code: 'INVALID_MESSAGE', says: /^wav_path is required/ });
-  add({ name: 'gsm_path a number', body: json({ ...ok, gsm_path: 7 }), code: 'INVALID_MESSAGE', says: /^gsm_path must be a string, got number$/ });
-  add({ name: 'wav_path null', body: json({ ...ok, wav_path: null }), code: 'INVALID_MESSAGE', says: /^wav_path must be a string, got null$/ });
+  add({
+    name: 'gsm_path a number',
+    body: json({ ...ok, gsm_path: 7 }),
+    code: 'INVALID_MESSAGE',
+    says: /^gsm_path must be a string, got number$/,
+  });
+  add({
+    name: 'wav_path null',
+    body: json({ ...ok, wav_path: null }),
+    code: 'INVALID_MESSAGE',
+    says: /^wav_path must be a string, got null$/,
+  });
   add({ name: 'gsm_path an array', body: json({ ...ok, gsm_path: [gsm] }), code: 'INVALID_MESSAGE', says: /got array$/ });
   add({ name: 'wav_path an object', body: json({ ...ok, wav_path: { path: wav } }), code: 'INVALID_MESSAGE', says: /got object$/ });
-  add({ name: '__proto__ carrying the fields', body: Buffer.from(`{"__proto__":${JSON.stringify(ok)}}`), code: 'INVALID_MESSAGE', says: /^gsm_path is required/ });
-  add({ name: 'fields in upper case', body: json({ GSM_PATH: gsm, WAV_PATH: wav }), code: 'INVALID_MESSAGE', says: /^gsm_path is required/ });
+  add({
+    name: '__proto__ carrying the fields',
+    body: Buffer.from(`{"__proto__":${JSON.stringify(ok)}}`),
+    code: 'INVALID_MESSAGE',
+    says: /^gsm_path is required/,
+  });
+  add({
+    name: 'fields in upper case',
+    body: json({ GSM_PATH: gsm, WAV_PATH: wav }),
+    code: 'INVALID_MESSAGE',
+    says: /^gsm_path is required/,
+  });
 
   // ---- size, nesting, encoding ----
-  add({ name: '64 KiB + 1 byte', body: Buffer.alloc(64 * 1024 + 1, 0x20), code: 'INVALID_MESSAGE', says: /^body is 65537 bytes; the limit is 65536/ });
-  add({ name: '5 MB JSON (no content type)', body: json({ ...ok, pad: 'x'.repeat(5_000_000) }), code: 'INVALID_MESSAGE', says: /^body is \d{7} bytes; the limit is 65536/ });
-  add({ name: '5 MB JSON as application/json', body: json({ ...ok, pad: 'x'.repeat(5_000_000) }), props: { contentType: 'application/json' }, code: 'INVALID_MESSAGE', says: /^body is (larger than the 65536-byte|\d+ bytes)/ });
+  add({
+    name: '64 KiB + 1 byte',
+    body: Buffer.alloc(64 * 1024 + 1, 0x20),
+    code: 'INVALID_MESSAGE',
+    says: /^body is 65537 bytes; the limit is 65536/,
+  });
+  add({
+    name: '5 MB JSON (no content type)',
+    body: json({ ...ok, pad: 'x'.repeat(5_000_000) }),
+    code: 'INVALID_MESSAGE',
+    says: /^body is \d{7} bytes; the limit is 65536/,
+  });
+  add({
+    name: '5 MB JSON as application/json',
+    body: json({ ...ok, pad: 'x'.repeat(5_000_000) }),
+    props: { contentType: 'application/json' },
+    code: 'INVALID_MESSAGE',
+    says: /^body is (larger than the 65536-byte|\d+ bytes)/,
+  });
   add({ name: '5 MB of 0xFF bytes', body: Buffer.alloc(5_000_000, 0xff), code: 'INVALID_MESSAGE', says: /^body is 5000000 bytes/ });
-  add({ name: '10,000 nested arrays', body: Buffer.from(`${'['.repeat(10_000)}${']'.repeat(10_000)}`), code: 'INVALID_MESSAGE', says: /^body nests deeper than 32 levels$/ });
+  add({
+    name: '10,000 nested arrays',
+    body: Buffer.from(`${'['.repeat(10_000)}${']'.repeat(10_000)}`),
+    code: 'INVALID_MESSAGE',
+    says: /^body nests deeper than 32 levels$/,
+  });
   // rabbitmq-client parses application/json itself: the service gets a 10,000-level object, which
   // JSON.stringify (the dead-letter record wants the original body back) cannot walk.
   const deep = `{"gsm_path":"${gsm}","a":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`;
-  add({ name: '10,000 nested objects as application/json', body: Buffer.from(deep), props: { contentType: 'application/json' }, code: 'INVALID_MESSAGE', says: /^body nests deeper than 32 levels$/ });
-  add({ name: '10,000 nested arrays as application/json', body: Buffer.from(`${'['.repeat(10_000)}${']'.repeat(10_000)}`), props: { contentType: 'application/json' }, code: 'INVALID_MESSAGE', says: /^body must be a JSON object, got array$|nests deeper/ });
-  add({ name: 'invalid UTF-8 in a path', body: Buffer.concat([Buffer.from(`{"gsm_path":"${gsmDir}/a`), Buffer.from([0xff, 0xfe]), Buffer.from(`.gsm","wav_path":"${wav}"}`)]), code: 'INVALID_MESSAGE', says: /^body is not valid UTF-8$/ });
+  add({
+    name: '10,000 nested objects as application/json',
+    body: Buffer.from(deep),
+    props: { contentType: 'application/json' },
+    code: 'INVALID_MESSAGE',
+    says: /^body nests deeper than 32 levels$/,
+  });
+  add({
+    name: '10,000 nested arrays as application/json',
+    body: Buffer.from(`${'['.repeat(10_000)}${']'.repeat(10_000)}`),
+    props: { contentType: 'application/json' },
+    code: 'INVALID_MESSAGE',
+    says: /^body must be a JSON object, got array$|nests deeper/,
+  });
+  add({
+    name: 'invalid UTF-8 in a path',
+    body: Buffer.concat([Buffer.from(`{"gsm_path":"${gsmDir}/a`), Buffer.from([0xff, 0xfe]), Buffer.from(`.gsm","wav_path":"${wav}"}`)]),
+    code: 'INVALID_MESSAGE',
+    says: /^body is not valid UTF-8$/,
+  });
   // The same bytes as text/plain or application/json: rabbitmq-client decodes them lossily (U+FFFD); the path rule still holds.
   for (const contentType of ['text/plain', 'application/json']) {
-    add({ name: `invalid UTF-8 in a path as ${contentType}`, body: Buffer.concat([Buffer.from(`{"gsm_path":"${gsmDir}/a`), Buffer.from([0xff]), Buffer.from(`.gsm","wav_path":"${wav}"}`)]), props: { contentType }, code: 'PATH_NOT_ALLOWED', says: /^gsm_path contains U\+FFFD\b.* at offset \d+/ });
+    add({
+      name: `invalid UTF-8 in a path as ${contentType}`,
+      body: Buffer.concat([Buffer.from(`{"gsm_path":"${gsmDir}/a`), Buffer.from([0xff]), Buffer.from(`.gsm","wav_path":"${wav}"}`)]),
+      props: { contentType },
+      code: 'PATH_NOT_ALLOWED',
+      says: /^gsm_path contains U\+FFFD\b.* at offset \d+/,
+    });
   }
-  add({ name: 'UTF-16 body', body: Buffer.from(`\ufeff${JSON.stringify(ok)}`, 'utf16le'), code: 'INVALID_MESSAGE', says: /^body is not valid UTF-8$/ });
-  add({ name: 'byte order mark', body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json(ok)]), code: 'INVALID_MESSAGE', says: /byte order mark/ });
+  add({
+    name: 'UTF-16 body',
+    body: Buffer.from(`\ufeff${JSON.stringify(ok)}`, 'utf16le'),
+    code: 'INVALID_MESSAGE',
+    says: /^body is not valid UTF-8$/,
+  });
+  add({
+    name: 'byte order mark',
+    body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json(ok)]),
+    code: 'INVALID_MESSAGE',
+    says: /byte order mark/,
+  });
 
   // ---- injection through the paths (each would reach AMI or the dialplan's shell verbatim) ----
   const inGsm = (name: string): string => `${gsmDir}/${name}`;
   const pathCase = (name: string, field: 'gsm_path' | 'wav_path', value: string, says: RegExp, props?: Record<string, unknown>): void => {
     add({ name, body: json({ ...ok, [field]: value }), code: 'PATH_NOT_ALLOWED', says, ...(props === undefined ? {} : { props }) });
   };
-  pathCase('CRLF + Action: Command (hdr-crlf-injection)', 'wav_path', `${wav}\r\nAction: Command\r\nCommand: core show version`, /^wav_path contains U\+000D \(carriage return\)/);
-  pathCase('CRLF CRLF + Originate Application System', 'wav_path', `${wav}\r\n\r\nAction: Originate\r\nChannel: Local/s@audio-convert-hold\r\nApplication: System\r\nData: touch /tmp/injected`, /^wav_path contains U\+000D/);
-  pathCase('LF LF + Command', 'gsm_path', `${gsm}\n\nAction: Command\nCommand: core show uptime`, /^gsm_path contains U\+000A \(line feed\)/);
+  pathCase(
+    'CRLF + Action: Command (hdr-crlf-injection)',
+    'wav_path',
+    `${wav}\r\nAction: Command\r\nCommand: core show version`,
+    /^wav_path contains U\+000D \(carriage return\)/,
+  );
+  pathCase(
+    'CRLF CRLF + Originate Application System',
+    'wav_path',
+    `${wav}\r\n\r\nAction: Originate\r\nChannel: Local/s@audio-convert-hold\r\nApplication: System\r\nData: touch /tmp/injected`,
+    /^wav_path contains U\+000D/,
+  );
+  pathCase(
+    'LF LF + Command',
+    'gsm_path',
+    `${gsm}\n\nAction: Command\nCommand: core show uptime`,
+    /^gsm_path contains U\+000A \(line feed\)/,
+  );
   pathCase('bare CR', 'gsm_path', `${gsm}\rAction: Command`, /^gsm_path contains U\+000D/);
   pathCase('NUL', 'gsm_path', `${gsm}\u0000.wav`, /^gsm_path contains U\+0000 \(NUL\)/);
-  pathCase('CRLF injection as text/plain', 'gsm_path', `${gsm}\r\nAction: Command`, /^gsm_path contains U\+000D/, { contentType: 'text/plain' });
-  pathCase('CRLF injection as application/json', 'gsm_path', `${gsm}\r\nAction: Command`, /^gsm_path contains U\+000D/, { contentType: 'application/json' });
-  pathCase('comma splitting Variable (hdr-variable-values)', 'gsm_path', `${inGsm('one.gsm')},WAV_PATH=/etc/x.wav`, /^gsm_path contains U\+002C ','/);
+  pathCase('CRLF injection as text/plain', 'gsm_path', `${gsm}\r\nAction: Command`, /^gsm_path contains U\+000D/, {
+    contentType: 'text/plain',
+  });
+  pathCase('CRLF injection as application/json', 'gsm_path', `${gsm}\r\nAction: Command`, /^gsm_path contains U\+000D/, {
+    contentType: 'application/json',
+  });
+  pathCase(
+    'comma splitting Variable (hdr-variable-values)',
+    'gsm_path',
+    `${inGsm('one.gsm')},WAV_PATH=/etc/x.wav`,
+    /^gsm_path contains U\+002C ','/,
+  );
   pathCase('double quote', 'gsm_path', inGsm('it"s.gsm'), /^gsm_path contains U\+0022/);
   pathCase('single quote', 'gsm_path', inGsm("it's.gsm"), /^gsm_path contains U\+0027/);
   pathCase('backslash', 'wav_path', `${wavDir}/a\\,b.wav`, /^wav_path contains U\+005C \(backslash\)/);
-  pathCase('semicolon: shell command (shell-injection-path)', 'gsm_path', `${inGsm('t1.gsm')};touch /tmp/pwned;#`, /^gsm_path contains U\+003B ';'/);
+  pathCase(
+    'semicolon: shell command (shell-injection-path)',
+    'gsm_path',
+    `${inGsm('t1.gsm')};touch /tmp/pwned;#`,
+    /^gsm_path contains U\+003B ';'/,
+  );
   pathCase('$(...) substitution', 'gsm_path', inGsm('$(id).gsm'), /^gsm_path contains U\+0024 '\$'/);
   pathCase('backticks', 'wav_path', `${wavDir}/\`id\`.wav`, /^wav_path contains U\+0060/);
   pathCase('pipe', 'gsm_path', inGsm('a|nc.gsm'), /^gsm_path contains U\+007C/);
@@ -198,22 +301,48 @@ function cases(): Case[] {
   pathCase('doubled extension', 'gsm_path', inGsm('a.wav.gsm'), /^gsm_path has a doubled extension/);
   pathCase('leading dash (option injection)', 'gsm_path', inGsm('-rf.gsm'), /^gsm_path has a name starting with '-'/);
   pathCase('hidden file', 'wav_path', `${wavDir}/.x.wav`, /^wav_path has a name starting with '\.'/);
-  pathCase('a line over 1024 bytes on AMI (hdr-line-too-long)', 'gsm_path', inGsm(`${'a'.repeat(250)}/${'a'.repeat(250)}/${'a'.repeat(250)}/${'a'.repeat(250)}/${'a'.repeat(100)}.gsm`), /^gsm_path is \d{4} bytes long; the limit is 512$/);
+  pathCase(
+    'a line over 1024 bytes on AMI (hdr-line-too-long)',
+    'gsm_path',
+    inGsm(`${'a'.repeat(250)}/${'a'.repeat(250)}/${'a'.repeat(250)}/${'a'.repeat(250)}/${'a'.repeat(100)}.gsm`),
+    /^gsm_path is \d{4} bytes long; the limit is 512$/,
+  );
   pathCase('a name over 255 bytes', 'gsm_path', inGsm(`${'a'.repeat(300)}.gsm`), /^gsm_path has a name of 304 bytes; the limit is 255$/);
-  add({ name: 'wav_path = gsm_path', body: json({ gsm_path: gsm, wav_path: gsm }), code: 'PATH_NOT_ALLOWED', says: /^wav_path must end with \.wav|must not be the same file/ });
+  add({
+    name: 'wav_path = gsm_path',
+    body: json({ gsm_path: gsm, wav_path: gsm }),
+    code: 'PATH_NOT_ALLOWED',
+    says: /^wav_path must end with \.wav|must not be the same file/,
+  });
 
   // ---- symlinks made in the temp root (checkRealPaths) ----
   pathCase('symlink to /etc/passwd', 'gsm_path', inGsm('passwd.gsm'), /resolves to a file outside the allowed roots \(a symlink\?\)$/);
   pathCase('symlink to a .gsm outside', 'gsm_path', inGsm('out.gsm'), /resolves to a file outside the allowed roots/);
   pathCase('dangling symlink', 'gsm_path', inGsm('dangling.gsm'), /is a symlink to a file that does not exist$/);
   pathCase('symlink loop', 'gsm_path', inGsm('loop.gsm'), /is a symlink loop$/);
-  pathCase('symlinked directory out of the root (input)', 'gsm_path', `${gsmDir}/escape/secret.gsm`, /resolves to a file outside the allowed roots/);
+  pathCase(
+    'symlinked directory out of the root (input)',
+    'gsm_path',
+    `${gsmDir}/escape/secret.gsm`,
+    /resolves to a file outside the allowed roots/,
+  );
   pathCase('wav_path is a symlink out', 'wav_path', `${wavDir}/link.wav`, /is a symlink; the conversion would write through it$/);
-  pathCase('wav_path in a symlinked directory out', 'wav_path', `${wavDir}/escape/x.wav`, /directory .* resolves outside the allowed roots/);
+  pathCase(
+    'wav_path in a symlinked directory out',
+    'wav_path',
+    `${wavDir}/escape/x.wav`,
+    /directory .* resolves outside the allowed roots/,
+  );
 
   // ---- job ids and AMQP properties ----
   const jobIdCase = (name: string, jobId: unknown, says: RegExp, messageId?: string): void => {
-    add({ name, body: json({ ...ok, job_id: jobId }), code: 'INVALID_MESSAGE', says, ...(messageId === undefined ? {} : { props: { messageId }, jobId: messageId }) });
+    add({
+      name,
+      body: json({ ...ok, job_id: jobId }),
+      code: 'INVALID_MESSAGE',
+      says,
+      ...(messageId === undefined ? {} : { props: { messageId }, jobId: messageId }),
+    });
   };
   jobIdCase('job_id with CRLF (result falls back to message_id)', 'j\r\nAction: Command', /^job_id contains U\+000D/, 'mid-ok-1');
   jobIdCase('job_id of 129 characters', 'a'.repeat(129), /^job_id is 129 characters long; the limit is 128$/, 'mid-ok-2');
@@ -222,16 +351,50 @@ function cases(): Case[] {
   jobIdCase('job_id with a slash', '../../x', /^job_id contains U\+002F/);
   jobIdCase('job_id with a look-alike', 'c\u0430ll-1', /^job_id contains U\+0430/);
   jobIdCase('job_id ${SHELL()}', '${SHELL(id)}', /^job_id contains U\+0024/);
-  add({ name: 'message_id with CRLF and a bad path', body: json({ ...ok, gsm_path: '/etc/x.gsm' }), props: { messageId: 'm\r\nAction: Command' }, code: 'PATH_NOT_ALLOWED', says: /outside the allowed roots/ });
-  add({ name: 'a 60 KB header', body: json({ ...ok, gsm_path: '/etc/x.gsm', job_id: 'hdr-big' }), props: { headers: { 'x-big': 'h'.repeat(60_000) } }, code: 'PATH_NOT_ALLOWED', says: /outside the allowed roots/, jobId: 'hdr-big' });
-  add({ name: '2,000 headers, nested tables', body: json({ ...ok, wav_path: `${wavDir}/a;b.wav`, job_id: 'hdr-many' }), props: { headers: manyHeaders() }, code: 'PATH_NOT_ALLOWED', says: /^wav_path contains U\+003B/, jobId: 'hdr-many' });
+  add({
+    name: 'message_id with CRLF and a bad path',
+    body: json({ ...ok, gsm_path: '/etc/x.gsm' }),
+    props: { messageId: 'm\r\nAction: Command' },
+    code: 'PATH_NOT_ALLOWED',
+    says: /outside the allowed roots/,
+  });
+  add({
+    name: 'a 60 KB header',
+    body: json({ ...ok, gsm_path: '/etc/x.gsm', job_id: 'hdr-big' }),
+    props: { headers: { 'x-big': 'h'.repeat(60_000) } },
+    code: 'PATH_NOT_ALLOWED',
+    says: /outside the allowed roots/,
+    jobId: 'hdr-big',
+  });
+  add({
+    name: '2,000 headers, nested tables',
+    body: json({ ...ok, wav_path: `${wavDir}/a;b.wav`, job_id: 'hdr-many' }),
+    props: { headers: manyHeaders() },
+    code: 'PATH_NOT_ALLOWED',
+    says: /^wav_path contains U\+003B/,
+    jobId: 'hdr-many',
+  });
   for (const forged of [999, -1, 'abc', 1e300, '\r\n']) {
-    add({ name: `forged ${ATTEMPTS_HEADER} = ${JSON.stringify(forged)}`, body: json({ ...ok, gsm_path: inGsm('a;b.gsm') }), props: { headers: { [ATTEMPTS_HEADER]: forged } }, code: 'PATH_NOT_ALLOWED', says: /^gsm_path contains U\+003B/ });
+    add({
+      name: `forged ${ATTEMPTS_HEADER} = ${JSON.stringify(forged)}`,
+      body: json({ ...ok, gsm_path: inGsm('a;b.gsm') }),
+      props: { headers: { [ATTEMPTS_HEADER]: forged } },
+      code: 'PATH_NOT_ALLOWED',
+      says: /^gsm_path contains U\+003B/,
+    });
   }
   // Valid jobs whose input is missing do reach Asterisk (only the dialplan can tell), whatever the forged header says.
   for (const forged of [999, 'abc']) {
     const name = `missing-forged-${String(forged)}`;
-    add({ name: `input missing, forged ${ATTEMPTS_HEADER} = ${JSON.stringify(forged)}`, body: json({ gsm_path: inGsm(`${name}.gsm`), wav_path: `${wavDir}/${name}.wav`, job_id: name }), props: { headers: { [ATTEMPTS_HEADER]: forged } }, code: 'INPUT_MISSING', says: /input/i, jobId: name, reachesAmi: true });
+    add({
+      name: `input missing, forged ${ATTEMPTS_HEADER} = ${JSON.stringify(forged)}`,
+      body: json({ gsm_path: inGsm(`${name}.gsm`), wav_path: `${wavDir}/${name}.wav`, job_id: name }),
+      props: { headers: { [ATTEMPTS_HEADER]: forged } },
+      code: 'INPUT_MISSING',
+      says: /input/i,
+      jobId: name,
+      reachesAmi: true,
+    });
   }
   return list;
 }
@@ -290,7 +453,8 @@ void describe('hostile input through the real service', () => {
       assert.match(result.error?.message ?? '', PRINTABLE, `${label}: the reason is printable ASCII`);
       assert.match(result.job_id, JOB_ID_RULE, label);
       if (c.jobId !== undefined) assert.equal(result.job_id, c.jobId, label);
-      for (const p of [result.gsm_path, result.wav_path]) if (p !== undefined) assert.match(p, /^[A-Za-z0-9._/-]+$/, `${label}: echoed path`);
+      for (const p of [result.gsm_path, result.wav_path])
+        if (p !== undefined) assert.match(p, /^[A-Za-z0-9._/-]+$/, `${label}: echoed path`);
       // Attempts: 0 for a message refused before any attempt, 1 for one that reached Asterisk; a
       // forged header below 1000 is believed (it can only shorten that job's own retries), anything else ignored.
       const forged = c.props?.['headers'] === undefined ? undefined : (c.props['headers'] as Record<string, unknown>)[ATTEMPTS_HEADER];
@@ -315,7 +479,8 @@ void describe('hostile input through the real service', () => {
       if (Buffer.isBuffer(c.body) && c.props?.['contentType'] === undefined) {
         // The original bytes are kept (up to 1 MiB), so a person can see what was sent.
         assert.equal(record.original_body_bytes, c.body.length, label);
-        const kept = record.body_encoding === 'base64' ? Buffer.from(record.original_body, 'base64') : Buffer.from(record.original_body, 'utf8');
+        const kept =
+          record.body_encoding === 'base64' ? Buffer.from(record.original_body, 'base64') : Buffer.from(record.original_body, 'utf8');
         assert.ok(c.body.subarray(0, kept.length).equals(kept), `${label}: original body kept`);
       }
     }
@@ -326,13 +491,19 @@ void describe('hostile input through the real service', () => {
     assert.equal(emu.stats.forbiddenBytes, 0);
     assert.deepEqual(emu.stats.unexpectedActions, []);
     const actions = emu.received.map((m) => getHeader(m, 'Action') ?? '<none>');
-    assert.ok(actions.every((a) => ['Login', 'Originate', 'Ping', 'Logoff'].includes(a)), `actions: ${[...new Set(actions)].join(', ')}`);
+    assert.ok(
+      actions.every((a) => ['Login', 'Originate', 'Ping', 'Logoff'].includes(a)),
+      `actions: ${[...new Set(actions)].join(', ')}`,
+    );
     const originates = emu.received.filter((m) => getHeader(m, 'Action') === 'Originate');
     assert.equal(originates.length, list.filter((c) => c.reachesAmi === true).length, 'only valid jobs were originated');
     for (const m of originates) {
       for (const [key, value] of m.pairs) assert.doesNotMatch(`${key}${value}`, /[\r\n\0]/);
       const variables = getHeaders(m, 'Variable');
-      assert.deepEqual(variables.map((v) => v.split('=')[0]), ['JOB_ID', 'GSM_PATH', 'WAV_PATH']);
+      assert.deepEqual(
+        variables.map((v) => v.split('=')[0]),
+        ['JOB_ID', 'GSM_PATH', 'WAV_PATH'],
+      );
       for (const v of variables) assert.match(v, VARIABLE_VALUE, v);
     }
     // Nothing was written through the symlinks, and no injected command ran.

@@ -98,8 +98,11 @@ void describe('http server', () => {
 
 void test('close() is idempotent and does not wait for keep-alive connections', async () => {
   const server = await startHttpServer({
-    host: '127.0.0.1', port: 0, registry: createMetrics({ version: 't' }).registry,
-    readiness: () => ({ ready: true, checks: {} }), logger: nullLogger(),
+    host: '127.0.0.1',
+    port: 0,
+    registry: createMetrics({ version: 't' }).registry,
+    readiness: () => ({ ready: true, checks: {} }),
+    logger: nullLogger(),
   });
   // A keep-alive request leaves an idle socket open, as a Prometheus scraper does.
   const res = await fetch(`http://127.0.0.1:${server.port}/healthz`, { headers: { connection: 'keep-alive' } });
@@ -114,14 +117,20 @@ void test('close() is idempotent and does not wait for keep-alive connections', 
 
 void test('a port in use is a clear error naming the address', async (t) => {
   const first = await startHttpServer({
-    host: '127.0.0.1', port: 0, registry: createMetrics({ version: 't' }).registry,
-    readiness: () => ({ ready: true, checks: {} }), logger: nullLogger(),
+    host: '127.0.0.1',
+    port: 0,
+    registry: createMetrics({ version: 't' }).registry,
+    readiness: () => ({ ready: true, checks: {} }),
+    logger: nullLogger(),
   });
   t.after(() => first.close());
   await assert.rejects(
     startHttpServer({
-      host: '127.0.0.1', port: first.port, registry: createMetrics({ version: 't' }).registry,
-      readiness: () => ({ ready: true, checks: {} }), logger: nullLogger(),
+      host: '127.0.0.1',
+      port: first.port,
+      registry: createMetrics({ version: 't' }).registry,
+      readiness: () => ({ ready: true, checks: {} }),
+      logger: nullLogger(),
     }),
     new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port} for /metrics: EADDRINUSE`),
   );

@@ -29,7 +29,11 @@ const UNIT = 'etc/systemd/system/auditorai-transcoding.service';
 const DROPIN = 'etc/systemd/system/auditorai-transcoding.service.d/credentials.conf';
 const FAKE_CLI = '// stand-in for the built CLI (install test)\n';
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function sh(cmd: string, args: string[], opts: { uid?: number; gid?: number } = {}): Run {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...opts });
@@ -51,12 +55,18 @@ function idOf(kind: 'passwd' | 'group', name: string): number {
   return Number(r.stdout.split(':')[2]);
 }
 function requireRoot(): void {
-  assert.equal(process.getuid?.(), 0,
-    'this test creates system users and chowns files: run it as root (CI does), e.g. sudo node --import tsx --test test/integration/install.test.ts');
+  assert.equal(
+    process.getuid?.(),
+    0,
+    'this test creates system users and chowns files: run it as root (CI does), e.g. sudo node --import tsx --test test/integration/install.test.ts',
+  );
 }
 function requireSystemdAnalyze(): void {
-  assert.equal(sh('sh', ['-c', 'command -v systemd-analyze']).status, 0,
-    'systemd-analyze is missing: install it with `apt-get install systemd` (it works offline, no running systemd needed)');
+  assert.equal(
+    sh('sh', ['-c', 'command -v systemd-analyze']).status,
+    0,
+    'systemd-analyze is missing: install it with `apt-get install systemd` (it works offline, no running systemd needed)',
+  );
 }
 
 /** Every entry under dir: relative path -> type, mode, owner, and a content hash for files. */
@@ -83,9 +93,9 @@ function assertOwnerMode(file: string, uid: number, gid: number, mode: number): 
 }
 
 let tmp = '';
-let src = '';       // source tree with a stand-in dist/
+let src = ''; // source tree with a stand-in dist/
 let srcNoDist = ''; // source tree without dist/ (the script would build it)
-let root = '';      // staging tree
+let root = ''; // staging tree
 
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'install-test-'));
@@ -137,8 +147,11 @@ void test('--dry-run prints every command and changes nothing', () => {
   const r = install('--dry-run', '--root', root, '--from', src);
   assert.equal(r.status, 0, explain(r));
   assert.deepEqual(fs.readdirSync(root), [], 'dry run wrote into the staging tree');
-  assert.deepEqual({ group: exists('group', GROUP), svc: exists('passwd', SVC_USER), data: exists('passwd', DATA_USER) }, had,
-    'dry run created a user or group');
+  assert.deepEqual(
+    { group: exists('group', GROUP), svc: exists('passwd', SVC_USER), data: exists('passwd', DATA_USER) },
+    had,
+    'dry run created a user or group',
+  );
   const out = r.stdout;
   assert.match(out, /dry run/i);
   if (!had.group) assert.match(out, /^\+ groupadd --system reincar-auditorai$/m);
@@ -210,9 +223,18 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assertOwnerMode(unit, 0, 0, 0o644);
   const text = fs.readFileSync(unit, 'utf8');
   const node = sh('sh', ['-c', 'command -v node']).stdout.trim();
-  assert.match(text, new RegExp(`^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`, 'm'));
-  assert.equal(text.replace(/^ExecStart=\S+ /m, 'ExecStart=/usr/bin/node '), fs.readFileSync(repoUnit, 'utf8'),
-    'installed unit differs from systemd/ beyond the node path');
+  assert.match(
+    text,
+    new RegExp(
+      `^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`,
+      'm',
+    ),
+  );
+  assert.equal(
+    text.replace(/^ExecStart=\S+ /m, 'ExecStart=/usr/bin/node '),
+    fs.readFileSync(repoUnit, 'utf8'),
+    'installed unit differs from systemd/ beyond the node path',
+  );
   const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants/auditorai-transcoding.service');
   assert.equal(fs.readlinkSync(wants), '/etc/systemd/system/auditorai-transcoding.service', 'not enabled (offline)');
   assert.equal(fs.existsSync(path.join(root, DROPIN)), false, 'no credential files: no LoadCredential drop-in');
@@ -270,13 +292,14 @@ void test('systemd-analyze verify passes on the unit and security exposure stays
 
 void test('the unit keeps the seed layout and the drain deadline', () => {
   const text = fs.readFileSync(repoUnit, 'utf8');
-  const values = (key: string): string[] =>
-    [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((x) => x[1] ?? '');
+  const values = (key: string): string[] => [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((x) => x[1] ?? '');
   assert.deepEqual(values('User'), [SVC_USER]);
   assert.deepEqual(values('Group'), [GROUP]);
   assert.deepEqual(values('UMask'), ['0002']);
   assert.deepEqual(values('WorkingDirectory'), ['/usr/local/bin/auditorai/transcoding']);
-  assert.deepEqual(values('ExecStart'), ['/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf']);
+  assert.deepEqual(values('ExecStart'), [
+    '/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf',
+  ]);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
   // sd_notify (docs/decisions/0011-sd-notify.md): systemd-notify is a child, hence NotifyAccess=all.
   assert.deepEqual(values('Type'), ['notify']);
@@ -286,5 +309,8 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.ok(Number(values('TimeoutStopSec')[0]) > 30, 'TimeoutStopSec must exceed the default 30 s DrainTimeout');
   assert.deepEqual(values('MemoryDenyWriteExecute'), [], 'MemoryDenyWriteExecute breaks the V8 JIT');
   assert.deepEqual(values('LoadCredential'), [], 'LoadCredential fails the unit when the file is missing: use the drop-in');
-  assert.ok(values('SystemCallFilter').some((v) => v.split(/\s+/).includes('@pkey')), 'node 20 needs @pkey (pkey_alloc at start)');
+  assert.ok(
+    values('SystemCallFilter').some((v) => v.split(/\s+/).includes('@pkey')),
+    'node 20 needs @pkey (pkey_alloc at start)',
+  );
 });

@@ -41,11 +41,16 @@ describe('start-up', { timeout: 60_000 }, () => {
     const names = brokerNames(config);
     const rabbit = await openRabbit();
     after(async () => {
-      for (const q of [names.queueName, names.deadLetterQueue, ...publisherQueues(names).map((d) => d.queue)]) await rabbit.queueDelete({ queue: q }).catch(() => undefined);
+      for (const q of [names.queueName, names.deadLetterQueue, ...publisherQueues(names).map((d) => d.queue)])
+        await rabbit.queueDelete({ queue: q }).catch(() => undefined);
       await rabbit.exchangeDelete({ exchange: names.resultsExchange }).catch(() => undefined);
       await rabbit.close();
     });
-    await assert.rejects(rabbit.exchangeDeclare({ exchange: names.resultsExchange, type: 'topic', passive: true }), /NOT_FOUND/, 'a fresh exchange name');
+    await assert.rejects(
+      rabbit.exchangeDeclare({ exchange: names.resultsExchange, type: 'topic', passive: true }),
+      /NOT_FOUND/,
+      'a fresh exchange name',
+    );
 
     const service = await start(config, { logger: nullLogger(), version: 'test' });
     after(() => service.close());
@@ -91,6 +96,9 @@ describe('start-up', { timeout: 60_000 }, () => {
     const { code } = await exit;
     assert.equal(code, 1);
     assert.equal(bridge.stray.length, 1, `one line that is not a log line: ${JSON.stringify(bridge.stray)}`);
-    assert.match(bridge.stray[0] ?? '', /^audio-convert: cannot listen on 127\.0\.0\.1:\d+ for \/metrics: EADDRINUSE \(another process uses the port: change \[Metrics\] Listen\)$/);
+    assert.match(
+      bridge.stray[0] ?? '',
+      /^audio-convert: cannot listen on 127\.0\.0\.1:\d+ for \/metrics: EADDRINUSE \(another process uses the port: change \[Metrics\] Listen\)$/,
+    );
   });
 });

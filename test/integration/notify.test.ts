@@ -86,10 +86,12 @@ async function receiver(socket: string): Promise<Lines> {
 /** The built CLI on the stack's queue and emulator, with `env` on top of ours. */
 function runCli(env: Record<string, string | undefined>): { child: ChildProcess; log: Lines; configFile: string; remove(): Promise<void> } {
   const bridge = cliBridge(stack);
-  const child = track(spawn(process.execPath, [cli, 'run', '--config', bridge.configFile], {
-    env: { ...process.env, NOTIFY_SOCKET: undefined, WATCHDOG_USEC: undefined, WATCHDOG_PID: undefined, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  }));
+  const child = track(
+    spawn(process.execPath, [cli, 'run', '--config', bridge.configFile], {
+      env: { ...process.env, NOTIFY_SOCKET: undefined, WATCHDOG_USEC: undefined, WATCHDOG_PID: undefined, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
   return { child, log: new Lines(child.stderr!), configFile: bridge.configFile, remove: () => bridge.remove() };
 }
 
@@ -115,7 +117,8 @@ void test('under a NOTIFY_SOCKET: READY=1 with STATUS once consuming, WATCHDOG=1
     // Every message was followed by systemd-notify's BARRIER=1 (it waited for "systemd").
     const messages = got.all.filter((l) => l !== 'listening');
     assert.ok(messages.length >= 6, messages.join('\n'));
-    for (let i = 0; i < messages.length; i += 2) assert.equal(messages[i + 1], 'BARRIER=1', `message ${messages[i]} not followed by a barrier:\n${messages.join('\n')}`);
+    for (let i = 0; i < messages.length; i += 2)
+      assert.equal(messages[i + 1], 'BARRIER=1', `message ${messages[i]} not followed by a barrier:\n${messages.join('\n')}`);
     assert.equal(run.log.count(/sd_notify failed/), 0, run.log.all.join('\n'));
   } finally {
     await run.remove();
@@ -144,7 +147,11 @@ void test('without NOTIFY_SOCKET nothing is sent and no systemd-notify runs, eve
   try {
     await without.log.onLine(/"message":"consuming"/);
     assert.equal(await stop(without.child), 0);
-    assert.equal(fs.existsSync(marker), false, `systemd-notify ran without NOTIFY_SOCKET: ${fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : ''}`);
+    assert.equal(
+      fs.existsSync(marker),
+      false,
+      `systemd-notify ran without NOTIFY_SOCKET: ${fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8') : ''}`,
+    );
   } finally {
     await without.remove();
   }

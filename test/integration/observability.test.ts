@@ -32,8 +32,24 @@ const EXTERNAL_METRICS = new Map<string, string>([
 
 // ---- PromQL: which identifiers are metric names --------------------------------------------
 
-const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring',
-  'group_left', 'group_right', 'inf', 'nan', 'Inf', 'NaN', 'atan2']);
+const PROMQL_KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+  'Inf',
+  'NaN',
+  'atan2',
+]);
 
 /**
  * The metric names a PromQL expression selects. Not a full parser; enough for what dashboards and
@@ -113,7 +129,6 @@ function sampleNames(exposition: string): Set<string> {
 
 // ---- service helpers -------------------------------------------------------------------------
 
-
 interface ReadyzReply {
   status: number;
   body: { status: string; down: string[]; checks: Record<string, { ok: boolean; detail: string }> };
@@ -184,8 +199,10 @@ async function requireBrokerPort(): Promise<void> {
     socket.once('error', (err) => resolve(err));
   });
   if (error !== undefined) {
-    assert.fail(`RabbitMQ is not reachable at ${url.hostname}:${port} (${error.message}). Start it with ` +
-      `'rabbitmq-server -detached' (or point AUDIOCONVERT_TEST_AMQP_URL at one); .ci/run does this for you.`);
+    assert.fail(
+      `RabbitMQ is not reachable at ${url.hostname}:${port} (${error.message}). Start it with ` +
+        `'rabbitmq-server -detached' (or point AUDIOCONVERT_TEST_AMQP_URL at one); .ci/run does this for you.`,
+    );
   }
 }
 
@@ -208,11 +225,16 @@ void describe('observability', () => {
   it('the dashboard and the alert rules parse, and every metric they use is in a live /metrics scrape', async () => {
     const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Record<string, unknown>;
     const inputs = dashboard['__inputs'] as { name: string; type: string; pluginId: string }[] | undefined;
-    assert.ok(inputs?.some((i) => i.name === 'DS_PROMETHEUS' && i.type === 'datasource' && i.pluginId === 'prometheus'),
-      'the dashboard asks for its Prometheus datasource as the input DS_PROMETHEUS');
+    assert.ok(
+      inputs?.some((i) => i.name === 'DS_PROMETHEUS' && i.type === 'datasource' && i.pluginId === 'prometheus'),
+      'the dashboard asks for its Prometheus datasource as the input DS_PROMETHEUS',
+    );
     const datasources = JSON.stringify(dashboard).match(/"uid":"[^"]*"/g) ?? [];
     for (const uid of datasources) {
-      assert.ok(uid === '"uid":"${DS_PROMETHEUS}"' || uid === '"uid":"-- Grafana --"' || uid === '"uid":"audio-convert"', `datasource ${uid} is the input`);
+      assert.ok(
+        uid === '"uid":"${DS_PROMETHEUS}"' || uid === '"uid":"-- Grafana --"' || uid === '"uid":"audio-convert"',
+        `datasource ${uid} is the input`,
+      );
     }
     const panelQueries = dashboardQueries(dashboard);
     assert.ok(panelQueries.length >= 15, `the dashboard has queries (found ${panelQueries.length})`);
@@ -271,7 +293,10 @@ void describe('observability', () => {
     const down = await readyz(service.httpPort);
     assert.equal(down.status, 503);
     assert.equal(down.body.checks['ami']?.ok, false);
-    assert.ok(down.body.down.some((d) => d.startsWith('ami: ')), `down names ami: ${JSON.stringify(down.body.down)}`);
+    assert.ok(
+      down.body.down.some((d) => d.startsWith('ami: ')),
+      `down names ami: ${JSON.stringify(down.body.down)}`,
+    );
     await back;
     await restarted;
     assert.equal((await readyz(service.httpPort)).status, 200, 'ready again once AMI is back and consuming resumed');
@@ -301,7 +326,11 @@ void describe('observability', () => {
     const warnings = amqp.filter((l) => l.level === 'warning');
     assert.equal(warnings.length, 1, `one WARNING line for the RabbitMQ outage: ${JSON.stringify(amqp)}`);
     assert.match(warnings[0]?.message ?? '', /RabbitMQ connection lost; reconnecting/);
-    assert.deepEqual(amqp.filter((l) => l.level === 'error' || l.level === 'crit'), [], 'an outage is not an error');
+    assert.deepEqual(
+      amqp.filter((l) => l.level === 'error' || l.level === 'crit'),
+      [],
+      'an outage is not an error',
+    );
     assert.equal(amqp.filter((l) => l.message === 'RabbitMQ connection restored').length, 1);
   });
 
@@ -315,7 +344,10 @@ void describe('observability', () => {
     await stack.publish(Buffer.from('not json'), { messageId: 'msg-invalid-1' });
 
     const outcome = (jobId: string): Promise<LogLine> =>
-      logs.onLine(`job converted|dead-lettered job_id=${jobId}`, (l) => l['job_id'] === jobId && /^job (converted|dead-lettered)$/.test(l.message));
+      logs.onLine(
+        `job converted|dead-lettered job_id=${jobId}`,
+        (l) => l['job_id'] === jobId && /^job (converted|dead-lettered)$/.test(l.message),
+      );
     const converted = await outcome('good-1');
     assert.equal(converted.message, 'job converted');
     assert.equal(converted.level, 'info');
@@ -339,7 +371,11 @@ void describe('observability', () => {
     for (const line of logs.lines.filter((l) => l.message.startsWith('job '))) {
       assert.equal(typeof line['job_id'], 'string', `job line without job_id: ${JSON.stringify(line)}`);
     }
-    assert.deepEqual(logs.lines.filter((l) => l.level === 'debug'), [], 'no DEBUG line at MinimumLevel INFO');
+    assert.deepEqual(
+      logs.lines.filter((l) => l.level === 'debug'),
+      [],
+      'no DEBUG line at MinimumLevel INFO',
+    );
   });
 
   it('at DEBUG, received and originated lines carry job_id; an AMI outage logs one WARNING, not one per retry', async () => {
@@ -368,7 +404,11 @@ void describe('observability', () => {
     assert.ok(retries.length >= 2, `several reconnect attempts failed (${retries.length})`);
     assert.equal(warnings.length, 1, `one WARNING for the outage: ${JSON.stringify(warnings)}`);
     assert.match(warnings[0]?.message ?? '', /unavailable; reconnecting/);
-    assert.deepEqual(outage.filter((l) => l.level === 'error' || l.level === 'crit'), [], 'an outage is not an error');
+    assert.deepEqual(
+      outage.filter((l) => l.level === 'error' || l.level === 'crit'),
+      [],
+      'an outage is not an error',
+    );
     assert.equal(outage.filter((l) => l.message === 'AMI connection restored').length, 1);
   });
 });

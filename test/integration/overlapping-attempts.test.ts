@@ -60,7 +60,11 @@ function onFileCreated(dir: string, name: string): Promise<void> {
   });
 }
 
-function onEvent<T extends OriginateInfo | JobResultInfo>(emulator: AsteriskEmulator, name: 'originate' | 'conversionStart' | 'jobEnd', match: (info: T) => boolean): Promise<T> {
+function onEvent<T extends OriginateInfo | JobResultInfo>(
+  emulator: AsteriskEmulator,
+  name: 'originate' | 'conversionStart' | 'jobEnd',
+  match: (info: T) => boolean,
+): Promise<T> {
   return new Promise((resolve) => {
     const listener = (info: T): void => {
       if (!match(info)) return;
@@ -74,7 +78,10 @@ function onEvent<T extends OriginateInfo | JobResultInfo>(emulator: AsteriskEmul
 async function overlap(interrupt: (stack: Stack) => Promise<void> | void): Promise<void> {
   const sox = slowFirstSox();
   after(() => sox.remove());
-  const stack = await makeStack({ emulator: { mode: 'real', soxPath: sox.soxPath }, config: { worker: { JobTimeout: '20', MaxAttempts: '3' } } });
+  const stack = await makeStack({
+    emulator: { mode: 'real', soxPath: sox.soxPath },
+    config: { worker: { JobTimeout: '20', MaxAttempts: '3' } },
+  });
   after(() => stack.close());
   await stack.startService();
   const first = onEvent<OriginateInfo>(stack.emulator, 'originate', () => true);

@@ -31,7 +31,10 @@ function output(): { out: PassThrough; text: () => string } {
 }
 
 /** Takes every message of a queue (basic.get, acked): job ids in queue order, with the headers. */
-async function drain(amqp: Connection, queue: string): Promise<{ jobId: string; headers: Record<string, unknown>; body: Record<string, unknown> }[]> {
+async function drain(
+  amqp: Connection,
+  queue: string,
+): Promise<{ jobId: string; headers: Record<string, unknown>; body: Record<string, unknown> }[]> {
   const ch = await amqp.acquire();
   const got: { jobId: string; headers: Record<string, unknown>; body: Record<string, unknown> }[] = [];
   try {
@@ -51,8 +54,27 @@ async function deadLetters(stack: Stack, ids: readonly string[], code: string, q
   const publisher = stack.amqp.createPublisher({ confirm: true });
   for (const id of ids) {
     const original = Buffer.from(JSON.stringify({ job_id: id, gsm_path: `${stack.data.gsmDir}/${id}.gsm`, wav_path: stack.data.wav(id) }));
-    const record = deadLetterEnvelope({ jobId: id, code, reason: 'test', attempts: 3, failedAt: new Date(), queue, messageId: id, originalHeaders: { 'x-audioconvert-attempts': 2, 'x-keep': 'yes' }, originalBody: original });
-    await publisher.send({ routingKey: stack.config.rabbitmq.deadLetterQueue, durable: true, contentType: 'application/json', messageId: id, headers: record.headers }, record.body);
+    const record = deadLetterEnvelope({
+      jobId: id,
+      code,
+      reason: 'test',
+      attempts: 3,
+      failedAt: new Date(),
+      queue,
+      messageId: id,
+      originalHeaders: { 'x-audioconvert-attempts': 2, 'x-keep': 'yes' },
+      originalBody: original,
+    });
+    await publisher.send(
+      {
+        routingKey: stack.config.rabbitmq.deadLetterQueue,
+        durable: true,
+        contentType: 'application/json',
+        messageId: id,
+        headers: record.headers,
+      },
+      record.body,
+    );
   }
   await publisher.close();
 }
@@ -74,23 +96,44 @@ describe('redrive', () => {
 
     for (const id of ['gone-0', 'gone-1', 'gone-2']) stack.data.gsm(id); // the cause, fixed
     const dry = output();
-    assert.equal(await runRedrive(stack.config, { ...all, codes: ['INPUT_MISSING'], dryRun: true }, { stdout: dry.out, stderr: dry.out }, [stack.config.rabbitmq.queueName]), 0);
+    assert.equal(
+      await runRedrive(stack.config, { ...all, codes: ['INPUT_MISSING'], dryRun: true }, { stdout: dry.out, stderr: dry.out }, [
+        stack.config.rabbitmq.queueName,
+      ]),
+      0,
+    );
     assert.match(dry.text(), /^would move job_id=gone-0 code=INPUT_MISSING attempts=1 redriven=1 → test\.[0-9a-f]+$/m);
     assert.match(dry.text(), /^would move 3 of 6 records looked at; left 3 not matching in /m);
     assert.equal(await stack.queueDepth(), 0, 'a dry run moves nothing');
 
     const run = output();
-    assert.equal(await runRedrive(stack.config, { ...all, codes: ['INPUT_MISSING'] }, { stdout: run.out, stderr: run.out }, [stack.config.rabbitmq.queueName]), 0);
+    assert.equal(
+      await runRedrive(stack.config, { ...all, codes: ['INPUT_MISSING'] }, { stdout: run.out, stderr: run.out }, [
+        stack.config.rabbitmq.queueName,
+      ]),
+      0,
+    );
     assert.match(run.text(), /^moved 3 of 6 records looked at; left 3 not matching in /m);
-    assert.deepEqual([...run.text().matchAll(/^moved job_id=(\S+)/gm)].map((m) => m[1]), ['gone-0', 'gone-1', 'gone-2']);
+    assert.deepEqual(
+      [...run.text().matchAll(/^moved job_id=(\S+)/gm)].map((m) => m[1]),
+      ['gone-0', 'gone-1', 'gone-2'],
+    );
 
     await stack.startService();
     await stack.results.onCount(order.length + 3);
     const again = stack.results.bodies<Result>().slice(order.length);
-    assert.deepEqual(again.map((r) => [r.job_id, r.status, r.attempts]).sort(), [['gone-0', 'converted', 1], ['gone-1', 'converted', 1], ['gone-2', 'converted', 1]]);
+    assert.deepEqual(again.map((r) => [r.job_id, r.status, r.attempts]).sort(), [
+      ['gone-0', 'converted', 1],
+      ['gone-1', 'converted', 1],
+      ['gone-2', 'converted', 1],
+    ]);
     await stack.service?.close();
     const left = await drain(stack.amqp, stack.config.rabbitmq.deadLetterQueue);
-    assert.deepEqual(left.map((r) => r.body['message_id']), ['bad-0', 'bad-1', 'bad-2'], 'the records that did not match, in their order');
+    assert.deepEqual(
+      left.map((r) => r.body['message_id']),
+      ['bad-0', 'bad-1', 'bad-2'],
+      'the records that did not match, in their order',
+    );
   });
 
   it('the re-driven job: original body and headers, attempts reset, x-audioconvert-redriven counted; --job-id and --limit', async () => {
@@ -99,14 +142,27 @@ describe('redrive', () => {
     const ids = Array.from({ length: 8 }, (_, i) => `j${i}`);
     await deadLetters(stack, ids, 'CONVERSION_FAILED');
     const a = output();
-    const picked = await redrive(stack.amqp, stack.config.rabbitmq.deadLetterQueue, [stack.config.rabbitmq.queueName], { ...all, jobIds: ['j1', 'j4', 'j6'], limit: 2 }, a.out);
+    const picked = await redrive(
+      stack.amqp,
+      stack.config.rabbitmq.deadLetterQueue,
+      [stack.config.rabbitmq.queueName],
+      { ...all, jobIds: ['j1', 'j4', 'j6'], limit: 2 },
+      a.out,
+    );
     assert.deepEqual(picked, { moved: 2, notMatching: 3, cannot: 0, scanned: 5 });
     const moved = await drain(stack.amqp, stack.config.rabbitmq.queueName);
-    assert.deepEqual(moved.map((m) => m.jobId), ['j1', 'j4']);
+    assert.deepEqual(
+      moved.map((m) => m.jobId),
+      ['j1', 'j4'],
+    );
     assert.deepEqual(moved[0]!.body, { job_id: 'j1', gsm_path: `${stack.data.gsmDir}/j1.gsm`, wav_path: stack.data.wav('j1') });
     assert.deepEqual(moved[0]!.headers, { 'x-keep': 'yes', [REDRIVEN_HEADER]: 1 });
     const left = await drain(stack.amqp, stack.config.rabbitmq.deadLetterQueue);
-    assert.deepEqual(left.map((r) => r.jobId), ['j0', 'j2', 'j3', 'j5', 'j6', 'j7'], 'in order');
+    assert.deepEqual(
+      left.map((r) => r.jobId),
+      ['j0', 'j2', 'j3', 'j5', 'j6', 'j7'],
+      'in order',
+    );
   });
 
   it('a record from the bulk queue goes back to the bulk queue', async () => {
@@ -118,8 +174,14 @@ describe('redrive', () => {
     await deadLetters(stack, ['l0'], 'TIMEOUT');
     const a = output();
     await redrive(stack.amqp, stack.config.rabbitmq.deadLetterQueue, [stack.config.rabbitmq.queueName, bulk], all, a.out);
-    assert.deepEqual((await drain(stack.amqp, bulk)).map((m) => m.jobId), ['b0']);
-    assert.deepEqual((await drain(stack.amqp, stack.config.rabbitmq.queueName)).map((m) => m.jobId), ['l0']);
+    assert.deepEqual(
+      (await drain(stack.amqp, bulk)).map((m) => m.jobId),
+      ['b0'],
+    );
+    assert.deepEqual(
+      (await drain(stack.amqp, stack.config.rabbitmq.queueName)).map((m) => m.jobId),
+      ['l0'],
+    );
   });
 
   it('killed mid-way (SIGKILL of the CLI): no job lost, the records left keep their order', async () => {
@@ -132,12 +194,21 @@ describe('redrive', () => {
     after(() => rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'transcoding.conf');
     const { rabbitmq } = stack.config;
-    writeFileSync(file, `[RabbitMQ]\nUrl = ${AMQP_URL}\nQueueName = ${rabbitmq.queueName}\nDeadLetterQueue = ${rabbitmq.deadLetterQueue}\nResultsExchange = ${rabbitmq.resultsExchange}\n[AsteriskAMI]\nUser = auditorai\nSecret = simulator\n`, { mode: 0o600 });
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'redrive', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    writeFileSync(
+      file,
+      `[RabbitMQ]\nUrl = ${AMQP_URL}\nQueueName = ${rabbitmq.queueName}\nDeadLetterQueue = ${rabbitmq.deadLetterQueue}\nResultsExchange = ${rabbitmq.resultsExchange}\n[AsteriskAMI]\nUser = auditorai\nSecret = simulator\n`,
+      { mode: 0o600 },
+    );
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'redrive', '--config', file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let moved = 0;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.stdout.on('data', (c: Buffer) => {
-      moved += c.toString().split('\n').filter((l) => l.startsWith('moved job_id=')).length;
+      moved += c
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith('moved job_id=')).length;
       if (moved >= 25) child.kill('SIGKILL');
     });
     await exited;
@@ -152,6 +223,10 @@ describe('redrive', () => {
     assert.deepEqual([...seen].sort(), ids, 'every job is in the input queue or the dead-letter queue');
     assert.ok(input.length >= moved, 'every job reported moved is in the input queue');
     dead = dead.filter((d) => !input.some((i) => i.jobId === d.jobId));
-    assert.deepEqual(dead.map((d) => d.jobId), [...dead.map((d) => d.jobId)].sort(), 'the records left keep their order');
+    assert.deepEqual(
+      dead.map((d) => d.jobId),
+      [...dead.map((d) => d.jobId)].sort(),
+      'the records left keep their order',
+    );
   });
 });

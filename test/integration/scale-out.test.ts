@@ -75,7 +75,10 @@ describe('scale-out: two bridges, two Asterisks, one queue', { timeout: 60_000 }
     await onAllIds(stack.results, new Set(names));
 
     const results = stack.results.bodies<Result>();
-    assert.ok(results.every((r) => r.status === 'converted'), JSON.stringify(results.filter((r) => r.status !== 'converted')));
+    assert.ok(
+      results.every((r) => r.status === 'converted'),
+      JSON.stringify(results.filter((r) => r.status !== 'converted')),
+    );
     assert.ok(onA.wavs.size >= 30 && onB.wavs.size >= 30, `work shared: A originated ${onA.wavs.size}, B ${onB.wavs.size}`);
     assert.ok(inFlightOnA.length >= 1, 'A had jobs in flight when it was killed');
     for (const id of inFlightOnA) assert.ok(onB.wavs.has(stack.data.wav(id)), `${id}, unacked on A when it died, was converted by B`);

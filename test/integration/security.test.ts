@@ -52,8 +52,27 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 function selfSigned(dir: string): { key: string; cert: string } {
   const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
   } catch (error) {
     assert.fail(`openssl is needed to make a throwaway test certificate (apt-get install openssl): ${String(error)}`);
   }
@@ -92,12 +111,28 @@ class LogCapture extends Writable {
 /** INI text for a service on the stack's queues, AMI at `amiPort`; `extra` adds or replaces keys. */
 function configText(stack: Stack, extra: { rabbitmq?: Record<string, string>; ami?: Record<string, string> } = {}): string {
   const section = (name: string, values: Record<string, string>): string =>
-    `[${name}]\n${Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+    `[${name}]\n${Object.entries(values)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`;
   const r = stack.config.rabbitmq;
   return [
-    section('RabbitMQ', { Url: AMQP_URL, QueueName: r.queueName, ResultsExchange: r.resultsExchange, DeadLetterQueue: r.deadLetterQueue, ...extra.rabbitmq }),
+    section('RabbitMQ', {
+      Url: AMQP_URL,
+      QueueName: r.queueName,
+      ResultsExchange: r.resultsExchange,
+      DeadLetterQueue: r.deadLetterQueue,
+      ...extra.rabbitmq,
+    }),
     section('AsteriskAMI', { Addr: '127.0.0.1', Port: String(stack.emulator.port), User: 'auditorai', PingInterval: '1', ...extra.ami }),
-    section('Worker', { Concurrency: '2', JobTimeout: '10', MaxAttempts: '2', RetryDelay: '50ms', RetryMaxDelay: '100ms', DrainTimeout: '5', AllowedRoots: stack.data.root }),
+    section('Worker', {
+      Concurrency: '2',
+      JobTimeout: '10',
+      MaxAttempts: '2',
+      RetryDelay: '50ms',
+      RetryMaxDelay: '100ms',
+      DrainTimeout: '5',
+      AllowedRoots: stack.data.root,
+    }),
     section('Metrics', { Listen: '127.0.0.1:0' }),
     section('Logging', { MinimumLevel: 'DEBUG' }),
   ].join('\n');
@@ -128,7 +163,10 @@ async function convertOne(stack: Stack, name: string): Promise<Result> {
   await stack.publish(job(stack, name));
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no result for ${name} within 15 s: ${JSON.stringify(stack.service?.readiness().checks)}`)), 15_000);
+    timer = setTimeout(
+      () => reject(new Error(`no result for ${name} within 15 s: ${JSON.stringify(stack.service?.readiness().checks)}`)),
+      15_000,
+    );
   });
   await Promise.race([stack.results.onCount(before + 1), deadline]).finally(() => clearTimeout(timer));
   const result = stack.results.bodies<Result>().find((r) => r.job_id === name);
@@ -143,9 +181,12 @@ function actionsNamed(emulator: AsteriskEmulator, name: string): AmiMessage[] {
 /** Runs the CLI from source; resolves with exit code and output whatever the code. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args],
+    execFile(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args],
       { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }));
+      (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
+    );
   });
 }
 
@@ -166,7 +207,10 @@ function canConnect(host: string, port: number): Promise<boolean> {
 void describe('AMI login and transport', () => {
   void test('AuthType = md5: Challenge, then Login with a Key; the secret never crosses the wire; a job converts', TEST, async (t) => {
     const secret = 'md5-only-S3cret-9f2c';
-    const stack = await makeStack({ emulator: { mode: 'instant', users: { auditorai: secret } }, config: { ami: { AuthType: 'md5', Secret: secret } } });
+    const stack = await makeStack({
+      emulator: { mode: 'instant', users: { auditorai: secret } },
+      config: { ami: { AuthType: 'md5', Secret: secret } },
+    });
     t.after(() => stack.close());
     await stack.startService();
     assert.equal((await convertOne(stack, 'md5-job')).status, 'converted');
@@ -179,31 +223,38 @@ void describe('AMI login and transport', () => {
     for (const m of stack.emulator.received) for (const [, value] of m.pairs) assert.ok(!value.includes(secret), 'the secret was sent');
   });
 
-  void test('TLS = true + TLSCAFile: logs in over TLS and converts; TLSVerify (default) refuses an untrusted certificate before any login', TEST, async (t) => {
-    writeFileSync(certFile, pem.cert);
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error): number => warnings.push(warning);
-    process.on('warning', onWarning);
-    t.after(() => void process.off('warning', onWarning));
-    const stack = await makeStack({ emulator: { mode: 'instant', tls: pem }, config: { ami: { TLS: 'true', TLSCAFile: certFile } } });
-    t.after(() => stack.close());
-    await stack.startService();
-    assert.equal((await convertOne(stack, 'tls-job')).status, 'converted');
-    assert.equal(stack.emulator.stats.logins, 1);
-    // Addr is an IP: it must not be sent as the SNI server name (DEP0123, refused by future Node versions).
-    assert.deepEqual(warnings.map((w) => (w as { code?: string }).code).filter((c) => c === 'DEP0123'), []);
+  void test(
+    'TLS = true + TLSCAFile: logs in over TLS and converts; TLSVerify (default) refuses an untrusted certificate before any login',
+    TEST,
+    async (t) => {
+      writeFileSync(certFile, pem.cert);
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): number => warnings.push(warning);
+      process.on('warning', onWarning);
+      t.after(() => void process.off('warning', onWarning));
+      const stack = await makeStack({ emulator: { mode: 'instant', tls: pem }, config: { ami: { TLS: 'true', TLSCAFile: certFile } } });
+      t.after(() => stack.close());
+      await stack.startService();
+      assert.equal((await convertOne(stack, 'tls-job')).status, 'converted');
+      assert.equal(stack.emulator.stats.logins, 1);
+      // Addr is an IP: it must not be sent as the SNI server name (DEP0123, refused by future Node versions).
+      assert.deepEqual(
+        warnings.map((w) => (w as { code?: string }).code).filter((c) => c === 'DEP0123'),
+        [],
+      );
 
-    // Same emulator, a service that does not trust its certificate: the handshake fails, nothing is sent.
-    const logs = new LogCapture();
-    const untrusting = parseConfig(configText(stack, { ami: { Secret: 'simulator', TLS: 'true' } }), '<untrusting>', {});
-    assert.equal(untrusting.ami.tlsRejectUnauthorized, true, 'TLSVerify defaults to true');
-    const s = await service(t, untrusting, logs.logger());
-    const line = await logs.onLine(/AMI connection to .* unavailable; reconnecting/);
-    assert.match(line, /self[- ]signed certificate/i);
-    assert.equal(s.readiness().checks['ami']?.ok, false);
-    assert.equal(stack.emulator.stats.logins, 1, 'no login over an untrusted connection');
-    assert.equal(stack.emulator.stats.loginFailures, 0);
-  });
+      // Same emulator, a service that does not trust its certificate: the handshake fails, nothing is sent.
+      const logs = new LogCapture();
+      const untrusting = parseConfig(configText(stack, { ami: { Secret: 'simulator', TLS: 'true' } }), '<untrusting>', {});
+      assert.equal(untrusting.ami.tlsRejectUnauthorized, true, 'TLSVerify defaults to true');
+      const s = await service(t, untrusting, logs.logger());
+      const line = await logs.onLine(/AMI connection to .* unavailable; reconnecting/);
+      assert.match(line, /self[- ]signed certificate/i);
+      assert.equal(s.readiness().checks['ami']?.ok, false);
+      assert.equal(stack.emulator.stats.logins, 1, 'no login over an untrusted connection');
+      assert.equal(stack.emulator.stats.loginFailures, 0);
+    },
+  );
 });
 
 // ---- AMQPS ------------------------------------------------------------------------------------
@@ -236,39 +287,50 @@ async function tlsProxy(t: { after: (fn: () => Promise<void>) => void }): Promis
 }
 
 void describe('AMQPS', () => {
-  void test('Url = amqps://…localhost:<port> + [RabbitMQ] TLSCAFile: connects through TLS and converts; without the CA it refuses', TEST, async (t) => {
-    await requireRabbit();
-    writeFileSync(certFile, pem.cert);
-    const proxy = await tlsProxy(t);
-    const broker = new URL(AMQP_URL);
-    const url = `amqps://${broker.username}:${broker.password}@localhost:${proxy.port}`;
-    const stack = await makeStack({ emulator: { mode: 'instant' }, config: { rabbitmq: { Url: url, TLSCAFile: certFile } } });
-    t.after(() => stack.close());
-    assert.equal(stack.config.rabbitmq.tls, true);
-    assert.equal(stack.config.rabbitmq.tlsCaFile, certFile);
-    await stack.startService();
-    assert.equal((await convertOne(stack, 'amqps-job')).status, 'converted');
-    assert.ok(proxy.secureConnections() >= 1, 'the service came through the TLS proxy');
+  void test(
+    'Url = amqps://…localhost:<port> + [RabbitMQ] TLSCAFile: connects through TLS and converts; without the CA it refuses',
+    TEST,
+    async (t) => {
+      await requireRabbit();
+      writeFileSync(certFile, pem.cert);
+      const proxy = await tlsProxy(t);
+      const broker = new URL(AMQP_URL);
+      const url = `amqps://${broker.username}:${broker.password}@localhost:${proxy.port}`;
+      const stack = await makeStack({ emulator: { mode: 'instant' }, config: { rabbitmq: { Url: url, TLSCAFile: certFile } } });
+      t.after(() => stack.close());
+      assert.equal(stack.config.rabbitmq.tls, true);
+      assert.equal(stack.config.rabbitmq.tlsCaFile, certFile);
+      await stack.startService();
+      assert.equal((await convertOne(stack, 'amqps-job')).status, 'converted');
+      assert.ok(proxy.secureConnections() >= 1, 'the service came through the TLS proxy');
 
-    // The tools (enqueue, doctor) connect with the same TLS options; without the CA the certificate
-    // is refused. (Tried with the tools' bounded connect: a service whose broker never answers takes
-    // rabbitmq-client's acquireTimeout, 20 s, to close.)
-    const withCa = await connectRabbit(stack.config, 'security-test', 5000);
-    await withCa.close();
-    const noCa = parseConfig(configText(stack, { rabbitmq: { Url: url }, ami: { Secret: 'simulator' } }), '<no-ca>', {});
-    assert.equal(noCa.rabbitmq.tlsCaFile, undefined);
-    await assert.rejects(connectRabbit(noCa, 'security-test', 1000), (error: unknown) => {
-      assert.ok(error instanceof RabbitConnectError);
-      assert.match(error.message, /self[- ]signed certificate/i);
-      return true;
-    });
-  });
+      // The tools (enqueue, doctor) connect with the same TLS options; without the CA the certificate
+      // is refused. (Tried with the tools' bounded connect: a service whose broker never answers takes
+      // rabbitmq-client's acquireTimeout, 20 s, to close.)
+      const withCa = await connectRabbit(stack.config, 'security-test', 5000);
+      await withCa.close();
+      const noCa = parseConfig(configText(stack, { rabbitmq: { Url: url }, ami: { Secret: 'simulator' } }), '<no-ca>', {});
+      assert.equal(noCa.rabbitmq.tlsCaFile, undefined);
+      await assert.rejects(connectRabbit(noCa, 'security-test', 1000), (error: unknown) => {
+        assert.ok(error instanceof RabbitConnectError);
+        assert.match(error.message, /self[- ]signed certificate/i);
+        return true;
+      });
+    },
+  );
 
   void test('TLSCAFile with a plain amqp:// URL is a warning, and no TLS is attempted', () => {
-    const c = parseConfig(`[RabbitMQ]\nUrl = amqp://guest:guest@localhost:5672\nTLSCAFile = /etc/ssl/ca.pem\n[AsteriskAMI]\nUser = u\nSecret = s\n`, 'x.conf', {});
+    const c = parseConfig(
+      `[RabbitMQ]\nUrl = amqp://guest:guest@localhost:5672\nTLSCAFile = /etc/ssl/ca.pem\n[AsteriskAMI]\nUser = u\nSecret = s\n`,
+      'x.conf',
+      {},
+    );
     assert.equal(c.rabbitmq.tls, false);
     assert.match(c.warnings.join('\n'), /\[RabbitMQ\] TLSCAFile is set but TLS is off/);
-    assert.throws(() => parseConfig(`[RabbitMQ]\nTLS = true\nTLSCAFile = ca.pem\n[AsteriskAMI]\nUser = u\nSecret = s\n`, 'x.conf', {}), /\[RabbitMQ\] TLSCAFile = "ca\.pem"/);
+    assert.throws(
+      () => parseConfig(`[RabbitMQ]\nTLS = true\nTLSCAFile = ca.pem\n[AsteriskAMI]\nUser = u\nSecret = s\n`, 'x.conf', {}),
+      /\[RabbitMQ\] TLSCAFile = "ca\.pem"/,
+    );
   });
 });
 
@@ -321,43 +383,58 @@ void describe('secrets', () => {
     const logs = new LogCapture();
     const s = await service(t, config, logs.logger());
     await onConsuming(s);
-    const login = actionsNamed(stack.emulator, 'Login').filter((m) => getHeader(m, 'Username') === 'creduser').at(-1);
+    const login = actionsNamed(stack.emulator, 'Login')
+      .filter((m) => getHeader(m, 'Username') === 'creduser')
+      .at(-1);
     assert.equal(getHeader(login!, 'Secret'), CRED_SECRET);
     assert.equal((await convertOne(stack, 'cred-job')).status, 'converted');
     await s.close();
     assert.ok(!logs.text.includes(CRED_SECRET));
   });
 
-  void test('check-config: secrets from file, URL, environment and credentials are all redacted; a 0644 file is warned about', TEST, async () => {
-    const credentials = mkdtempSync(path.join(tmp, 'creds-'));
-    writeFileSync(path.join(credentials, 'amqp-password'), 'cred-amqp-Pa55\n', { mode: 0o600 });
-    const file = path.join(tmp, 'check.conf');
-    writeFileSync(file, `[RabbitMQ]\nUrl = amqp://guest:url-Pa55-in-file@localhost:5672\n[AsteriskAMI]\nUser = auditorai\nSecret = ${FILE_DECOY}\n`);
-    chmodSync(file, 0o644);
-    const secrets = [ENV_SECRET, FILE_DECOY, 'url-Pa55-in-file', 'cred-amqp-Pa55'];
-    const run = await cli(['check-config', '--config', file], { AUDIOCONVERT_AMI_SECRET: ENV_SECRET, CREDENTIALS_DIRECTORY: credentials });
-    assert.equal(run.code, 0, run.stderr);
-    for (const secret of secrets) assert.ok(!`${run.stdout}${run.stderr}`.includes(secret), `check-config printed ${secret}`);
-    const printed = JSON.parse(run.stdout) as Config;
-    assert.equal(printed.ami.secret, '***');
-    assert.equal(printed.rabbitmq.password, '***');
-    assert.doesNotMatch(printed.rabbitmq.url, /Pa55/);
-    assert.match(run.stderr, new RegExp(`warning: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is readable by every user \\(mode 0644\\)`));
+  void test(
+    'check-config: secrets from file, URL, environment and credentials are all redacted; a 0644 file is warned about',
+    TEST,
+    async () => {
+      const credentials = mkdtempSync(path.join(tmp, 'creds-'));
+      writeFileSync(path.join(credentials, 'amqp-password'), 'cred-amqp-Pa55\n', { mode: 0o600 });
+      const file = path.join(tmp, 'check.conf');
+      writeFileSync(
+        file,
+        `[RabbitMQ]\nUrl = amqp://guest:url-Pa55-in-file@localhost:5672\n[AsteriskAMI]\nUser = auditorai\nSecret = ${FILE_DECOY}\n`,
+      );
+      chmodSync(file, 0o644);
+      const secrets = [ENV_SECRET, FILE_DECOY, 'url-Pa55-in-file', 'cred-amqp-Pa55'];
+      const run = await cli(['check-config', '--config', file], {
+        AUDIOCONVERT_AMI_SECRET: ENV_SECRET,
+        CREDENTIALS_DIRECTORY: credentials,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      for (const secret of secrets) assert.ok(!`${run.stdout}${run.stderr}`.includes(secret), `check-config printed ${secret}`);
+      const printed = JSON.parse(run.stdout) as Config;
+      assert.equal(printed.ami.secret, '***');
+      assert.equal(printed.rabbitmq.password, '***');
+      assert.doesNotMatch(printed.rabbitmq.url, /Pa55/);
+      assert.match(
+        run.stderr,
+        new RegExp(`warning: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is readable by every user \\(mode 0644\\)`),
+      );
 
-    chmodSync(file, 0o640);
-    const quiet = await cli(['check-config', '--config', file]);
-    assert.equal(quiet.code, 0, quiet.stderr);
-    assert.doesNotMatch(quiet.stderr, /readable by every user/);
-    assert.ok(!`${quiet.stdout}${quiet.stderr}`.includes(FILE_DECOY));
+      chmodSync(file, 0o640);
+      const quiet = await cli(['check-config', '--config', file]);
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.doesNotMatch(quiet.stderr, /readable by every user/);
+      assert.ok(!`${quiet.stdout}${quiet.stderr}`.includes(FILE_DECOY));
 
-    // A refused value next to a secret: the error names the key, never the value.
-    const long = `too-long-secret-${'s'.repeat(600)}`;
-    writeFileSync(file, `[AsteriskAMI]\nUser = auditorai\nSecret = ${long}\n`);
-    const refused = await cli(['check-config', '--config', file]);
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /\[AsteriskAMI\] Secret = \(hidden\)/);
-    assert.ok(!refused.stderr.includes('too-long-secret'));
-  });
+      // A refused value next to a secret: the error names the key, never the value.
+      const long = `too-long-secret-${'s'.repeat(600)}`;
+      writeFileSync(file, `[AsteriskAMI]\nUser = auditorai\nSecret = ${long}\n`);
+      const refused = await cli(['check-config', '--config', file]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /\[AsteriskAMI\] Secret = \(hidden\)/);
+      assert.ok(!refused.stderr.includes('too-long-secret'));
+    },
+  );
 });
 
 // ---- listeners --------------------------------------------------------------------------------
@@ -390,14 +467,21 @@ void describe('listeners are on loopback by default', () => {
       await emu.close();
     }
     for (const host of ['0.0.0.0', '::', '192.0.2.1']) {
-      await assert.rejects(AsteriskEmulator.start({ host, mode: 'instant' }), new RegExp(`refusing to listen on non-loopback address ${host.replace(/[.:]/g, '\\$&')}`));
+      await assert.rejects(
+        AsteriskEmulator.start({ host, mode: 'instant' }),
+        new RegExp(`refusing to listen on non-loopback address ${host.replace(/[.:]/g, '\\$&')}`),
+      );
     }
     const open = await AsteriskEmulator.start({ host: '0.0.0.0', allowNonLoopback: true, mode: 'instant' });
     await open.close();
   });
 
   void test('simulate-asterisk (CLI) listens on 127.0.0.1', TEST, async (t) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), 'simulate-asterisk', '--port', '0', '--instant'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), 'simulate-asterisk', '--port', '0', '--instant'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     t.after(() => {
       if (child.exitCode === null) child.kill('SIGTERM');
     });
@@ -443,41 +527,59 @@ void describe('the shipped manager user (config/asterisk/manager.conf)', () => {
     assert.deepEqual(user['write'], ['originate']);
     const write = user['write'][0]!.split(',').map((c) => c.trim());
     for (const bad of ['all', 'system', 'command', 'config', 'dialplan', 'agent']) assert.ok(!write.includes(bad), `write includes ${bad}`);
-    assert.deepEqual(user['read']![0]!.split(',').map((c) => c.trim()).sort(), ['call', 'system', 'user']);
+    assert.deepEqual(
+      user['read']![0]!.split(',')
+        .map((c) => c.trim())
+        .sort(),
+      ['call', 'system', 'user'],
+    );
     assert.deepEqual(user['deny'], ['0.0.0.0/0.0.0.0']);
     assert.deepEqual(user['permit'], ['127.0.0.1/255.255.255.255']);
     assert.deepEqual(user['secret'], ['CHANGE-ME']);
     assert.deepEqual(conf['general']?.['bindaddr'], ['127.0.0.1']);
   });
 
-  void test('like Asterisk (hdr-crlf-injection.txt), that user gets "Permission denied" for Command and cannot originate System()', TEST, async (t) => {
-    const user = managerConf()['auditorai']!;
-    const classes = (key: string): string[] => user[key]![0]!.split(',').map((c) => c.trim());
-    const emu = await AsteriskEmulator.start({
-      mode: 'instant',
-      users: { auditorai: { secret: 'shipped', read: classes('read'), write: classes('write') }, admin: { secret: 'a', write: ['all'] } },
-    });
-    t.after(() => emu.close());
-    const ami = await RawAmi.connect(emu.port);
-    t.after(() => ami.close());
-    assert.equal(getHeader(await ami.login('auditorai', 'shipped'), 'Response'), 'Success');
-    const reply = async (pairs: Record<string, string>): Promise<AmiMessage> => {
-      ami.action(pairs);
-      return ami.next((m) => getHeader(m, 'ActionID') === pairs['ActionID']);
-    };
-    const command = await reply({ Action: 'Command', Command: 'core show version', ActionID: 'cmd-1' });
-    assert.equal(getHeader(command, 'Response'), 'Error');
-    assert.equal(getHeader(command, 'Message'), 'Permission denied');
-    const system = await reply({ Action: 'Originate', Channel: 'Local/s@audio-convert-hold', Application: 'System', Data: 'touch /tmp/x', ActionID: 'orig-1' });
-    assert.equal(getHeader(system, 'Response'), 'Error');
-    assert.equal(getHeader(system, 'Message'), 'Originate Access Forbidden: app or data blacklisted');
-    assert.ok(emu.stats.unexpectedActions.some((a) => a === 'Command'), 'the emulator flags Command as unexpected');
+  void test(
+    'like Asterisk (hdr-crlf-injection.txt), that user gets "Permission denied" for Command and cannot originate System()',
+    TEST,
+    async (t) => {
+      const user = managerConf()['auditorai']!;
+      const classes = (key: string): string[] => user[key]![0]!.split(',').map((c) => c.trim());
+      const emu = await AsteriskEmulator.start({
+        mode: 'instant',
+        users: { auditorai: { secret: 'shipped', read: classes('read'), write: classes('write') }, admin: { secret: 'a', write: ['all'] } },
+      });
+      t.after(() => emu.close());
+      const ami = await RawAmi.connect(emu.port);
+      t.after(() => ami.close());
+      assert.equal(getHeader(await ami.login('auditorai', 'shipped'), 'Response'), 'Success');
+      const reply = async (pairs: Record<string, string>): Promise<AmiMessage> => {
+        ami.action(pairs);
+        return ami.next((m) => getHeader(m, 'ActionID') === pairs['ActionID']);
+      };
+      const command = await reply({ Action: 'Command', Command: 'core show version', ActionID: 'cmd-1' });
+      assert.equal(getHeader(command, 'Response'), 'Error');
+      assert.equal(getHeader(command, 'Message'), 'Permission denied');
+      const system = await reply({
+        Action: 'Originate',
+        Channel: 'Local/s@audio-convert-hold',
+        Application: 'System',
+        Data: 'touch /tmp/x',
+        ActionID: 'orig-1',
+      });
+      assert.equal(getHeader(system, 'Response'), 'Error');
+      assert.equal(getHeader(system, 'Message'), 'Originate Access Forbidden: app or data blacklisted');
+      assert.ok(
+        emu.stats.unexpectedActions.some((a) => a === 'Command'),
+        'the emulator flags Command as unexpected',
+      );
 
-    // The check discriminates: a write=all user is not told "Permission denied".
-    const admin = await RawAmi.connect(emu.port);
-    t.after(() => admin.close());
-    await admin.login('admin', 'a');
-    admin.action({ Action: 'Command', Command: 'core show version', ActionID: 'cmd-2' });
-    assert.notEqual(getHeader(await admin.next((m) => getHeader(m, 'ActionID') === 'cmd-2'), 'Message'), 'Permission denied');
-  });
+      // The check discriminates: a write=all user is not told "Permission denied".
+      const admin = await RawAmi.connect(emu.port);
+      t.after(() => admin.close());
+      await admin.login('admin', 'a');
+      admin.action({ Action: 'Command', Command: 'core show version', ActionID: 'cmd-2' });
+      assert.notEqual(getHeader(await admin.next((m) => getHeader(m, 'ActionID') === 'cmd-2'), 'Message'), 'Permission denied');
+    },
+  );
 });

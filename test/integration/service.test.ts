@@ -11,7 +11,6 @@ import { readWav } from '../helpers/wav.js';
 
 type Result = { job_id: string; status: string; wav_bytes?: number; attempts: number; error?: { code: string; message: string } };
 
-
 describe('bridge end to end', () => {
   it('200 jobs → 200 valid PCM WAVs and 200 converted results, all acked', async () => {
     const stack = await makeStack({ config: { worker: { Concurrency: '8' } } });
@@ -50,7 +49,10 @@ describe('bridge end to end', () => {
     const byId = new Map(results.map((r) => [r.job_id, r]));
     assert.equal(byId.get('gone')?.error?.code, 'INPUT_MISSING');
     assert.equal(byId.get('fine')?.status, 'converted');
-    const codes = results.filter((r) => r.status === 'failed').map((r) => r.error?.code).sort();
+    const codes = results
+      .filter((r) => r.status === 'failed')
+      .map((r) => r.error?.code)
+      .sort();
     assert.deepEqual(codes, ['INPUT_MISSING', 'INVALID_MESSAGE', 'PATH_NOT_ALLOWED', 'PATH_NOT_ALLOWED']);
     for (const d of stack.dead.messages) {
       assert.ok(String(d.headers?.['x-audioconvert-reason'] ?? '').length > 10, 'a readable reason in the headers');
@@ -67,7 +69,10 @@ describe('bridge end to end', () => {
     for (let i = 0; i < 20; i++) await stack.publish(job(stack, `d${i}`));
     await stack.results.onCount(20);
     const results = stack.results.bodies<Result>();
-    assert.ok(results.every((r) => r.status === 'converted'), JSON.stringify(results.filter((r) => r.status !== 'converted')));
+    assert.ok(
+      results.every((r) => r.status === 'converted'),
+      JSON.stringify(results.filter((r) => r.status !== 'converted')),
+    );
     assert.equal(new Set(results.map((r) => r.job_id)).size, 20);
     const metrics = await service.metrics.registry.getSingleMetricAsString('audioconvert_jobs_retried_total');
     assert.match(metrics, /code="AMI_DISCONNECTED"} [1-9]/, 'some jobs were retried because AMI dropped');
@@ -89,7 +94,10 @@ describe('bridge end to end', () => {
     await stack.results.onCount(12);
     const results = stack.results.bodies<Result>();
     assert.ok(results.every((r) => r.status === 'converted'));
-    assert.ok(results.some((r) => r.attempts > 1), 'at least one job needed a second attempt');
+    assert.ok(
+      results.some((r) => r.attempts > 1),
+      'at least one job needed a second attempt',
+    );
   });
 
   it('extension missing → consuming stops, messages stay queued, resumes by itself after the fix', async () => {

@@ -18,7 +18,10 @@ async function publishJobs(stack: Stack, prefix: string, n: number): Promise<str
 
 describe('signals (the built CLI)', { timeout: 60_000 }, () => {
   it('SIGTERM with jobs in flight: they finish, the rest stay queued, exit 0 within DrainTimeout', async () => {
-    const stack = await makeStack({ emulator: { mode: 'instant', latencyMs: 1500 }, config: { worker: { Concurrency: '4', DrainTimeout: '5' } } });
+    const stack = await makeStack({
+      emulator: { mode: 'instant', latencyMs: 1500 },
+      config: { worker: { Concurrency: '4', DrainTimeout: '5' } },
+    });
     after(() => stack.close());
     const bridge = cliBridge(stack);
     after(() => bridge.remove());
@@ -36,14 +39,24 @@ describe('signals (the built CLI)', { timeout: 60_000 }, () => {
 
     await stack.results.onCount(4);
     const results = stack.results.bodies<Result>();
-    assert.ok(results.every((r) => r.status === 'converted'), 'the 4 jobs in flight finished during the drain');
+    assert.ok(
+      results.every((r) => r.status === 'converted'),
+      'the 4 jobs in flight finished during the drain',
+    );
     const queued = await takeFromQueue(stack, 8);
-    assert.deepEqual([...results.map((r) => r.job_id), ...queued].sort(), [...ids].sort(), 'every job id has a result or is back in the queue, once');
+    assert.deepEqual(
+      [...results.map((r) => r.job_id), ...queued].sort(),
+      [...ids].sort(),
+      'every job id has a result or is back in the queue, once',
+    );
     assert.equal(stack.dead.messages.length, 0);
   });
 
   it('a second signal exits at once; the unacked jobs go back to the queue', async () => {
-    const stack = await makeStack({ emulator: { mode: 'instant', latencyMs: 5000 }, config: { worker: { Concurrency: '4', DrainTimeout: '20' } } });
+    const stack = await makeStack({
+      emulator: { mode: 'instant', latencyMs: 5000 },
+      config: { worker: { Concurrency: '4', DrainTimeout: '20' } },
+    });
     after(() => stack.close());
     const bridge = cliBridge(stack);
     after(() => bridge.remove());

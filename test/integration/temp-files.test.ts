@@ -42,6 +42,10 @@ describe('temp files of attempts that died with Asterisk', { timeout: 60_000 }, 
     assert.equal(stack.results.bodies<{ status: string }>()[0]?.status, 'converted');
     assert.deepEqual(await removed, [orphan]);
     assert.equal(existsSync(orphan), false);
-    assert.deepEqual(readdirSync(stack.data.wavDir).filter((f) => f.includes('.tmp-')), [], 'no temp file remains');
+    assert.deepEqual(
+      readdirSync(stack.data.wavDir).filter((f) => f.includes('.tmp-')),
+      [],
+      'no temp file remains',
+    );
   });
 });

@@ -27,7 +27,11 @@ const WANTS = '/etc/systemd/system/multi-user.target.wants/auditorai-transcoding
 const DATA = ['/var/local/auditorai', ...['gsm', 'wav', 'transcription', 'completions'].map((d) => `/var/local/auditorai/${d}`)];
 const RECORDING = `/var/local/auditorai/gsm/package-test-${process.pid}.gsm`;
 
-interface Run { status: number | null; stdout: string; stderr: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 function sh(cmd: string, args: string[], opts: SpawnSyncOptions = {}): Run {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   if (r.error) throw r.error;
@@ -73,7 +77,11 @@ const before_: Map<string, fs.Stats> = new Map();
 
 before(() => {
   assert.equal(process.getuid?.(), 0, 'this test installs a Debian package on this machine: run it as root (CI does)');
-  assert.equal(installed(), false, 'audio-convert is already installed on this machine: this test would replace and purge it; remove it first');
+  assert.equal(
+    installed(),
+    false,
+    'audio-convert is already installed on this machine: this test would replace and purge it; remove it first',
+  );
   for (const d of DATA) if (fs.existsSync(d)) before_.set(d, fs.statSync(d));
 });
 
@@ -85,7 +93,9 @@ after(() => {
     if (was === undefined) {
       try {
         fs.rmdirSync(d); // only when empty: never anything someone else put there
-      } catch { /* not empty, or gone */ }
+      } catch {
+        /* not empty, or gone */
+      }
     } else if (fs.existsSync(d)) {
       fs.chownSync(d, was.uid, was.gid);
       fs.chmodSync(d, was.mode & 0o7777);
@@ -109,7 +119,11 @@ void test('npm run package:deb builds the .deb offline, Architecture: all, and l
   assert.doesNotMatch(files, /\.node$|\/node_modules\/(typescript|eslint|tsx|@types\/node)\//m, 'native or development code shipped');
   const lint = sh('lintian', ['--no-tag-display-limit', deb]);
   assert.doesNotMatch(lint.stdout, /^E: /m, `lintian errors:\n${lint.stdout}`);
-  assert.doesNotMatch(lint.stdout, /^W: /m, `lintian warnings (fix, or override with a reason in packaging/debian/audio-convert.lintian-overrides):\n${lint.stdout}`);
+  assert.doesNotMatch(
+    lint.stdout,
+    /^W: /m,
+    `lintian warnings (fix, or override with a reason in packaging/debian/audio-convert.lintian-overrides):\n${lint.stdout}`,
+  );
 });
 
 void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 conffile, root-owned code, the unit', () => {
@@ -139,7 +153,10 @@ void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 
   assert.equal(notRoot, '', `not root:root:\n${notRoot}`);
   assert.ok(fs.existsSync(path.join(LIB, 'node_modules', 'rabbitmq-client', 'package.json')), 'production dependencies missing');
 
-  assert.match(fs.readFileSync(UNIT, 'utf8'), /^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 \/usr\/lib\/audio-convert\/dist\/cli\.js run --config \/etc\/auditorai\/transcoding\.conf$/m);
+  assert.match(
+    fs.readFileSync(UNIT, 'utf8'),
+    /^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 \/usr\/lib\/audio-convert\/dist\/cli\.js run --config \/etc\/auditorai\/transcoding\.conf$/m,
+  );
   assert.match(fs.readFileSync(UNIT, 'utf8'), /^Type=notify$/m);
   const verify = ok('systemd-analyze', ['verify', UNIT]);
   assert.equal(verify.stderr.trim(), '', `systemd-analyze verify complained:\n${verify.stderr}`);

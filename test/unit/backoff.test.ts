@@ -12,16 +12,31 @@ void test('without jitter the ceiling doubles from baseMs and stops at capMs', (
 void test('equal jitter (default) stays in [ceiling/2, ceiling]', () => {
   for (let n = 0; n < 40; n++) {
     const ceiling = Math.min(opts.capMs, opts.baseMs * 2 ** n);
-    assert.equal(expBackoff(n, opts, () => 0), Math.floor(ceiling / 2));
-    assert.equal(expBackoff(n, opts, () => 0.999_999), Math.floor(ceiling / 2 + (0.999_999 * ceiling) / 2));
+    assert.equal(
+      expBackoff(n, opts, () => 0),
+      Math.floor(ceiling / 2),
+    );
+    assert.equal(
+      expBackoff(n, opts, () => 0.999_999),
+      Math.floor(ceiling / 2 + (0.999_999 * ceiling) / 2),
+    );
     assert.ok(expBackoff(n, opts) <= ceiling);
   }
 });
 
 void test('full jitter stays in [0, ceiling)', () => {
-  assert.equal(expBackoff(5, { ...opts, jitter: 'full' }, () => 0), 0);
-  assert.equal(expBackoff(5, { ...opts, jitter: 'full' }, () => 0.5), 3200);
-  assert.equal(expBackoff(50, { ...opts, jitter: 'full' }, () => 0.5), 7500);
+  assert.equal(
+    expBackoff(5, { ...opts, jitter: 'full' }, () => 0),
+    0,
+  );
+  assert.equal(
+    expBackoff(5, { ...opts, jitter: 'full' }, () => 0.5),
+    3200,
+  );
+  assert.equal(
+    expBackoff(50, { ...opts, jitter: 'full' }, () => 0.5),
+    7500,
+  );
 });
 
 void test('grows with the attempt until the cap (same random draw)', () => {

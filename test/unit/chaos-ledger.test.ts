@@ -4,7 +4,13 @@ import { describe, it } from 'node:test';
 import { Ledger } from '../../scripts/chaos/ledger.js';
 import { Prng } from '../../scripts/chaos/prng.js';
 
-const converted = (id: string, finished = 't1', attempts = 1) => ({ job_id: id, status: 'converted', attempts, finished_at: finished, wav_bytes: 16044 });
+const converted = (id: string, finished = 't1', attempts = 1) => ({
+  job_id: id,
+  status: 'converted',
+  attempts,
+  finished_at: finished,
+  wav_bytes: 16044,
+});
 
 describe('chaos ledger', () => {
   it('a job with no result and no dead letter is missing', () => {
@@ -57,7 +63,10 @@ describe('chaos ledger', () => {
     const a = new Prng(42);
     const b = new Prng(42);
     const xs = Array.from({ length: 5 }, () => a.next());
-    assert.deepEqual(xs, Array.from({ length: 5 }, () => b.next()));
+    assert.deepEqual(
+      xs,
+      Array.from({ length: 5 }, () => b.next()),
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
     assert.deepEqual(new Prng(1).shuffle([1, 2, 3, 4]).sort(), [1, 2, 3, 4]);
   });

@@ -50,7 +50,14 @@ describe('gated', () => {
 });
 
 describe('bulk lane names', () => {
-  const names: BrokerNames = { queueName: 'Q', resultsExchange: 'Q.results', deadLetterQueue: 'Q.dead', queueType: 'classic', deliveryLimit: 20, retryDelaysMs: [5000, 10000] };
+  const names: BrokerNames = {
+    queueName: 'Q',
+    resultsExchange: 'Q.results',
+    deadLetterQueue: 'Q.dead',
+    queueType: 'classic',
+    deliveryLimit: 20,
+    retryDelaysMs: [5000, 10000],
+  };
   it('its own queue and delay queues, which expire back into the bulk queue; DLQ and results shared', () => {
     const bulk = bulkBrokerNames(names);
     assert.equal(bulk.queueName, 'Q.bulk');
@@ -58,6 +65,14 @@ describe('bulk lane names', () => {
     const delay = publisherQueues(bulk).find((q) => q.queue === 'Q.bulk.retry.10000');
     assert.equal(delay?.arguments?.['x-dead-letter-routing-key'], 'Q.bulk');
     assert.deepEqual([bulk.deadLetterQueue, bulk.resultsExchange], ['Q.dead', 'Q.results']);
-    assert.deepEqual(serviceQueues(names), ['Q', 'Q.bulk', 'Q.dead', 'Q.retry.5000', 'Q.retry.10000', 'Q.bulk.retry.5000', 'Q.bulk.retry.10000']);
+    assert.deepEqual(serviceQueues(names), [
+      'Q',
+      'Q.bulk',
+      'Q.dead',
+      'Q.retry.5000',
+      'Q.retry.10000',
+      'Q.bulk.retry.5000',
+      'Q.bulk.retry.10000',
+    ]);
   });
 });

@@ -3,15 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  configFileWarnings,
-  loadConfig,
-  parseConfig,
-  redactedConfig,
-  redactUrl,
-  secretsOf,
-  type Config,
-} from '../../src/config.js';
+import { configFileWarnings, loadConfig, parseConfig, redactedConfig, redactUrl, secretsOf, type Config } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 
 const FILE = '/etc/auditorai/transcoding.conf';
@@ -147,8 +139,13 @@ void describe('defaults', () => {
 
 void describe('values', () => {
   void test('sections and keys are case-insensitive; levels map to winston syslog names', () => {
-    for (const [written, level] of [['debug', 'debug'], ['Info', 'info'], ['WARNING', 'warning'], ['error', 'error'],
-      ['critical', 'crit']] as const) {
+    for (const [written, level] of [
+      ['debug', 'debug'],
+      ['Info', 'info'],
+      ['WARNING', 'warning'],
+      ['error', 'error'],
+      ['critical', 'crit'],
+    ] as const) {
       const c = parse(`${MINIMAL}[logging]\nminimumlevel = ${written}\n`);
       assert.equal(c.logging.level, level);
     }
@@ -216,8 +213,7 @@ Format = json
   });
 
   void test('Listen accepts host:port, a bare port and off', () => {
-    assert.deepEqual(parse(`${MINIMAL}[Metrics]\nListen = 0.0.0.0:9100\n`).metrics,
-      { enabled: true, host: '0.0.0.0', port: 9100 });
+    assert.deepEqual(parse(`${MINIMAL}[Metrics]\nListen = 0.0.0.0:9100\n`).metrics, { enabled: true, host: '0.0.0.0', port: 9100 });
     assert.deepEqual(parse(`${MINIMAL}[Metrics]\nListen = 9100\n`).metrics, { enabled: true, host: '127.0.0.1', port: 9100 });
     assert.equal(parse(`${MINIMAL}[Metrics]\nListen = off\n`).metrics.enabled, false);
   });
@@ -273,8 +269,13 @@ void describe('[RabbitMQ] HostName as the nodes of a cluster', () => {
   for (const [value, why] of bad) {
     void test(`HostName = ${value}: refused, naming file, section, key, value and what is allowed`, () => {
       const message = errorOf(`${MINIMAL}[RabbitMQ]\nHostName = ${value}\n`);
-      assert.ok(message.startsWith(`${FILE}: [RabbitMQ] HostName = ${JSON.stringify(value.trim())}: must be a host name or IP address, ` +
-        'or a comma-separated list of host[:port]'), message);
+      assert.ok(
+        message.startsWith(
+          `${FILE}: [RabbitMQ] HostName = ${JSON.stringify(value.trim())}: must be a host name or IP address, ` +
+            'or a comma-separated list of host[:port]',
+        ),
+        message,
+      );
       assert.match(message, why);
       assert.match(message, /\(line 5\)$/);
     });
@@ -293,14 +294,19 @@ void describe('[RabbitMQ] DeliveryLimit', () => {
 
   void test('out of range: refused with the range', () => {
     for (const value of ['0', '10001', 'many', '-1']) {
-      assert.match(errorOf(`${MINIMAL}[RabbitMQ]\nQueueType = quorum\nDeliveryLimit = ${value}\n`),
-        new RegExp(`\\[RabbitMQ\\] DeliveryLimit = "${value}": must be a whole number from 1 to 10000 \\(line 6\\)$`));
+      assert.match(
+        errorOf(`${MINIMAL}[RabbitMQ]\nQueueType = quorum\nDeliveryLimit = ${value}\n`),
+        new RegExp(`\\[RabbitMQ\\] DeliveryLimit = "${value}": must be a whole number from 1 to 10000 \\(line 6\\)$`),
+      );
     }
   });
 
   void test('set with a classic queue: a warning that it is not used', () => {
     const c = parse(`${MINIMAL}[RabbitMQ]\nDeliveryLimit = 5\n`);
-    assert.ok(c.warnings.some((w) => /DeliveryLimit is set but QueueType is classic: it is not used/.test(w)), c.warnings.join('\n'));
+    assert.ok(
+      c.warnings.some((w) => /DeliveryLimit is set but QueueType is classic: it is not used/.test(w)),
+      c.warnings.join('\n'),
+    );
   });
 });
 
@@ -349,13 +355,17 @@ void describe('bad values: one message naming file, section, key, value and what
   }
 
   void test('the example message from the brief, word for word', () => {
-    assert.equal(errorOf(`${MINIMAL}[Worker]\nConcurrency = abc\n`),
-      `${FILE}: [Worker] Concurrency = "abc": must be a whole number from 1 to 256 (line 5)`);
+    assert.equal(
+      errorOf(`${MINIMAL}[Worker]\nConcurrency = abc\n`),
+      `${FILE}: [Worker] Concurrency = "abc": must be a whole number from 1 to 256 (line 5)`,
+    );
   });
 
   void test('RetryMaxDelay below RetryDelay names both', () => {
-    assert.match(errorOf(`${MINIMAL}[Worker]\nRetryDelay = 10m\nRetryMaxDelay = 60\n`),
-      /\[Worker\] RetryMaxDelay = "60": RetryMaxDelay \(60 s\) must not be less than RetryDelay \(600 s\)/);
+    assert.match(
+      errorOf(`${MINIMAL}[Worker]\nRetryDelay = 10m\nRetryMaxDelay = 60\n`),
+      /\[Worker\] RetryMaxDelay = "60": RetryMaxDelay \(60 s\) must not be less than RetryDelay \(600 s\)/,
+    );
   });
 
   void test('a bad Url is shown with its password masked', () => {
@@ -366,23 +376,29 @@ void describe('bad values: one message naming file, section, key, value and what
 
   void test('a bad secret value is never shown', () => {
     const message = errorOf('[AsteriskAMI]\nUser = u\n', { AUDIOCONVERT_AMI_SECRET: 'abc\u0001def' });
-    assert.match(message, /\[AsteriskAMI\] Secret = \(hidden\): .*control characters \(from environment variable AUDIOCONVERT_AMI_SECRET\)/);
+    assert.match(
+      message,
+      /\[AsteriskAMI\] Secret = \(hidden\): .*control characters \(from environment variable AUDIOCONVERT_AMI_SECRET\)/,
+    );
     assert.doesNotMatch(message, /abc/);
   });
 
   void test('Url together with the separate keys is refused', () => {
-    assert.match(errorOf(`${MINIMAL}[RabbitMQ]\nUrl = amqp://localhost\nPort = 5673\n`),
-      /\[RabbitMQ\] Url and Port are both set: use either Url or the separate keys/);
+    assert.match(
+      errorOf(`${MINIMAL}[RabbitMQ]\nUrl = amqp://localhost\nPort = 5673\n`),
+      /\[RabbitMQ\] Url and Port are both set: use either Url or the separate keys/,
+    );
   });
 
   void test('a key set twice is refused with both lines', () => {
-    assert.match(errorOf(`${MINIMAL}[Worker]\nConcurrency = 2\nconcurrency = 3\n`),
-      /\[Worker\] Concurrency \(line 6\): set twice \(also on line 5\); keep one/);
+    assert.match(
+      errorOf(`${MINIMAL}[Worker]\nConcurrency = 2\nconcurrency = 3\n`),
+      /\[Worker\] Concurrency \(line 6\): set twice \(also on line 5\); keep one/,
+    );
   });
 
   void test('a line that is not Key = value (outside ignored sections) names its line', () => {
-    assert.equal(errorOf(`${MINIMAL}[Worker]\nConcurrency 8\n`),
-      `${FILE}: line 5: expected "Key = value" or "[Section]"`);
+    assert.equal(errorOf(`${MINIMAL}[Worker]\nConcurrency 8\n`), `${FILE}: line 5: expected "Key = value" or "[Section]"`);
     assert.match(errorOf('User = x\n'), /line 1: a key before any \[Section\] header/);
     assert.match(errorOf(`${MINIMAL}[Worker]\nAllowedRoots = "/var\n`), /line 5: a quoted value is not closed/);
   });
@@ -409,14 +425,20 @@ void describe('unknown keys and sections', () => {
     const c = parse(`${MINIMAL}[Rabbit]\nHostName = elsewhere\n[Other]\nanything goes here\n`);
     assert.equal(c.rabbitmq.hostname, 'localhost');
     assert.equal(c.warnings.length, 2);
-    assert.match(c.warnings[0] ?? '', /section \[Rabbit\] \(line 4\) is not used by audio-convert and is ignored; did you mean \[RabbitMQ\]\?/);
+    assert.match(
+      c.warnings[0] ?? '',
+      /section \[Rabbit\] \(line 4\) is not used by audio-convert and is ignored; did you mean \[RabbitMQ\]\?/,
+    );
     assert.doesNotMatch(c.warnings[1] ?? '', /did you mean/);
   });
 });
 
 void describe('required AMI credentials', () => {
   void test('a missing User says how to fix it', () => {
-    assert.match(errorOf('[AsteriskAMI]\nSecret = x\n'), new RegExp(`^${FILE}: \\[AsteriskAMI\\] User is missing: add it to \\[AsteriskAMI\\]`));
+    assert.match(
+      errorOf('[AsteriskAMI]\nSecret = x\n'),
+      new RegExp(`^${FILE}: \\[AsteriskAMI\\] User is missing: add it to \\[AsteriskAMI\\]`),
+    );
     assert.match(errorOf(''), /\[AsteriskAMI\] User is missing/);
   });
 
@@ -530,11 +552,18 @@ void describe('the file itself', () => {
   });
 
   void test('a missing file is a ConfigError naming it', () => {
-    assert.throws(() => loadConfig('/nonexistent/transcoding.conf', {}),
-      (err: unknown) => err instanceof ConfigError && /^\/nonexistent\/transcoding\.conf: cannot read the configuration file: no such file/.test(err.message));
+    assert.throws(
+      () => loadConfig('/nonexistent/transcoding.conf', {}),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /^\/nonexistent\/transcoding\.conf: cannot read the configuration file: no such file/.test(err.message),
+    );
   });
 
   void test('a directory is a ConfigError naming it', () => {
-    assert.throws(() => loadConfig(tmpdir(), {}), (err: unknown) => err instanceof ConfigError && err.message.includes('is a directory'));
+    assert.throws(
+      () => loadConfig(tmpdir(), {}),
+      (err: unknown) => err instanceof ConfigError && err.message.includes('is a directory'),
+    );
   });
 });

@@ -22,12 +22,18 @@ describe('compareRoots', () => {
   });
 
   it('a root-prefix sibling is not inside', () => {
-    assert.match(problems({ gsm: '/var/local/auditorai2/gsm', wav: '/var/local/auditorai/wav' }, ['/var/local/auditorai'])[0]!, /auditorai2\/gsm is outside/);
+    assert.match(
+      problems({ gsm: '/var/local/auditorai2/gsm', wav: '/var/local/auditorai/wav' }, ['/var/local/auditorai'])[0]!,
+      /auditorai2\/gsm is outside/,
+    );
   });
 
   it('an empty or malformed root, or an old dialplan without the headers', () => {
     assert.match(problems({ gsm: '', wav: shipped.wav }, ['/var/local/auditorai'])[0]!, /AUDIOCONVERT_GSM_ROOT is empty/);
-    assert.match(problems({ gsm: '/var/local/audit.orai/gsm', wav: shipped.wav }, ['/var/local'])[0]!, /'\/var\/local\/audit\.orai\/gsm': not an absolute path/);
+    assert.match(
+      problems({ gsm: '/var/local/audit.orai/gsm', wav: shipped.wav }, ['/var/local'])[0]!,
+      /'\/var\/local\/audit\.orai\/gsm': not an absolute path/,
+    );
     assert.match(problems({ gsm: undefined, wav: undefined }, ['/var/local/auditorai'])[0]!, /does not report GsmRoot\/WavRoot/);
   });
 });

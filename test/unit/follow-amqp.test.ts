@@ -9,7 +9,10 @@ import { followAmqp } from '../../src/wiring.js';
 
 function recorder(): { log: Logger; lines: [string, string, Record<string, unknown>][] } {
   const lines: [string, string, Record<string, unknown>][] = [];
-  const at = (level: string) => (message: string, meta: Record<string, unknown> = {}) => lines.push([level, message, meta]);
+  const at =
+    (level: string) =>
+    (message: string, meta: Record<string, unknown> = {}) =>
+      lines.push([level, message, meta]);
   const log = { debug: at('debug'), info: at('info'), warning: at('warning'), error: at('error'), crit: at('crit') } as unknown as Logger;
   return { log, lines };
 }
@@ -31,12 +34,15 @@ describe('followAmqp', () => {
     amqp.emit('error', refused);
     t = 4000;
     amqp.emit('connection');
-    assert.deepEqual(lines.map(([level, message]) => `${level} ${message}`), [
-      'info RabbitMQ connected',
-      "crit RabbitMQ refused the login of user 'bridge': check [RabbitMQ] UserName/Password in /etc/auditorai/transcoding.conf (or AUDIOCONVERT_AMQP_PASSWORD); retrying",
-      'debug RabbitMQ reconnect attempt failed',
-      'info RabbitMQ connection restored',
-    ]);
+    assert.deepEqual(
+      lines.map(([level, message]) => `${level} ${message}`),
+      [
+        'info RabbitMQ connected',
+        "crit RabbitMQ refused the login of user 'bridge': check [RabbitMQ] UserName/Password in /etc/auditorai/transcoding.conf (or AUDIOCONVERT_AMQP_PASSWORD); retrying",
+        'debug RabbitMQ reconnect attempt failed',
+        'info RabbitMQ connection restored',
+      ],
+    );
     assert.equal(lines[1]?.[2]['error'], 'ACCESS_REFUSED - Login was refused', 'the library\'s "undefined: " prefix is gone');
     assert.equal(lines[3]?.[2]['duration_ms'], 3000);
     assert.equal(lost, 2);
@@ -51,12 +57,15 @@ describe('followAmqp', () => {
     amqp.emit('error', Object.assign(new Error('CONNECTION_FORCED - shutdown'), { code: 'CONNECTION_FORCED' }));
     amqp.emit('error', new Error('connect ECONNREFUSED'));
     amqp.emit('error', refused);
-    assert.deepEqual(lines.map(([level, message]) => `${level} ${message.split(':')[0]}`), [
-      'warning cannot connect to RabbitMQ; retrying',
-      'info RabbitMQ connected',
-      'warning RabbitMQ connection lost; reconnecting',
-      'debug RabbitMQ reconnect attempt failed',
-      "crit RabbitMQ refused the login of user 'bridge'",
-    ]);
+    assert.deepEqual(
+      lines.map(([level, message]) => `${level} ${message.split(':')[0]}`),
+      [
+        'warning cannot connect to RabbitMQ; retrying',
+        'info RabbitMQ connected',
+        'warning RabbitMQ connection lost; reconnecting',
+        'debug RabbitMQ reconnect attempt failed',
+        "crit RabbitMQ refused the login of user 'bridge'",
+      ],
+    );
   });
 });

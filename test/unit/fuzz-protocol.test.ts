@@ -14,7 +14,13 @@ import { AmiProtocolError } from '../../src/errors.js';
 import { checkParserInput, checkSerialize, fuzz, mutate, randomChunks, recordedStreams, Rng, type FuzzOptions } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env['AUDIOCONVERT_FUZZ_SEED'] ?? 20261126);
-const CLIENT: FuzzOptions = { expectBanner: true, maxLineBytes: 64 * 1024, overlong: 'throw', maxPairs: 4096, maxMessageBytes: 1024 * 1024 };
+const CLIENT: FuzzOptions = {
+  expectBanner: true,
+  maxLineBytes: 64 * 1024,
+  overlong: 'throw',
+  maxPairs: 4096,
+  maxMessageBytes: 1024 * 1024,
+};
 
 void describe('AMI protocol fuzzing (seeded)', () => {
   const streams = recordedStreams();
@@ -23,13 +29,20 @@ void describe('AMI protocol fuzzing (seeded)', () => {
     assert.ok(streams.length >= 30, `only ${streams.length} recorded streams`);
   });
 
-  void test(`3,000 random inputs × 4 chunkings, seed ${SEED}: parser properties hold, serializer never injects`, { timeout: 30_000 }, () => {
-    const stats = fuzz(SEED, 3000, 6000, streams);
-    // The budget is a ceiling for slow machines; far fewer iterations would mean the test proves little.
-    assert.ok(stats.iterations >= 500, `only ${stats.iterations} iterations within the time budget`);
-    assert.ok(stats.protocolErrors > 0 && stats.frames > 0, `the inputs exercised both paths: ${JSON.stringify(stats)}`);
-    assert.ok(stats.serializeRefused > 0 && stats.serializeWritten > 0, `the serializer was exercised both ways: ${JSON.stringify(stats)}`);
-  });
+  void test(
+    `3,000 random inputs × 4 chunkings, seed ${SEED}: parser properties hold, serializer never injects`,
+    { timeout: 30_000 },
+    () => {
+      const stats = fuzz(SEED, 3000, 6000, streams);
+      // The budget is a ceiling for slow machines; far fewer iterations would mean the test proves little.
+      assert.ok(stats.iterations >= 500, `only ${stats.iterations} iterations within the time budget`);
+      assert.ok(stats.protocolErrors > 0 && stats.frames > 0, `the inputs exercised both paths: ${JSON.stringify(stats)}`);
+      assert.ok(
+        stats.serializeRefused > 0 && stats.serializeWritten > 0,
+        `the serializer was exercised both ways: ${JSON.stringify(stats)}`,
+      );
+    },
+  );
 
   void test('every recording, mutated 20 times, fed in random chunks with the client limits', () => {
     const rng = new Rng(SEED + 1);
@@ -46,7 +59,10 @@ void describe('AMI protocol fuzzing (seeded)', () => {
       assert.ok(whole.length > 1);
       for (let i = 0; i < 5; i++) {
         const parser = new AmiParser(CLIENT);
-        assert.deepEqual(randomChunks(rng, stream).flatMap((chunk) => parser.push(chunk)), whole);
+        assert.deepEqual(
+          randomChunks(rng, stream).flatMap((chunk) => parser.push(chunk)),
+          whole,
+        );
         assert.equal(parser.bufferedBytes, 0);
         assert.equal(parser.pendingMessageBytes, 0);
       }
@@ -58,12 +74,15 @@ void describe('AMI protocol fuzzing (seeded)', () => {
     parser.push(Buffer.from('Asterisk Call Manager/11.0.0\r\n'));
     const line = Buffer.from(`Output: ${'a'.repeat(60_000)}\r\n`);
     let lines = 0;
-    assert.throws(() => {
-      for (; lines < 4096; lines++) {
-        parser.push(line);
-        assert.ok(parser.pendingMessageBytes <= CLIENT.maxMessageBytes);
-      }
-    }, (error: unknown) => error instanceof AmiProtocolError && /AMI message larger than 1048576 bytes/.test(error.message));
+    assert.throws(
+      () => {
+        for (; lines < 4096; lines++) {
+          parser.push(line);
+          assert.ok(parser.pendingMessageBytes <= CLIENT.maxMessageBytes);
+        }
+      },
+      (error: unknown) => error instanceof AmiProtocolError && /AMI message larger than 1048576 bytes/.test(error.message),
+    );
     assert.ok(lines <= 18, `${lines} lines of 60 KB were kept`);
   });
 
@@ -73,7 +92,13 @@ void describe('AMI protocol fuzzing (seeded)', () => {
       const at = rng.int(40);
       const base = `/var/local/auditorai/wav/${'x'.repeat(40)}.wav`;
       const bad = rng.pick(['\r', '\n', '\0', '\r\n', '\n\n']);
-      assert.equal(checkSerialize([['Action', 'Originate'], ['Variable', `WAV_PATH=${base.slice(0, at)}${bad}${base.slice(at)}`]]), 'refused');
+      assert.equal(
+        checkSerialize([
+          ['Action', 'Originate'],
+          ['Variable', `WAV_PATH=${base.slice(0, at)}${bad}${base.slice(at)}`],
+        ]),
+        'refused',
+      );
     }
   });
 });

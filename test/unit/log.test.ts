@@ -8,7 +8,12 @@ function capture(format: LogFormat, level: LogLevel = 'debug', secrets?: string[
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       callback();
     },
   });
@@ -25,9 +30,7 @@ void test('journald: <N> syslog priority prefix for every level, message, then k
   log.notice('e5');
   log.info('e6');
   log.debug('e7');
-  assert.deepEqual(lines, [
-    '<0>e0', '<1>e1', '<2>e2', '<3>e3 queue=Asterisk.Transcoding attempt=2', '<4>e4', '<5>e5', '<6>e6', '<7>e7',
-  ]);
+  assert.deepEqual(lines, ['<0>e0', '<1>e1', '<2>e2', '<3>e3 queue=Asterisk.Transcoding attempt=2', '<4>e4', '<5>e5', '<6>e6', '<7>e7']);
   assert.deepEqual(SYSLOG_PRIORITY, { emerg: 0, alert: 1, crit: 2, error: 3, warning: 4, notice: 5, info: 6, debug: 7 });
 });
 
@@ -36,9 +39,11 @@ void test('journald: one line per entry, no timestamp, values quoted only when n
   const err = new Error('socket closed', { cause: new Error('ECONNRESET') });
   log.child({ component: 'ami' }).warning('lost\nconnection', { reason: 'two words', empty: '', err, obj: { a: 1 } });
   assert.equal(lines.length, 1);
-  assert.equal(lines[0],
+  assert.equal(
+    lines[0],
     '<4>lost\\nconnection component=ami reason="two words" empty="" ' +
-      'err="Error: socket closed (cause: Error: ECONNRESET)" obj="{\\"a\\":1}"');
+      'err="Error: socket closed (cause: Error: ECONNRESET)" obj="{\\"a\\":1}"',
+  );
 });
 
 void test('the level filter drops what is below the minimum', () => {

@@ -5,13 +5,7 @@ import { ASTERISK_MAX_LINE_BYTES } from '../../src/ami/serialize.js';
 import { InvalidMessageError } from '../../src/errors.js';
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/queue/body.js';
 import { asciiSafe, describeCodePoint } from '../../src/util/text.js';
-import {
-  MAX_PATH_BYTES,
-  idForInvalid,
-  invalidMessageFields,
-  parseJob,
-  type PathRules,
-} from '../../src/queue/message.js';
+import { MAX_PATH_BYTES, idForInvalid, invalidMessageFields, parseJob, type PathRules } from '../../src/queue/message.js';
 
 const RULES: PathRules = { allowedRoots: ['/var/local/auditorai'], inputExtension: '.gsm', outputExtension: '.wav' };
 const GSM = '/var/local/auditorai/gsm/call-123.gsm';
@@ -138,7 +132,10 @@ describe('invalidMessageFields / idForInvalid', () => {
   });
 
   it('carries paths only when they are safe to echo', () => {
-    const safe = invalidMessageFields(JSON.stringify({ job_id: 'a b', gsm_path: '/outside/x.gsm', wav_path: '/x/y\r\nAction: Command' }), 'm');
+    const safe = invalidMessageFields(
+      JSON.stringify({ job_id: 'a b', gsm_path: '/outside/x.gsm', wav_path: '/x/y\r\nAction: Command' }),
+      'm',
+    );
     assert.deepEqual(safe, { jobId: 'm', gsmPath: '/outside/x.gsm' });
     const none = invalidMessageFields({ gsm_path: 12, wav_path: 'x'.repeat(MAX_PATH_BYTES + 1) }, undefined);
     assert.deepEqual(Object.keys(none), ['jobId']);

@@ -36,8 +36,7 @@ void test('every metric is exposed, with its series at 0 before the first event'
       assert.match(text, new RegExp(`^audioconvert_${name}\\{class="${cls}"\\} 0$`, 'm'));
     }
   }
-  for (const name of ['worker_concurrency', 'ami_connected',
-    'ami_reconnects_total', 'amqp_connected', 'consuming']) {
+  for (const name of ['worker_concurrency', 'ami_connected', 'ami_reconnects_total', 'amqp_connected', 'consuming']) {
     assert.match(text, new RegExp(`^audioconvert_${name} 0$`, 'm'));
   }
   assert.match(text, new RegExp(`^audioconvert_build_info\\{version="1.2.3",node="${process.versions.node}"\\} 1$`, 'm'));
@@ -54,7 +53,10 @@ void test('histogram buckets fit second-scale jobs', async () => {
   m.jobDuration.observe({ class: 'live', result: 'converted' }, 0.4);
   const text = await m.registry.metrics();
   for (const le of JOB_DURATION_BUCKETS) {
-    assert.match(text, new RegExp(`^audioconvert_job_duration_seconds_bucket\\{le="${le}",class="live",result="converted"\\} ${le >= 0.4 ? 1 : 0}$`, 'm'));
+    assert.match(
+      text,
+      new RegExp(`^audioconvert_job_duration_seconds_bucket\\{le="${le}",class="live",result="converted"\\} ${le >= 0.4 ? 1 : 0}$`, 'm'),
+    );
   }
 });
 
@@ -74,8 +76,11 @@ void test('a fresh registry per instance: no clash, nothing in the global regist
 
 void test('labels are closed sets: class, result, code, version, node — never ids or paths', () => {
   const m = createMetrics({ version: 't' });
-  const labels = new Set(m.registry.getMetricsAsArray()
-    .filter((metric) => metric.name.startsWith('audioconvert_'))
-    .flatMap((metric) => (metric as unknown as { labelNames: string[] }).labelNames));
+  const labels = new Set(
+    m.registry
+      .getMetricsAsArray()
+      .filter((metric) => metric.name.startsWith('audioconvert_'))
+      .flatMap((metric) => (metric as unknown as { labelNames: string[] }).labelNames),
+  );
   assert.deepEqual([...labels].sort(), ['class', 'code', 'node', 'result', 'version']);
 });

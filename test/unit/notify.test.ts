@@ -1,16 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { describe, followService, statusText, systemdNotifier, watchdogIntervalMs, type Observable, type SystemdNotifier } from '../../src/systemd/notify.js';
+import {
+  describe,
+  followService,
+  statusText,
+  systemdNotifier,
+  watchdogIntervalMs,
+  type Observable,
+  type SystemdNotifier,
+} from '../../src/systemd/notify.js';
 
 void test('watchdogIntervalMs: half of WATCHDOG_USEC, only under a NOTIFY_SOCKET and for this pid', () => {
   const socket = '/run/systemd/notify';
   assert.equal(watchdogIntervalMs({ NOTIFY_SOCKET: socket, WATCHDOG_USEC: '30000000' }, 42), 15_000);
   assert.equal(watchdogIntervalMs({ NOTIFY_SOCKET: socket, WATCHDOG_USEC: '30000000', WATCHDOG_PID: '42' }, 42), 15_000);
-  assert.equal(watchdogIntervalMs({ NOTIFY_SOCKET: socket, WATCHDOG_USEC: '30000000', WATCHDOG_PID: '43' }, 42), undefined, 'meant for another process');
+  assert.equal(
+    watchdogIntervalMs({ NOTIFY_SOCKET: socket, WATCHDOG_USEC: '30000000', WATCHDOG_PID: '43' }, 42),
+    undefined,
+    'meant for another process',
+  );
   assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '30000000' }, 42), undefined, 'no socket, no pings');
   assert.equal(watchdogIntervalMs({ NOTIFY_SOCKET: socket }, 42), undefined);
-  for (const bad of ['0', '-5', 'abc', '']) assert.equal(watchdogIntervalMs({ NOTIFY_SOCKET: socket, WATCHDOG_USEC: bad }, 42), undefined, bad);
+  for (const bad of ['0', '-5', 'abc', ''])
+    assert.equal(watchdogIntervalMs({ NOTIFY_SOCKET: socket, WATCHDOG_USEC: bad }, 42), undefined, bad);
 });
 
 void test('statusText keeps STATUS= on one line: a newline would smuggle in another assignment', () => {
@@ -19,7 +32,10 @@ void test('statusText keeps STATUS= on one line: a newline would smuggle in anot
 });
 
 void test('without NOTIFY_SOCKET the notifier is a no-op (never runs the command)', async () => {
-  const n = systemdNotifier({ WATCHDOG_USEC: '1000', PATH: '/nonexistent' }, { command: '/nonexistent/systemd-notify', onError: () => assert.fail('ran') });
+  const n = systemdNotifier(
+    { WATCHDOG_USEC: '1000', PATH: '/nonexistent' },
+    { command: '/nonexistent/systemd-notify', onError: () => assert.fail('ran') },
+  );
   assert.equal(n.enabled, false);
   assert.equal(n.watchdogMs, undefined);
   n.notify(['READY=1']);
@@ -29,7 +45,10 @@ void test('without NOTIFY_SOCKET the notifier is a no-op (never runs the command
 
 void test('a command that cannot run is reported once, not once per message', async () => {
   const errors: string[] = [];
-  const n = systemdNotifier({ NOTIFY_SOCKET: '/nonexistent.sock' }, { command: '/nonexistent/systemd-notify', onError: (e) => errors.push(e.message) });
+  const n = systemdNotifier(
+    { NOTIFY_SOCKET: '/nonexistent.sock' },
+    { command: '/nonexistent/systemd-notify', onError: (e) => errors.push(e.message) },
+  );
   for (let i = 0; i < 3; i++) n.notify(['WATCHDOG=1']);
   await n.close();
   assert.equal(errors.length, 1, errors.join('\n'));
@@ -46,7 +65,14 @@ function fakes(): { service: Observable & { ready: boolean }; notifier: SystemdN
     readiness() {
       return this.ready
         ? { ready: true, checks: { amqp: { ok: true, detail: 'connected' } } }
-        : { ready: false, checks: { amqp: { ok: true, detail: 'connected' }, ami: { ok: false, detail: 'AMI not connected' }, consuming: { ok: false, detail: 'paused: ami-down' } } };
+        : {
+            ready: false,
+            checks: {
+              amqp: { ok: true, detail: 'connected' },
+              ami: { ok: false, detail: 'AMI not connected' },
+              consuming: { ok: false, detail: 'paused: ami-down' },
+            },
+          };
     },
   };
   const notifier: SystemdNotifier = {
@@ -71,7 +97,11 @@ void test('followService: STATUS while not ready, READY=1 once consuming, STATUS
   assert.deepEqual(sent[1], ['READY=1', 'STATUS=consuming']);
   service.ready = false;
   service.events.emit('ami', false);
-  assert.deepEqual(sent[2], ['STATUS=not ready (ami: AMI not connected; consuming: paused: ami-down)'], 'READY=1 is sent once; later changes are STATUS only');
+  assert.deepEqual(
+    sent[2],
+    ['STATUS=not ready (ami: AMI not connected; consuming: paused: ami-down)'],
+    'READY=1 is sent once; later changes are STATUS only',
+  );
   s.stopping();
   assert.deepEqual(sent[3], ['STOPPING=1', 'STATUS=stopping: draining jobs in flight']);
   service.events.emit('consuming', true);
@@ -89,5 +119,8 @@ void test('followService: READY=1 at the deadline when the service cannot consum
 
 void test('describe names every failing check', () => {
   assert.equal(describe({ ready: true, checks: {} }), 'consuming');
-  assert.equal(describe({ ready: false, checks: { amqp: { ok: false, detail: 'RabbitMQ not connected' }, ami: { ok: true, detail: 'logged in' } } }), 'not ready (amqp: RabbitMQ not connected)');
+  assert.equal(
+    describe({ ready: false, checks: { amqp: { ok: false, detail: 'RabbitMQ not connected' }, ami: { ok: true, detail: 'logged in' } } }),
+    'not ready (amqp: RabbitMQ not connected)',
+  );
 });

@@ -50,7 +50,9 @@ async function replay(name: string, reorder: (events: AmiMessage[]) => AmiMessag
   const sent = client.sent[0];
   assert.ok(sent, 'an Originate was sent');
   const messages = serverMessages(name).map((m) => withActionId(m, recordedId, sent.actionId));
-  const response = messages.find((m) => getHeader(m, 'Response') !== undefined && getHeader(m, 'Event') === undefined && getHeader(m, 'ActionID') === sent.actionId);
+  const response = messages.find(
+    (m) => getHeader(m, 'Response') !== undefined && getHeader(m, 'Event') === undefined && getHeader(m, 'ActionID') === sent.actionId,
+  );
   assert.ok(response, `${name}: recorded Response to the Originate`);
   const events = reorder(messages.filter((m) => getHeader(m, 'Event') !== undefined));
   sent.resolve(response);
@@ -65,8 +67,14 @@ describe('originateAction', () => {
   it('builds the documented Originate, one Variable header each, serialisable', () => {
     const pairs = originateAction(TARGET, 'abc', '/var/local/auditorai/gsm/a.gsm', '/var/local/auditorai/wav/a.wav');
     const wire = serialize([...pairs, ['ActionID', 'x']]);
-    assert.match(wire, /^Action: Originate\r\nChannel: Local\/s@audio-convert-hold\r\nContext: audio-convert\r\nExten: convert\r\nPriority: 1\r\nChannelId: abc\r\n/);
-    assert.match(wire, /Variable: JOB_ID=abc\r\nVariable: GSM_PATH=\/var\/local\/auditorai\/gsm\/a.gsm\r\nVariable: WAV_PATH=\/var\/local\/auditorai\/wav\/a.wav\r\nAsync: true\r\n/);
+    assert.match(
+      wire,
+      /^Action: Originate\r\nChannel: Local\/s@audio-convert-hold\r\nContext: audio-convert\r\nExten: convert\r\nPriority: 1\r\nChannelId: abc\r\n/,
+    );
+    assert.match(
+      wire,
+      /Variable: JOB_ID=abc\r\nVariable: GSM_PATH=\/var\/local\/auditorai\/gsm\/a.gsm\r\nVariable: WAV_PATH=\/var\/local\/auditorai\/wav\/a.wav\r\nAsync: true\r\n/,
+    );
   });
 });
 
@@ -158,12 +166,35 @@ describe('Originator lifecycle', () => {
     for (let i = 0; i < 5000; i++) runs.push(originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000, attemptId: `id-${i}` }));
     assert.equal(originator.inFlight, 5000);
     // Events for unknown ids change nothing.
-    client.emit('event', { pairs: [['Event', 'Hangup'], ['Uniqueid', 'someone-else']] });
+    client.emit('event', {
+      pairs: [
+        ['Event', 'Hangup'],
+        ['Uniqueid', 'someone-else'],
+      ],
+    });
     assert.equal(originator.inFlight, 5000);
     client.sent.forEach((s, i) => {
-      s.resolve({ pairs: [['Response', 'Success'], ['ActionID', s.actionId]] });
-      client.emit('event', { pairs: [['Event', 'UserEvent'], ['UserEvent', 'AudioConvert'], ['Uniqueid', `id-${i}`], ['Status', 'OK'], ['WavBytes', String(i)]] });
-      client.emit('event', { pairs: [['Event', 'Hangup'], ['Uniqueid', `id-${i}`]] });
+      s.resolve({
+        pairs: [
+          ['Response', 'Success'],
+          ['ActionID', s.actionId],
+        ],
+      });
+      client.emit('event', {
+        pairs: [
+          ['Event', 'UserEvent'],
+          ['UserEvent', 'AudioConvert'],
+          ['Uniqueid', `id-${i}`],
+          ['Status', 'OK'],
+          ['WavBytes', String(i)],
+        ],
+      });
+      client.emit('event', {
+        pairs: [
+          ['Event', 'Hangup'],
+          ['Uniqueid', `id-${i}`],
+        ],
+      });
     });
     const outcomes = await Promise.all(runs);
     outcomes.forEach((o, i) => assert.deepEqual(o, { kind: 'converted', wavBytes: i, detail: '' }));
@@ -178,7 +209,15 @@ describe('Originator lifecycle', () => {
     const originator = new Originator(client, TARGET);
     const a = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000, attemptId: 'a' });
     const b = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000, attemptId: 'b' });
-    client.emit('event', { pairs: [['Event', 'UserEvent'], ['UserEvent', 'AudioConvert'], ['Uniqueid', 'b'], ['Status', 'OK'], ['WavBytes', '7']] });
+    client.emit('event', {
+      pairs: [
+        ['Event', 'UserEvent'],
+        ['UserEvent', 'AudioConvert'],
+        ['Uniqueid', 'b'],
+        ['Status', 'OK'],
+        ['WavBytes', '7'],
+      ],
+    });
     client.emit('disconnected', { reason: 'socket closed' });
     assert.deepEqual(await a, { kind: 'disconnected', message: 'socket closed' });
     assert.deepEqual(await b, { kind: 'converted', wavBytes: 7, detail: '' });

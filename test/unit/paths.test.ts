@@ -108,11 +108,17 @@ describe('checkRealPaths: accepted', () => {
 
 describe('checkRealPaths: refused', () => {
   it('a GSM symlink to a file outside the roots', async () => {
-    await refused(checkRealPaths(job('gsm/out.gsm', 'wav/new.wav'), rules), /^gsm_path .*\/gsm\/out\.gsm resolves to a file outside the allowed roots/);
+    await refused(
+      checkRealPaths(job('gsm/out.gsm', 'wav/new.wav'), rules),
+      /^gsm_path .*\/gsm\/out\.gsm resolves to a file outside the allowed roots/,
+    );
   });
 
   it('a GSM under a directory symlinked out of the root', async () => {
-    await refused(checkRealPaths(job('gsm-out/secret.gsm', 'wav/new.wav'), rules), /^gsm_path .* resolves to a file outside the allowed roots/);
+    await refused(
+      checkRealPaths(job('gsm-out/secret.gsm', 'wav/new.wav'), rules),
+      /^gsm_path .* resolves to a file outside the allowed roots/,
+    );
   });
 
   it('a GSM symlink to a file without the .gsm extension', async () => {
@@ -128,19 +134,28 @@ describe('checkRealPaths: refused', () => {
   });
 
   it('a dangling GSM symlink (its target could appear anywhere)', async () => {
-    await refused(checkRealPaths(job('gsm/dangling.gsm', 'wav/new.wav'), rules), /^gsm_path .*dangling\.gsm is a symlink to a file that does not exist$/);
+    await refused(
+      checkRealPaths(job('gsm/dangling.gsm', 'wav/new.wav'), rules),
+      /^gsm_path .*dangling\.gsm is a symlink to a file that does not exist$/,
+    );
   });
 
   it('a WAV that is a symlink out of the root', async () => {
-    await refused(checkRealPaths(job('gsm/a.gsm', 'wav/link.wav'), rules), /^wav_path .*link\.wav is a symlink; the conversion would write through it$/);
+    await refused(
+      checkRealPaths(job('gsm/a.gsm', 'wav/link.wav'), rules),
+      /^wav_path .*link\.wav is a symlink; the conversion would write through it$/,
+    );
   });
 
   it('a WAV that is a symlink even inside the root', async () => {
     await refused(checkRealPaths(job('gsm/a.gsm', 'wav/inner-link.wav'), rules), /^wav_path .* is a symlink/);
   });
 
-  it("a WAV whose directory is symlinked out of the root", async () => {
-    await refused(checkRealPaths(job('gsm/a.gsm', 'wav-out/x.wav'), rules), /^wav_path's directory .*wav-out resolves outside the allowed roots/);
+  it('a WAV whose directory is symlinked out of the root', async () => {
+    await refused(
+      checkRealPaths(job('gsm/a.gsm', 'wav-out/x.wav'), rules),
+      /^wav_path's directory .*wav-out resolves outside the allowed roots/,
+    );
   });
 
   it('a WAV in a directory to create under a directory symlinked out of the root', async () => {
@@ -152,11 +167,17 @@ describe('checkRealPaths: refused', () => {
 
   it('a WAV in a directory to create under a dangling symlink', async () => {
     await symlink(join(outside, 'not-yet-dir'), join(root, 'wav/dangling-dir'));
-    await refused(checkRealPaths(job('gsm/a.gsm', 'wav/dangling-dir/2026/x.wav'), rules), /^wav_path's directory .*dangling-dir is a symlink to something that does not exist$/);
+    await refused(
+      checkRealPaths(job('gsm/a.gsm', 'wav/dangling-dir/2026/x.wav'), rules),
+      /^wav_path's directory .*dangling-dir is a symlink to something that does not exist$/,
+    );
   });
 
   it('a WAV in a directory to create under a file', async () => {
-    await refused(checkRealPaths(job('gsm/a.gsm', 'wav/old.wav/2026/x.wav'), rules), /^wav_path's directory .*old\.wav is not a directory$/);
+    await refused(
+      checkRealPaths(job('gsm/a.gsm', 'wav/old.wav/2026/x.wav'), rules),
+      /^wav_path's directory .*old\.wav is not a directory$/,
+    );
   });
 
   it('a WAV that exists as a directory', async () => {

@@ -21,13 +21,37 @@ function thrown(error: unknown, attemptsBefore = 0): Action {
 describe('policy: outcome → what happens to the message', () => {
   const rows: [string, OriginateOutcome, { kind: string; code?: string }][] = [
     ['converted → complete', { kind: 'converted', wavBytes: 1, detail: 'SUCCESS' }, { kind: 'complete' }],
-    ['input missing → dead-letter', { kind: 'conversion-failed', inputMissing: true, invalidPath: false, detail: 'input-missing' }, { kind: 'dead-letter', code: 'INPUT_MISSING' }],
-    ['dialplan refused path → dead-letter', { kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' }, { kind: 'dead-letter', code: 'PATH_NOT_ALLOWED' }],
-    ['other conversion failure → retry', { kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'convert-failed' }, { kind: 'retry', code: 'CONVERSION_FAILED' }],
-    ['Response: Error (extension missing) → requeue, pause', { kind: 'rejected', message: 'Extension does not exist.' }, { kind: 'requeue', code: 'DEPLOYMENT_ERROR' }],
-    ['line too long → dead-letter', { kind: 'invalid-request', message: 'Failed to parse message: line too long' }, { kind: 'dead-letter', code: 'INVALID_MESSAGE' }],
+    [
+      'input missing → dead-letter',
+      { kind: 'conversion-failed', inputMissing: true, invalidPath: false, detail: 'input-missing' },
+      { kind: 'dead-letter', code: 'INPUT_MISSING' },
+    ],
+    [
+      'dialplan refused path → dead-letter',
+      { kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' },
+      { kind: 'dead-letter', code: 'PATH_NOT_ALLOWED' },
+    ],
+    [
+      'other conversion failure → retry',
+      { kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'convert-failed' },
+      { kind: 'retry', code: 'CONVERSION_FAILED' },
+    ],
+    [
+      'Response: Error (extension missing) → requeue, pause',
+      { kind: 'rejected', message: 'Extension does not exist.' },
+      { kind: 'requeue', code: 'DEPLOYMENT_ERROR' },
+    ],
+    [
+      'line too long → dead-letter',
+      { kind: 'invalid-request', message: 'Failed to parse message: line too long' },
+      { kind: 'dead-letter', code: 'INVALID_MESSAGE' },
+    ],
     ['OriginateResponse Failure → retry', { kind: 'start-failed', reason: 'Reason 0' }, { kind: 'retry', code: 'ORIGINATE_FAILED' }],
-    ['hangup without result → retry', { kind: 'hangup-without-result', cause: 'Normal Clearing' }, { kind: 'retry', code: 'HANGUP_WITHOUT_RESULT' }],
+    [
+      'hangup without result → retry',
+      { kind: 'hangup-without-result', cause: 'Normal Clearing' },
+      { kind: 'retry', code: 'HANGUP_WITHOUT_RESULT' },
+    ],
     ['deadline passed → retry', { kind: 'timeout', afterMs: 120000 }, { kind: 'retry', code: 'TIMEOUT' }],
     ['AMI dropped mid-job → retry', { kind: 'disconnected', message: 'socket closed' }, { kind: 'retry', code: 'AMI_DISCONNECTED' }],
   ];
@@ -48,7 +72,11 @@ describe('policy: outcome → what happens to the message', () => {
   });
 
   it('converted → complete, carrying the WAV size and the attempt count', () => {
-    assert.deepEqual(decide({ kind: 'attempt', outcome: { kind: 'converted', wavBytes: 96044, detail: 'SUCCESS' } }, 1, MAX), { kind: 'complete', attempts: 2, wavBytes: 96044 });
+    assert.deepEqual(decide({ kind: 'attempt', outcome: { kind: 'converted', wavBytes: 96044, detail: 'SUCCESS' } }, 1, MAX), {
+      kind: 'complete',
+      attempts: 2,
+      wavBytes: 96044,
+    });
   });
 
   it('a deployment error is the one requeue that pauses intake', () => {
@@ -70,13 +98,22 @@ describe('policy: outcome → what happens to the message', () => {
 describe('policy: errors thrown while checking a job', () => {
   it('an invalid message is dead-lettered at once, counting no attempt', () => {
     const action = thrown(new PathNotAllowedError('gsm_path is outside the allowed roots'), 0);
-    assert.deepEqual(action.kind === 'dead-letter' && [action.error.code, action.attempts, action.unexpected], ['PATH_NOT_ALLOWED', 0, false]);
+    assert.deepEqual(action.kind === 'dead-letter' && [action.error.code, action.attempts, action.unexpected], [
+      'PATH_NOT_ALLOWED',
+      0,
+      false,
+    ]);
   });
 
   it('an unreadable input counts an attempt and is retried through the delay queues, never requeued', () => {
     const action = thrown(new InputUnreadableError('cannot examine /data/gsm/locked: EACCES'), 0);
     assert.equal(action.kind, 'retry');
-    assert.deepEqual(action.kind === 'retry' && [action.error.code, action.attempts, action.delayLevel, action.unexpected], ['INPUT_UNREADABLE', 1, 1, true]);
+    assert.deepEqual(action.kind === 'retry' && [action.error.code, action.attempts, action.delayLevel, action.unexpected], [
+      'INPUT_UNREADABLE',
+      1,
+      1,
+      true,
+    ]);
   });
 
   it('an unreadable input on the last attempt is dead-lettered with its code', () => {
@@ -108,6 +145,9 @@ describe('policy: errors thrown while checking a job', () => {
   });
 
   it('retry delays grow exponentially and are capped', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((l) => retryDelayMs(l, 5000, 60000)), [5000, 10000, 20000, 40000, 60000, 60000, 60000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map((l) => retryDelayMs(l, 5000, 60000)),
+      [5000, 10000, 20000, 40000, 60000, 60000, 60000],
+    );
   });
 });

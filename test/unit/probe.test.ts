@@ -7,7 +7,12 @@ import { nullLogger } from '../../src/log.js';
 import { DeploymentProbe } from '../../src/worker/probe.js';
 
 /** An originator whose attempts resolve when the test says so. */
-function fakeOriginator(): { run(r: AttemptRequest): Promise<OriginateOutcome>; calls: number; onCall(): Promise<void>; answer(o: OriginateOutcome): void } {
+function fakeOriginator(): {
+  run(r: AttemptRequest): Promise<OriginateOutcome>;
+  calls: number;
+  onCall(): Promise<void>;
+  answer(o: OriginateOutcome): void;
+} {
   let resolveRun: ((o: OriginateOutcome) => void) | undefined;
   let waiter: (() => void) | undefined;
   const fake = {

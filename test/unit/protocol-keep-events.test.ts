@@ -47,7 +47,8 @@ void describe('AmiParser keepEvents', () => {
     const all = parse([JOB], {});
     const want = expected(all);
     assert.equal(want.filter((f) => f.kind === 'message').length, 4, 'response, OriginateResponse, UserEvent, Hangup');
-    for (let size = 1; size <= JOB.length; size++) assert.deepEqual(parse(chunked(JOB, size), { keepEvents: KEEP }), want, `chunk size ${size}`);
+    for (let size = 1; size <= JOB.length; size++)
+      assert.deepEqual(parse(chunked(JOB, size), { keepEvents: KEEP }), want, `chunk size ${size}`);
   });
 
   void test('every recording, filtered, equals the unfiltered parse minus the left-out events', () => {
@@ -79,12 +80,32 @@ void describe('AmiParser keepEvents', () => {
   void test("an overlong line in a left-out event ('mark' mode) does not mark the next message", () => {
     const text = `Event: Newchannel\r\nX: ${'y'.repeat(200)}\r\n\r\nResponse: Success\r\nActionID: 1\r\n\r\n`;
     const frames = parse([Buffer.from(text)], { expectBanner: false, keepEvents: KEEP, maxLineBytes: 100, overlong: 'mark' });
-    assert.deepEqual(frames, [{ kind: 'message', message: { pairs: [['Response', 'Success'], ['ActionID', '1']] } }]);
+    assert.deepEqual(frames, [
+      {
+        kind: 'message',
+        message: {
+          pairs: [
+            ['Response', 'Success'],
+            ['ActionID', '1'],
+          ],
+        },
+      },
+    ]);
   });
 
   void test('non-ASCII bytes take the byte path and give the same frames', () => {
     const text = Buffer.from('Event: UserEvent\r\nDetail: caf\u00e9\r\n\r\nEvent: Newstate\r\nX: \u00fc\r\n\r\n');
     const frames = parse(chunked(text, 3), { expectBanner: false, keepEvents: KEEP });
-    assert.deepEqual(frames, [{ kind: 'message', message: { pairs: [['Event', 'UserEvent'], ['Detail', 'caf\u00e9']] } }]);
+    assert.deepEqual(frames, [
+      {
+        kind: 'message',
+        message: {
+          pairs: [
+            ['Event', 'UserEvent'],
+            ['Detail', 'caf\u00e9'],
+          ],
+        },
+      },
+    ]);
   });
 });

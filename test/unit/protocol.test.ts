@@ -5,9 +5,25 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AmiProtocolError, AmiSerializeError } from '../../src/errors.js';
-import { AmiParser, getHeader, getHeaders, type AmiFrame, type AmiMessage, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
+import {
+  AmiParser,
+  getHeader,
+  getHeaders,
+  type AmiFrame,
+  type AmiMessage,
+  type AmiPair,
+  type ParserOptions,
+} from '../../src/ami/protocol.js';
 import { serialize } from '../../src/ami/serialize.js';
-import { blockBytes, clientActions, listTranscripts, readTranscript, serverBlocks, serverMessages, serverStream } from '../helpers/transcripts.js';
+import {
+  blockBytes,
+  clientActions,
+  listTranscripts,
+  readTranscript,
+  serverBlocks,
+  serverMessages,
+  serverStream,
+} from '../helpers/transcripts.js';
 
 const b = (text: string): Buffer => Buffer.from(text, 'utf8');
 
@@ -126,14 +142,28 @@ void describe('parser: message shape', () => {
     const frames = parseAll([b('Asterisk Call Manager/11.0.0\nResponse: Success\nActionID: 1\n\n')]);
     assert.deepEqual(frames, [
       { kind: 'banner', text: 'Asterisk Call Manager/11.0.0' },
-      { kind: 'message', message: { pairs: [['Response', 'Success'], ['ActionID', '1']] } },
+      {
+        kind: 'message',
+        message: {
+          pairs: [
+            ['Response', 'Success'],
+            ['ActionID', '1'],
+          ],
+        },
+      },
     ]);
   });
 
   void test('CRLF lines; blank lines between messages carry nothing; blanks after the colon skipped', () => {
     const frames = parseAll([b('B\r\n\r\nResponse: Success\r\nActionID:  \t a\r\nAccountCode: \r\n\r\n\r\n\r\nEvent: X\r\n\r\n')]);
     assert.deepEqual(messagesOf(frames), [
-      { pairs: [['Response', 'Success'], ['ActionID', 'a'], ['AccountCode', '']] },
+      {
+        pairs: [
+          ['Response', 'Success'],
+          ['ActionID', 'a'],
+          ['AccountCode', ''],
+        ],
+      },
       { pairs: [['Event', 'X']] },
     ]);
   });
@@ -155,10 +185,13 @@ void describe('parser: limits', () => {
   const limit = { maxLineBytes: 16 } as const;
   const line16 = 'K: 0123456789abc'; // 16 bytes
 
-  void test("a line of exactly maxLineBytes is kept, with CRLF or LF, split or not", () => {
+  void test('a line of exactly maxLineBytes is kept, with CRLF or LF, split or not', () => {
     for (const end of ['\r\n', '\n']) {
       const text = `B${end}${line16}${end}${end}`;
-      const expected = [{ kind: 'banner', text: 'B' }, { kind: 'message', message: { pairs: [['K', '0123456789abc']] } }];
+      const expected = [
+        { kind: 'banner', text: 'B' },
+        { kind: 'message', message: { pairs: [['K', '0123456789abc']] } },
+      ];
       assert.deepEqual(parseAll([b(text)], limit), expected);
       assert.deepEqual(parseAll(bytewise(b(text)), limit), expected);
     }
@@ -174,7 +207,13 @@ void describe('parser: limits', () => {
   void test("'mark' mode: the line is dropped, its message flagged, the next message clean", () => {
     const text = b(`B\r\nResponse: Error\r\n${line16}xyz\r\nActionID: 7\r\n\r\nEvent: Next\r\n\r\n`);
     const expected = [
-      { pairs: [['Response', 'Error'], ['ActionID', '7']], overlong: true },
+      {
+        pairs: [
+          ['Response', 'Error'],
+          ['ActionID', '7'],
+        ],
+        overlong: true,
+      },
       { pairs: [['Event', 'Next']] },
     ];
     const options = { ...limit, overlong: 'mark' } as const;
@@ -194,7 +233,15 @@ void describe('parser: limits', () => {
       assert.deepEqual(mark.push(chunk), []);
       assert.ok(mark.bufferedBytes <= max + 1, `buffered ${mark.bufferedBytes}`);
     }
-    assert.deepEqual(messagesOf(mark.push(b('\r\nAfter: yes\r\n\r\n'))), [{ pairs: [['Event', 'Big'], ['After', 'yes']], overlong: true }]);
+    assert.deepEqual(messagesOf(mark.push(b('\r\nAfter: yes\r\n\r\n'))), [
+      {
+        pairs: [
+          ['Event', 'Big'],
+          ['After', 'yes'],
+        ],
+        overlong: true,
+      },
+    ]);
     assert.equal(mark.bufferedBytes, 0);
 
     const whole = new AmiParser({ maxLineBytes: max, overlong: 'mark' });
@@ -226,7 +273,10 @@ void describe('serialize', () => {
       ['Variable', 'GSM_PATH=/var/local/auditorai/gsm/a.gsm'],
       ['AccountCode', ''],
     ];
-    assert.equal(serialize(pairs), 'Action: Originate\r\nVariable: JOB_ID=x\r\nVariable: GSM_PATH=/var/local/auditorai/gsm/a.gsm\r\nAccountCode: \r\n\r\n');
+    assert.equal(
+      serialize(pairs),
+      'Action: Originate\r\nVariable: JOB_ID=x\r\nVariable: GSM_PATH=/var/local/auditorai/gsm/a.gsm\r\nAccountCode: \r\n\r\n',
+    );
   });
 
   void test('the recorded client actions serialize back to their recorded bytes', () => {

@@ -5,7 +5,8 @@ import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/
 import { amqpTarget } from '../../src/queue/nodes.js';
 
 const MINIMAL = '[AsteriskAMI]\nUser = u\nSecret = s\n';
-const names = (rabbit: string) => brokerNames(parseConfig(`${MINIMAL}[RabbitMQ]\n${rabbit}\n[Worker]\nMaxAttempts = 3\nRetryDelay = 1\n`, 'f', {}));
+const names = (rabbit: string) =>
+  brokerNames(parseConfig(`${MINIMAL}[RabbitMQ]\n${rabbit}\n[Worker]\nMaxAttempts = 3\nRetryDelay = 1\n`, 'f', {}));
 
 void describe('queue arguments', () => {
   void test('classic: the input and dead-letter queues have no arguments (as before)', () => {
@@ -13,10 +14,13 @@ void describe('queue arguments', () => {
     assert.deepEqual(mainQueueDeclare(n), { queue: 'Asterisk.Transcoding', durable: true });
     const [dead, ...delays] = publisherQueues(n);
     assert.deepEqual(dead, { queue: 'Asterisk.Transcoding.dead', durable: true });
-    assert.deepEqual(delays.map((d) => d.arguments), [
-      { 'x-message-ttl': 1000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'Asterisk.Transcoding' },
-      { 'x-message-ttl': 2000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'Asterisk.Transcoding' },
-    ]);
+    assert.deepEqual(
+      delays.map((d) => d.arguments),
+      [
+        { 'x-message-ttl': 1000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'Asterisk.Transcoding' },
+        { 'x-message-ttl': 2000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'Asterisk.Transcoding' },
+      ],
+    );
   });
 
   void test('quorum: the input queue ends poison messages — a delivery limit, dead-lettered into the DLQ', () => {

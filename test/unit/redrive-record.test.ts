@@ -5,12 +5,28 @@ import { deadLetterEnvelope } from '../../src/queue/result.js';
 import { matches, REDRIVEN_HEADER, toRedrive } from '../../src/tools/redrive-record.js';
 
 const record = (originalBody: Buffer, originalHeaders: Record<string, unknown> = {}) =>
-  deadLetterEnvelope({ jobId: 'call-1', code: 'INPUT_MISSING', reason: 'r', attempts: 2, failedAt: new Date(0), queue: 'Q', messageId: 'm-1', originalHeaders, originalBody });
+  deadLetterEnvelope({
+    jobId: 'call-1',
+    code: 'INPUT_MISSING',
+    reason: 'r',
+    attempts: 2,
+    failedAt: new Date(0),
+    queue: 'Q',
+    messageId: 'm-1',
+    originalHeaders,
+    originalBody,
+  });
 
 describe('toRedrive', () => {
   it('gives the original body back, drops the attempts and x-death headers, counts the re-drive', () => {
     const body = Buffer.from('{"job_id":"call-1","gsm_path":"/a/b.gsm","wav_path":"/a/b.wav"}');
-    const dl = record(body, { 'x-audioconvert-attempts': 1, 'x-death': [{ count: 1 }], 'x-first-death-queue': 'Q.retry.5000', 'x-keep': 'v', [REDRIVEN_HEADER]: 2 });
+    const dl = record(body, {
+      'x-audioconvert-attempts': 1,
+      'x-death': [{ count: 1 }],
+      'x-first-death-queue': 'Q.retry.5000',
+      'x-keep': 'v',
+      [REDRIVEN_HEADER]: 2,
+    });
     const r = toRedrive(dl.body, dl.headers);
     assert.ok(r.ok);
     assert.deepEqual(r.body, body);

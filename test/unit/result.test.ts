@@ -1,7 +1,14 @@
 // Result messages and dead-letter envelopes: exact shapes, and nothing unsafe in AMQP headers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_DEAD_LETTER_BODY_BYTES, MAX_REASON_HEADER_CHARS, convertedResult, deadLetterEnvelope, failedResult, type DeadLetterArgs } from '../../src/queue/result.js';
+import {
+  MAX_DEAD_LETTER_BODY_BYTES,
+  MAX_REASON_HEADER_CHARS,
+  convertedResult,
+  deadLetterEnvelope,
+  failedResult,
+  type DeadLetterArgs,
+} from '../../src/queue/result.js';
 
 const GSM = '/var/local/auditorai/gsm/call-123.gsm';
 const WAV = '/var/local/auditorai/wav/call-123.wav';
@@ -10,7 +17,15 @@ const FINISHED = new Date('2026-11-26T10:00:00.412Z');
 
 describe('convertedResult', () => {
   it('has the documented fields, in order', () => {
-    const result = convertedResult({ jobId: 'call-123', gsmPath: GSM, wavPath: WAV, wavBytes: 96044, attempts: 1, startedAt: STARTED, finishedAt: FINISHED });
+    const result = convertedResult({
+      jobId: 'call-123',
+      gsmPath: GSM,
+      wavPath: WAV,
+      wavBytes: 96044,
+      attempts: 1,
+      startedAt: STARTED,
+      finishedAt: FINISHED,
+    });
     assert.deepEqual(result, {
       job_id: 'call-123',
       status: 'converted',
@@ -22,18 +37,45 @@ describe('convertedResult', () => {
       finished_at: '2026-11-26T10:00:00.412Z',
       duration_ms: 412,
     });
-    assert.deepEqual(Object.keys(result), ['job_id', 'status', 'gsm_path', 'wav_path', 'wav_bytes', 'attempts', 'started_at', 'finished_at', 'duration_ms']);
+    assert.deepEqual(Object.keys(result), [
+      'job_id',
+      'status',
+      'gsm_path',
+      'wav_path',
+      'wav_bytes',
+      'attempts',
+      'started_at',
+      'finished_at',
+      'duration_ms',
+    ]);
   });
 
   it('never reports a negative duration (clock stepped back)', () => {
-    const result = convertedResult({ jobId: 'j', gsmPath: GSM, wavPath: WAV, wavBytes: 1, attempts: 2, startedAt: FINISHED, finishedAt: STARTED });
+    const result = convertedResult({
+      jobId: 'j',
+      gsmPath: GSM,
+      wavPath: WAV,
+      wavBytes: 1,
+      attempts: 2,
+      startedAt: FINISHED,
+      finishedAt: STARTED,
+    });
     assert.equal(result.duration_ms, 0);
   });
 });
 
 describe('failedResult', () => {
   it('carries status failed and the error', () => {
-    const result = failedResult({ jobId: 'call-123', gsmPath: GSM, wavPath: WAV, attempts: 5, startedAt: STARTED, finishedAt: FINISHED, code: 'TIMEOUT', message: 'no result after 120 s' });
+    const result = failedResult({
+      jobId: 'call-123',
+      gsmPath: GSM,
+      wavPath: WAV,
+      attempts: 5,
+      startedAt: STARTED,
+      finishedAt: FINISHED,
+      code: 'TIMEOUT',
+      message: 'no result after 120 s',
+    });
     assert.deepEqual(result, {
       job_id: 'call-123',
       status: 'failed',
@@ -48,19 +90,43 @@ describe('failedResult', () => {
   });
 
   it('leaves out paths it was not given (an invalid message)', () => {
-    const result = failedResult({ jobId: 'mid-1', attempts: 0, startedAt: STARTED, finishedAt: STARTED, code: 'INVALID_MESSAGE', message: 'body is not valid UTF-8' });
+    const result = failedResult({
+      jobId: 'mid-1',
+      attempts: 0,
+      startedAt: STARTED,
+      finishedAt: STARTED,
+      code: 'INVALID_MESSAGE',
+      message: 'body is not valid UTF-8',
+    });
     assert.deepEqual(Object.keys(result), ['job_id', 'status', 'attempts', 'started_at', 'finished_at', 'duration_ms', 'error']);
     assert.equal('gsm_path' in result, false);
   });
 
   it('never echoes a path that breaks the character rule', () => {
-    const result = failedResult({ jobId: 'j', gsmPath: `${GSM}\r\nAction: Command`, wavPath: '/x/a;b.wav', attempts: 0, startedAt: STARTED, finishedAt: STARTED, code: 'PATH_NOT_ALLOWED', message: 'm' });
+    const result = failedResult({
+      jobId: 'j',
+      gsmPath: `${GSM}\r\nAction: Command`,
+      wavPath: '/x/a;b.wav',
+      attempts: 0,
+      startedAt: STARTED,
+      finishedAt: STARTED,
+      code: 'PATH_NOT_ALLOWED',
+      message: 'm',
+    });
     assert.equal('gsm_path' in result, false);
     assert.equal('wav_path' in result, false);
   });
 
   it('round-trips through JSON', () => {
-    const result = failedResult({ jobId: 'j', gsmPath: GSM, attempts: 1, startedAt: STARTED, finishedAt: FINISHED, code: 'INPUT_MISSING', message: 'input-missing' });
+    const result = failedResult({
+      jobId: 'j',
+      gsmPath: GSM,
+      attempts: 1,
+      startedAt: STARTED,
+      finishedAt: FINISHED,
+      code: 'INPUT_MISSING',
+      message: 'input-missing',
+    });
     assert.deepEqual(JSON.parse(JSON.stringify(result)), result);
   });
 });
@@ -118,7 +184,9 @@ describe('deadLetterEnvelope', () => {
   });
 
   it('makes headers printable ASCII, whatever the reason says', () => {
-    const { headers } = deadLetterEnvelope(args({ reason: 'line1\r\nX-Injected: 1\u0000 caf\u00e9 \u2215', jobId: 'bad\nid', queue: 'q\u00e9' }));
+    const { headers } = deadLetterEnvelope(
+      args({ reason: 'line1\r\nX-Injected: 1\u0000 caf\u00e9 \u2215', jobId: 'bad\nid', queue: 'q\u00e9' }),
+    );
     assert.equal(headers['x-audioconvert-reason'], 'line1<U+000D><U+000A>X-Injected: 1<U+0000> caf<U+00E9> <U+2215>');
     assert.equal(headers['x-audioconvert-job-id'], 'bad<U+000A>id');
     assert.equal(headers['x-audioconvert-original-queue'], 'q<U+00E9>');

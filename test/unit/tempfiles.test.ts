@@ -20,7 +20,7 @@ describe('temp files', () => {
     assert.equal(mayLeaveTempFile('abandoned'), true);
   });
 
-  it('removes exactly the attempt\'s file once its time has come; one not due yet stays, and close() cancels it', async () => {
+  it("removes exactly the attempt's file once its time has come; one not due yet stays, and close() cancels it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ac-tmpfiles-'));
     after(() => rmSync(dir, { recursive: true, force: true }));
     const wav = path.join(dir, 'call.wav');
