@@ -58,7 +58,7 @@ cli() {
 }
 
 write_config() {
-  local dir=$1 port secret rights read write
+  local dir=$1 port secret rights read write filters
   mkdir -p "$dir"/{etc,lib,spool,run,log,cache}
   touch "$dir/.audio-convert-instance"
   port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
@@ -68,6 +68,8 @@ write_config() {
       sub(/;.*/, ""); gsub(/[ \t]/, ""); print }' "$repo/config/asterisk/manager.conf")
   read=$(sed -n 's/^read=//p' <<<"$rights"); write=$(sed -n 's/^write=//p' <<<"$rights")
   [ -n "$read" ] && [ -n "$write" ] || die "no read/write in config/asterisk/manager.conf [auditorai]"
+  # ... and its event filters, as written
+  filters=$(awk '/^\[/ { in_user = ($0 ~ /^\[auditorai\]/) } in_user && /^eventfilter/ { print }' "$repo/config/asterisk/manager.conf")
 
   cat > "$dir/etc/asterisk.conf" <<EOF
 ; A plain [directories] section: the sample's [directories](!) is a template Asterisk ignores.
@@ -115,6 +117,7 @@ deny = 0.0.0.0/0.0.0.0
 permit = 127.0.0.1/255.255.255.255
 read = $read
 write = $write
+$filters
 EOF
   cat > "$dir/instance.env" <<EOF
 ASTERISK_PREFIX=$prefix

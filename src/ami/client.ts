@@ -21,6 +21,8 @@ import { serialize } from './serialize.js';
 export * from './client-types.js';
 
 const LOGOFF_TIMEOUT_MS = 1000;
+/** The events the client itself follows, whatever its `keepEvents`. */
+export const CLIENT_EVENTS: readonly string[] = ['FullyBooted', 'Shutdown'];
 const noop = (): void => undefined;
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
@@ -46,7 +48,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     super();
     this.opts = { ...AMI_CLIENT_DEFAULTS, ...options };
     this.log = options.logger ?? silentLogger;
-    this.keepEvents = options.keepEvents === undefined ? undefined : new Set([...options.keepEvents, 'FullyBooted', 'Shutdown']);
+    this.keepEvents = options.keepEvents === undefined ? undefined : new Set([...options.keepEvents, ...CLIENT_EVENTS]);
     const { host, port } = this.opts;
     if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new RangeError(`AMI port must be 1-65535, not ${port}`);
     this.outage = new Outage(this.opts, this.log, `${host}:${port}`);

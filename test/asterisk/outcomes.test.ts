@@ -9,10 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { once } from 'node:events';
+import { AmiClient, CLIENT_EVENTS } from '../../src/ami/client.js';
+import { ORIGINATOR_EVENTS } from '../../src/ami/originate.js';
+import { getHeader } from '../../src/ami/protocol.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 import { AMQP_URL, job, makeDataRoot, onServiceEvent } from '../helpers/stack.js';
 import { readWav } from '../helpers/wav.js';
-import { httpStatus, realAsterisk, type RealAsterisk, type Result } from './setup.js';
+import { httpStatus, realAsterisk, runData, type RealAsterisk, type Result } from './setup.js';
 
 let real: RealAsterisk;
 before(async () => {
@@ -76,6 +80,50 @@ describe('the shipped dialplan on a real Asterisk', () => {
     assert.match(result?.error?.message ?? '', /invalid-path/);
     assert.deepEqual(real.soxCalls().slice(before), [], 'no conversion step ran');
     assert.equal(existsSync(other.wav('elsewhere')), false);
+  });
+
+  it("the shipped event filter: the bridge's user receives only the events it follows", async () => {
+    const { host, port, user, secret } = real.asterisk;
+    const client = new AmiClient({ host, port, username: user, secret });
+    const seen = new Set<string>();
+    client.on('event', (m) => seen.add(getHeader(m, 'Event') ?? '?'));
+    client.start();
+    await once(client, 'connected');
+    try {
+      const data = runData();
+      const gsm = data.gsm('f', 1);
+      const channelId = randomUUID();
+      const hungUp = new Promise<void>((resolve) =>
+        client.on('event', (m) => {
+          if (getHeader(m, 'Event') === 'Hangup' && getHeader(m, 'Uniqueid') === channelId) resolve();
+        }),
+      );
+      const response = await client.action([
+        ['Action', 'Originate'],
+        ['Channel', 'Local/s@audio-convert-hold'],
+        ['Context', 'audio-convert'],
+        ['Exten', 'convert'],
+        ['Priority', '1'],
+        ['ChannelId', channelId],
+        ['Variable', `JOB_ID=${channelId}`],
+        ['Variable', `GSM_PATH=${gsm}`],
+        ['Variable', `WAV_PATH=${data.wav('f')}`],
+        ['Async', 'true'],
+      ]);
+      assert.equal(getHeader(response, 'Response'), 'Success');
+      await hungUp;
+      assert.ok(existsSync(data.wav('f')), 'the job converted');
+      for (const name of ['OriginateResponse', 'UserEvent', 'Hangup']) assert.ok(seen.has(name), `${name} arrives`);
+      const allowed = new Set([...ORIGINATOR_EVENTS, ...CLIENT_EVENTS]);
+      assert.deepEqual(
+        [...seen].filter((e) => !allowed.has(e)),
+        [],
+        'no Newchannel, Newstate, DialBegin …: Asterisk filtered them out',
+      );
+      data.remove();
+    } finally {
+      await client.close();
+    }
   });
 
   it('unknown extension: a deployment error stops consuming and keeps the jobs; `dialplan reload` restores it', async () => {
