@@ -68,7 +68,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
   tempFiles.on('removed', (path: string) => events.emit('tempFileRemoved', path));
   const laneContext = { config, amqp, originator, metrics, logger, tempFiles, abandon: abandon.signal, amiConnected: () => ami.connected };
-  const { lanes, publishers } = createLanes({ ...laneContext, pauseIntake: (error) => onDeploymentError(error) }, names);
+  const { lanes, publishers, gate } = createLanes({ ...laneContext, pauseIntake: (error) => onDeploymentError(error) }, names);
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
   const intake = new Intake(lanes, ['ami-down', 'topology']);
   followIntake(intake, { metrics, events, log });
@@ -84,7 +84,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   });
 
   let http: HttpServer | undefined;
-  const parts = { stopping, abandon, probe, declaring, intake, originator, ami, publishers, amqp, tempFiles, http: () => http };
+  const parts = { stopping, abandon, probe, gate, declaring, intake, originator, ami, publishers, amqp, tempFiles, http: () => http };
   const close = closer(log, config.worker.drainTimeoutMs, parts);
   const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
   try {

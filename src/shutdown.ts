@@ -1,7 +1,7 @@
 /**
- * The service's shutdown order, in one list: stop taking jobs, drain what is in flight (up to
- * DrainTimeout, then abandon it to be requeued), then close each part. Idempotent; a failing step
- * is logged and the next one still runs.
+ * The service's shutdown order, in one list: stop taking jobs (a job still waiting for a slot goes
+ * back), drain what is in flight (up to DrainTimeout, then abandon it to be requeued), then close
+ * each part. Idempotent; a failing step is logged and the next one still runs.
  */
 import type { Connection } from 'rabbitmq-client';
 import type { AmiClient } from './ami/client.js';
@@ -21,6 +21,8 @@ export interface ShutdownParts {
   /** Aborted when the drain deadline passes: jobs still in flight give up and are requeued. */
   readonly abandon: AbortController;
   readonly probe: DeploymentProbe;
+  /** Closed first: a job still waiting for a slot goes back to the queue instead of starting. */
+  readonly gate: { close(): void };
   readonly declaring: Promise<void>;
   readonly intake: Intake;
   readonly originator: Originator;
@@ -39,6 +41,7 @@ export function closer(log: Logger, drainTimeoutMs: number, p: ShutdownParts): (
     closing ??= (async () => {
       log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: drainTimeoutMs });
       p.stopping.abort();
+      p.gate.close();
       p.probe.stop();
       const deadline = setTimeout(() => p.abandon.abort(), drainTimeoutMs);
       await inOrder(log, [

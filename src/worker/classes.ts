@@ -6,7 +6,6 @@
  * to finish, never behind the backlog (that stays in RabbitMQ, on its own queue).
  */
 import { EventEmitter } from 'node:events';
-import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { JobClass } from '../metrics.js';
 import { publisherQueues, type BrokerNames } from '../queue/broker.js';
 import type { PausableConsumer } from './intake.js';
@@ -36,10 +35,17 @@ export function serviceQueues(names: BrokerNames): string[] {
   ];
 }
 
-/** `Concurrency` slots shared by the classes; live waiters are served before bulk waiters. */
+/** Frees the slot; calling it again does nothing. */
+export type ReleaseSlot = () => void;
+
+/**
+ * `Concurrency` slots shared by the classes: a slot is a conversion on Asterisk. Live waiters are
+ * served before bulk waiters. Closing it (the service stops) sends every waiter away without a slot.
+ */
 export class ClassGate {
   private free: number;
-  private readonly waiting: Record<JobClass, (() => void)[]> = { live: [], bulk: [] };
+  private closed = false;
+  private readonly waiting: Record<JobClass, ((release: ReleaseSlot | undefined) => void)[]> = { live: [], bulk: [] };
 
   constructor(readonly slots: number) {
     this.free = slots;
@@ -50,13 +56,26 @@ export class ClassGate {
     return this.slots - this.free;
   }
 
-  /** Resolves when the job of class `cls` may run; call the returned function exactly once when it ends. */
-  async acquire(cls: JobClass): Promise<() => void> {
+  /**
+   * Resolves when the job of class `cls` may go to Asterisk, with the function that frees its slot
+   * (call it when the attempt ended); or with undefined once the gate is closed.
+   */
+  acquire(cls: JobClass): Promise<ReleaseSlot | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
     if (this.free > 0 && (cls === 'live' || this.waiting.live.length === 0)) {
       this.free--;
-    } else {
-      await new Promise<void>((resolve) => this.waiting[cls].push(resolve));
+      return Promise.resolve(this.releaser());
     }
+    return new Promise((resolve) => this.waiting[cls].push(resolve));
+  }
+
+  /** No more slots: every waiter (and every later acquire) gets undefined; slots in use are still freed as usual. */
+  close(): void {
+    this.closed = true;
+    for (const waiter of [...this.waiting.live.splice(0), ...this.waiting.bulk.splice(0)]) waiter(undefined);
+  }
+
+  private releaser(): ReleaseSlot {
     let released = false;
     return () => {
       if (released) return;
@@ -68,28 +87,9 @@ export class ClassGate {
   private release(): void {
     // The slot passes straight to the next waiter (live first), so nobody can overtake it.
     const next = this.waiting.live.shift() ?? this.waiting.bulk.shift();
-    if (next !== undefined) next();
+    if (next !== undefined) next(this.releaser());
     else this.free++;
   }
-}
-
-type Handler = (message: AsyncMessage) => Promise<ConsumerStatus>;
-
-/**
- * The handler of one class, run only while it holds a slot of the gate. A message still waiting
- * for a slot when `stop` fires (the drain deadline of a shutdown) goes back to the queue untouched
- * instead of starting a conversion the service would abandon at once.
- */
-export function gated(gate: ClassGate, cls: JobClass, handler: Handler, stop?: AbortSignal): Handler {
-  return async (message) => {
-    const release = await gate.acquire(cls);
-    try {
-      if (stop?.aborted === true) return ConsumerStatus.REQUEUE;
-      return await handler(message);
-    } finally {
-      release();
-    }
-  };
 }
 
 /**

@@ -8,14 +8,15 @@
 import { randomUUID } from 'node:crypto';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { AppError } from '../errors.js';
-import { errorText } from '../errors.js';
-import type { Originator, OriginateOutcome } from '../ami/originate.js';
+import type { Originator } from '../ami/originate.js';
 import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
 import { invalidMessageFields, parseJob, type Job, type PathRules } from '../queue/message.js';
 import { checkRealPaths } from '../queue/paths.js';
 import { convertedResult, deadLetterEnvelope, failedResult } from '../queue/result.js';
 import { RateLimit } from '../util/ratelimit.js';
 import { asAppError, decide, type Action, type Happening } from './policy.js';
+import type { ReleaseSlot } from './classes.js';
+import { hold, raceAbandon } from './abandon.js';
 import { mayLeaveTempFile, type TempFileReaper } from './tempfiles.js';
 import type { Logger } from '../log.js';
 
@@ -54,6 +55,12 @@ export interface HandlerDeps {
   readonly abandon: AbortSignal;
   /** Removes the temp file of an attempt that ended without a result, once it cannot be in flight. */
   readonly tempFiles: Pick<TempFileReaper, 'schedule'>;
+  /**
+   * Waits for one of the `Concurrency` slots (a conversion on Asterisk) and returns its release, or
+   * undefined when the service is stopping. Held from the checks to the attempt's outcome only: the
+   * result's publish, its confirm and the ack happen outside it, while the next job already runs.
+   */
+  readonly acquireSlot: () => Promise<ReleaseSlot | undefined>;
   readonly now?: () => Date;
 }
 
@@ -84,7 +91,6 @@ export function createJobHandler(deps: HandlerDeps): (message: AsyncMessage) => 
   const ctx: Context = { deps, now: deps.now ?? ((): Date => new Date()), storm: new RateLimit(UNEXPECTED_LOG_WINDOW_MS) };
   return async (message) => {
     deps.counters.received();
-    deps.counters.inFlight(1);
     try {
       return await handle(ctx, message);
     } catch (error) {
@@ -92,8 +98,6 @@ export function createJobHandler(deps: HandlerDeps): (message: AsyncMessage) => 
       logStorm(ctx, 'job message could not be settled; it goes back to RabbitMQ', asAppError(error));
       await hold(HOLD_BEFORE_REQUEUE_MS, deps.abandon);
       throw error;
-    } finally {
-      deps.counters.inFlight(-1);
     }
   };
 }
@@ -111,8 +115,23 @@ async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStat
   return finish(ctx, delivery, action);
 }
 
-/** Checks the message and runs one attempt; whatever happens is reported, never thrown. */
+/**
+ * Checks the message and runs one attempt, holding a slot; whatever happens is reported, never
+ * thrown. A job still waiting for a slot when the service stops goes back untouched.
+ */
 async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
+  const release = await deps.acquireSlot();
+  if (release === undefined) return { kind: 'abandoned' };
+  deps.counters.inFlight(1);
+  try {
+    return deps.abandon.aborted ? { kind: 'abandoned' } : await attemptInSlot(deps, delivery);
+  } finally {
+    deps.counters.inFlight(-1);
+    release();
+  }
+}
+
+async function attemptInSlot(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
   const { message } = delivery;
   try {
     delivery.job = parseJob(message.body, message.messageId, deps.rules);
@@ -257,36 +276,4 @@ function originalBytes(body: unknown): Buffer {
     // JSON.stringify's stack. Throwing here would nack and requeue the message: redelivered forever.
     return Buffer.from('(decoded application/json body that cannot be serialised again: nested too deep)', 'utf8');
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (a shutdown past its deadline does not wait). */
-function hold(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-function raceAbandon(attempt: Promise<OriginateOutcome>, signal: AbortSignal): Promise<OriginateOutcome | 'abandoned'> {
-  if (signal.aborted) return Promise.resolve('abandoned');
-  return new Promise((resolve) => {
-    const onAbort = (): void => resolve('abandoned');
-    signal.addEventListener('abort', onAbort, { once: true });
-    attempt.then(
-      (outcome) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(outcome);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve({ kind: 'disconnected', message: errorText(error) });
-      },
-    );
-  });
 }

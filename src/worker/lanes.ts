@@ -10,7 +10,7 @@ import { errorText } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobClass, Metrics } from '../metrics.js';
 import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from '../queue/broker.js';
-import { BothLanes, ClassGate, gated } from './classes.js';
+import { BothLanes, ClassGate } from './classes.js';
 import { createJobHandler, type HandlerDeps, type JobCounters } from './handler.js';
 import type { TempFileReaper } from './tempfiles.js';
 
@@ -28,19 +28,27 @@ export interface LaneContext {
   readonly pauseIntake: HandlerDeps['pauseIntake'];
 }
 
-/** The live and bulk lanes behind one gate, and their publishers (closed at shutdown). */
+/**
+ * Messages a lane holds beyond `Concurrency`: while a finished job publishes its result, waits for
+ * the confirm and acks, the next one is already here and takes the freed slot at once, instead of
+ * waiting for the ack to reach RabbitMQ and a new delivery to come back (docs/benchmarks.md).
+ * Small, so the backlog still waits in RabbitMQ, where another bridge can take it.
+ */
+export const headroom = (concurrency: number): number => Math.max(1, Math.ceil(concurrency / 4));
+
+/** The live and bulk lanes behind one gate, their publishers (closed at shutdown) and the gate (closed first). */
 export function createLanes(
   c: LaneContext,
   names: { live: BrokerNames; bulk: BrokerNames },
-): { lanes: BothLanes; publishers: BrokerPublisher[] } {
+): { lanes: BothLanes; publishers: BrokerPublisher[]; gate: ClassGate } {
   const gate = new ClassGate(c.config.worker.concurrency);
   const live = new BrokerPublisher(c.amqp, names.live);
   const bulk = new BrokerPublisher(c.amqp, names.bulk);
   const lanes = new BothLanes(createLane('live', names.live, live, gate, c), createLane('bulk', names.bulk, bulk, gate, c));
-  return { lanes, publishers: [live, bulk] };
+  return { lanes, publishers: [live, bulk], gate };
 }
 
-/** One class of work: its own handler (own queue, publisher, counters) behind the shared gate, consumed from its queue. */
+/** One class of work: its own handler (own queue, publisher, counters), its slots from the shared gate, consumed from its queue. */
 function createLane(cls: JobClass, lane: BrokerNames, publisher: BrokerPublisher, gate: ClassGate, c: LaneContext): Consumer {
   const handler = createJobHandler({
     ...handlerSettings(c.config, lane),
@@ -52,8 +60,9 @@ function createLane(cls: JobClass, lane: BrokerNames, publisher: BrokerPublisher
     pauseIntake: c.pauseIntake,
     abandon: c.abandon,
     tempFiles: c.tempFiles,
+    acquireSlot: () => gate.acquire(cls),
   });
-  return createConsumer(c.amqp, lane, c.config, gated(gate, cls, handler, c.abandon), c.logger);
+  return createConsumer(c.amqp, lane, c.config, handler, c.logger);
 }
 
 function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts'> {
@@ -66,7 +75,7 @@ function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, '
   };
 }
 
-/** The lazy consumer intake drives: prefetch = concurrency, the one gate. */
+/** The lazy consumer intake drives: prefetch = handlers = Concurrency + headroom; the gate keeps Asterisk at Concurrency. */
 function createConsumer(
   amqp: Connection,
   names: BrokerNames,
@@ -78,8 +87,8 @@ function createConsumer(
     {
       queue: names.queueName,
       queueOptions: mainQueueDeclare(names),
-      qos: { prefetchCount: config.worker.concurrency },
-      concurrency: config.worker.concurrency,
+      qos: { prefetchCount: config.worker.concurrency + headroom(config.worker.concurrency) },
+      concurrency: config.worker.concurrency + headroom(config.worker.concurrency),
       requeue: true,
       lazy: true,
     },

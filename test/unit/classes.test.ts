@@ -2,21 +2,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { publisherQueues, retryQueueName, type BrokerNames } from '../../src/queue/broker.js';
-import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
-import { bulkBrokerNames, ClassGate, gated, serviceQueues } from '../../src/worker/classes.js';
+import { bulkBrokerNames, ClassGate, serviceQueues, type ReleaseSlot } from '../../src/worker/classes.js';
 
 describe('ClassGate', () => {
   it('hands a freed slot to a waiting live job before any waiting bulk job, each class in arrival order', async () => {
     const gate = new ClassGate(2);
     const order: string[] = [];
-    const r1 = await gate.acquire('bulk');
-    const r2 = await gate.acquire('bulk');
+    const r1 = (await gate.acquire('bulk'))!;
+    const r2 = (await gate.acquire('bulk'))!;
     assert.equal(gate.busy, 2);
     const waits = [
-      gate.acquire('bulk').then((r) => (order.push('bulk-a'), r)),
-      gate.acquire('bulk').then((r) => (order.push('bulk-b'), r)),
-      gate.acquire('live').then((r) => (order.push('live-a'), r)),
-      gate.acquire('live').then((r) => (order.push('live-b'), r)),
+      gate.acquire('bulk').then((r) => (order.push('bulk-a'), r!)),
+      gate.acquire('bulk').then((r) => (order.push('bulk-b'), r!)),
+      gate.acquire('live').then((r) => (order.push('live-a'), r!)),
+      gate.acquire('live').then((r) => (order.push('live-b'), r!)),
     ];
     r1();
     r1(); // a second call is ignored: the slot is not freed twice
@@ -31,20 +30,16 @@ describe('ClassGate', () => {
     bb();
     assert.equal(gate.busy, 0);
   });
-});
 
-describe('gated', () => {
-  it('a message still waiting for a slot at the drain deadline goes back untouched; the slot is freed', async () => {
+  it('closing it sends every waiter and every later request away without a slot; slots in use free as usual', async () => {
     const gate = new ClassGate(1);
-    const stop = new AbortController();
-    const ran: string[] = [];
-    const handler = (name: string) => gated(gate, 'bulk', () => (ran.push(name), Promise.resolve(ConsumerStatus.ACK)), stop.signal);
-    const holder = await gate.acquire('live');
-    const waiting = handler('late')({} as AsyncMessage);
-    stop.abort();
+    const holder = (await gate.acquire('live'))!;
+    const waiting: Promise<ReleaseSlot | undefined>[] = [gate.acquire('bulk'), gate.acquire('live')];
+    gate.close();
+    assert.deepEqual(await Promise.all(waiting), [undefined, undefined]);
+    assert.equal(await gate.acquire('live'), undefined);
+    assert.equal(gate.busy, 1);
     holder();
-    assert.equal(await waiting, ConsumerStatus.REQUEUE);
-    assert.deepEqual(ran, []);
     assert.equal(gate.busy, 0);
   });
 });

@@ -1,0 +1,127 @@
+// The handler holds a Concurrency slot from the checks to the attempt's outcome only: the result's
+// publish, its confirm and the ack happen outside it. And a job still waiting for a slot when the
+// service stops goes back untouched.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
+import type { OriginateOutcome } from '../../src/ami/originate.js';
+import { createLogger } from '../../src/log.js';
+import { ClassGate } from '../../src/worker/classes.js';
+import { createJobHandler, type HandlerDeps, type JobCounters } from '../../src/worker/handler.js';
+import { createDeferred as deferred } from '../../src/util/deferred.js';
+
+/** A real directory: the handler resolves the roots on disk. */
+const ROOT = mkdtempSync(path.join(os.tmpdir(), 'ac-slot-'));
+after(() => rmSync(ROOT, { recursive: true, force: true }));
+const noCounters: JobCounters = {
+  received: () => undefined,
+  inFlight: () => undefined,
+  completed: () => undefined,
+  retried: () => undefined,
+  deadLettered: () => undefined,
+  requeued: () => undefined,
+  unexpected: () => undefined,
+};
+const quiet = createLogger({
+  level: 'emerg',
+  format: 'json',
+  stream: new Writable({ write: (_c, _e, cb) => cb() }),
+});
+
+function message(n: number): AsyncMessage {
+  const body = { job_id: `j${n}`, gsm_path: `${ROOT}/gsm/missing-${n}.gsm`, wav_path: `${ROOT}/wav/out-${n}.wav` };
+  return { body, messageId: `j${n}`, headers: {}, redelivered: false } as unknown as AsyncMessage;
+}
+
+interface Rig {
+  readonly handler: (m: AsyncMessage) => Promise<ConsumerStatus>;
+  readonly gate: ClassGate;
+  /** Jobs that reached Asterisk, in order. */
+  readonly originated: string[];
+  /** Resolve the attempt of a job. */
+  readonly outcomes: Map<string, (o: OriginateOutcome) => void>;
+  /** Resolve the result's publish (the confirm) of a job. */
+  readonly confirms: Map<string, () => void>;
+}
+
+function rig(slots: number, abandon = new AbortController().signal): Rig {
+  const gate = new ClassGate(slots);
+  const originated: string[] = [];
+  const outcomes = new Map<string, (o: OriginateOutcome) => void>();
+  const confirms = new Map<string, () => void>();
+  const deps: HandlerDeps = {
+    queueName: 'Q',
+    rules: { allowedRoots: [ROOT], inputExtension: '.gsm', outputExtension: '.wav' },
+    jobTimeoutMs: 60_000,
+    maxAttempts: 3,
+    originator: {
+      run: ({ wavPath }) => {
+        const id = /out-(\d+)/.exec(wavPath)![1]!;
+        originated.push(`j${id}`);
+        const d = deferred<OriginateOutcome>();
+        outcomes.set(`j${id}`, d.resolve);
+        return d.promise;
+      },
+    },
+    publisher: {
+      publishResult: (_status, result) => {
+        const d = deferred<void>();
+        confirms.set((result as { job_id: string }).job_id, () => d.resolve());
+        return d.promise;
+      },
+      publishRetry: () => Promise.resolve(),
+      publishDeadLetter: () => Promise.resolve(),
+    },
+    counters: noCounters,
+    logger: quiet,
+    amiConnected: () => true,
+    pauseIntake: () => undefined,
+    abandon,
+    tempFiles: { schedule: () => undefined },
+    acquireSlot: () => gate.acquire('live'),
+  };
+  return { handler: createJobHandler(deps), gate, originated, outcomes, confirms };
+}
+
+/** Lets promise callbacks (and the handler's awaits) run. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('the Concurrency slot', () => {
+  it('is freed when the attempt ends: the next job reaches Asterisk while the previous result still waits for its confirm', async () => {
+    const r = rig(1);
+    const first = r.handler(message(1));
+    const second = r.handler(message(2));
+    await settle();
+    assert.deepEqual(r.originated, ['j1'], 'one slot: the second job waits');
+    r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    await settle();
+    assert.ok(r.confirms.has('j1'), "the first job's result is being published");
+    assert.deepEqual(r.originated, ['j1', 'j2'], 'the second job started before that publish was confirmed');
+    assert.equal(r.gate.busy, 1);
+    r.confirms.get('j1')!();
+    assert.equal(await first, ConsumerStatus.ACK);
+    r.outcomes.get('j2')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    await settle();
+    r.confirms.get('j2')!();
+    assert.equal(await second, ConsumerStatus.ACK);
+    assert.equal(r.gate.busy, 0);
+  });
+
+  it('a job still waiting for a slot when the service stops (the gate closes) goes back untouched; the running one finishes', async () => {
+    const r = rig(1);
+    const running = r.handler(message(1));
+    const waiting = r.handler(message(2));
+    await settle();
+    r.gate.close();
+    assert.equal(await waiting, ConsumerStatus.REQUEUE);
+    assert.deepEqual(r.originated, ['j1']);
+    r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    await settle();
+    r.confirms.get('j1')!();
+    assert.equal(await running, ConsumerStatus.ACK);
+  });
+});
