@@ -221,6 +221,7 @@ async function mainAsterisk(): Promise<void> {
       runId,
       logLevel,
       workDir,
+      bridgeNodeFlags: bridgeFlags,
       quietWaitMs,
       log,
     });

@@ -35,6 +35,8 @@ export interface AsteriskBenchOptions {
   readonly runId: string;
   readonly logLevel: string;
   readonly workDir: string;
+  /** Extra node flags for each bridge process (`--bridge-node-flags`, e.g. `--cpu-prof --cpu-prof-dir=…`). */
+  readonly bridgeNodeFlags: readonly string[];
   readonly quietWaitMs: number;
   readonly log: (line: string) => void;
 }
@@ -105,6 +107,7 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
           root: '/var/local/auditorai',
           logLevel: o.logLevel,
           workDir: o.workDir,
+          nodeFlags: o.bridgeNodeFlags,
         });
         if (b.logProblems.length > 0) o.log(`bridge C=${c} logged problems:\n  ${b.logProblems.join('\n  ')}`);
         runs.push(b);
@@ -149,6 +152,7 @@ async function pacedRows(
       root: '/var/local/auditorai',
       logLevel: o.logLevel,
       workDir: o.workDir,
+      nodeFlags: o.bridgeNodeFlags,
     });
     o.log(
       `#${rep} paced ${rate}/s: limit p50 ${fmt(l.p50Ms, 1)} p99 ${fmt(l.p99Ms, 1)} ms; bridge p50 ${fmt(b.p50Ms, 1)} p99 ${fmt(b.p99Ms, 1)} ms`,
