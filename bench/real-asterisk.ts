@@ -21,6 +21,8 @@ export interface AsteriskBenchOptions {
   readonly concurrencies: readonly number[];
   readonly repeat: number;
   readonly warmupMs: number;
+  /** Jobs completed before a row is measured (at least C): the same for both designs. */
+  readonly warmupJobs: number;
   readonly measureMs: number;
   /** Variant dialplan files measured with the direct driver besides the shipped one (throwaway instance only). */
   readonly dialplans: readonly string[];
@@ -65,7 +67,7 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
   const base = (mode: string, c: number, ratePerS?: number): Base => {
     const tag = seq++;
     // A WAV name per job slot: at most C jobs write the same name, never at once (each attempt has its own temp file).
-    // Warm up until C jobs completed (the pipeline turned over once); drain C jobs at a few per second.
+    // Warm up until C jobs (and --warmup-jobs) completed: the pipeline turned over, the bridge's code is compiled.
     return {
       mode: mode as Base['mode'],
       concurrency: c,
@@ -74,7 +76,7 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
       gsm: o.data.gsm,
       wavFor: (s: number) => o.data.wav(`${tag}-${s % 256}`),
       ratePerS,
-      warmupCompletions: ratePerS === undefined ? c : undefined,
+      warmupCompletions: ratePerS === undefined ? Math.max(c, o.warmupJobs) : o.warmupJobs,
       drainTimeoutMs: 120_000,
     };
   };
