@@ -16,7 +16,7 @@ import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/
 import { BridgeProcess, configText, uniqueNames, type BridgeConfig } from './bridge.js';
 import { ClusterNodes } from './cluster-nodes.js';
 import { makeDataRoot, tempFiles, wavProblem, type DataRoot } from './files.js';
-import { Ledger } from './ledger.js';
+import { Ledger, tallyClean } from './ledger.js';
 import { Observer } from './observer.js';
 import type { ChaosReport } from './options.js';
 import { drained, pause, publishAll, within } from './phases.js';
@@ -335,11 +335,7 @@ class ClusterRun {
     const counts: Record<string, number> = {};
     for (const f of this.faults) counts[f.kind] = (counts[f.kind] ?? 0) + 1;
     const ok =
-      tally.missing === 0 &&
-      tally.unknownResults === 0 &&
-      tally.badResults === 0 &&
-      tally.deadLettersWithoutReason === 0 &&
-      tally.wrongOutcomes === 0 &&
+      tallyClean(tally) &&
       tally.goodJobsGaveUp === 0 &&
       tally.convertedAndDeadLettered === 0 &&
       badWavs.length === 0 &&

@@ -62,6 +62,11 @@ export interface Tally {
   readonly wrongOutcomeExamples: readonly string[];
 }
 
+/** The tally's must-be-zero counts are zero: nothing lost, unknown, malformed, unexplained or wrong. */
+export function tallyClean(t: Tally): boolean {
+  return t.missing === 0 && t.unknownResults === 0 && t.badResults === 0 && t.deadLettersWithoutReason === 0 && t.wrongOutcomes === 0;
+}
+
 export class Ledger {
   private readonly published = new Map<string, Expected>();
   private readonly converted = new Map<string, number>();

@@ -13,7 +13,7 @@ import { serviceQueues } from '../../src/worker/classes.js';
 import { BridgeProcess, configText, uniqueNames, type BridgeConfig, type BridgeExit } from './bridge.js';
 import { inject, rabbitmqctl, type FaultKind } from './faults.js';
 import { makeDataRoot, tempFiles, wavProblem, type DataRoot } from './files.js';
-import { Ledger } from './ledger.js';
+import { Ledger, tallyClean } from './ledger.js';
 import { Observer } from './observer.js';
 import type { ChaosOptions, ChaosReport } from './options.js';
 import { drained, faultLoop, publishAll, within } from './phases.js';
@@ -182,15 +182,7 @@ class ChaosRun {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 12)
       .map(([key, n]) => `${n}× ${key}`);
-    const ok =
-      tally.missing === 0 &&
-      tally.unknownResults === 0 &&
-      tally.badResults === 0 &&
-      tally.deadLettersWithoutReason === 0 &&
-      tally.wrongOutcomes === 0 &&
-      badWavs.length === 0 &&
-      tempFilesLeft.length === 0 &&
-      this.anomalies.length === 0;
+    const ok = tallyClean(tally) && badWavs.length === 0 && tempFilesLeft.length === 0 && this.anomalies.length === 0;
     return {
       tally,
       asterisk: this.watch.tally(),

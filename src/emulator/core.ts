@@ -7,7 +7,7 @@ import type { AmiMessage } from '../ami/protocol.js';
 import { Call, type CallHost, type CallSpec, type OutcomeOverride } from './call.js';
 import { pathRules, type DialplanState, type PathRulesOfDialplan } from './dialplan.js';
 import type { WireEvent } from './events.js';
-import { handleOriginate, type OriginateHost } from './originate.js';
+import { handleOriginate, type AcceptedOriginate, type OriginateHost } from './originate.js';
 import { EXPECTED_ACTIONS, permsOf } from './perms.js';
 import { AmiSession, type SessionHost } from './session.js';
 import type { ConversionInfo, EmulatorEvents, EmulatorOptions, EmulatorStats, JobResultInfo, ReorderMode } from './types.js';
@@ -158,13 +158,7 @@ export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
   noteUnexpected(what: string): void {
     if (this.stats.unexpectedActions.length < UNEXPECTED_KEPT) this.stats.unexpectedActions.push(what);
   }
-  accepted(spec: {
-    actionId: string | undefined;
-    channelId: string;
-    context: string;
-    exten: string;
-    vars: ReadonlyMap<string, string>;
-  }): boolean {
+  accepted(spec: AcceptedOriginate): boolean {
     this.stats.originates++;
     this.emit('originate', {
       actionId: spec.actionId,

@@ -17,6 +17,15 @@ const MAX_UNIQUEID = 149;
 const TRUE = new Set(['yes', 'true', 'y', 't', '1', 'on']);
 
 /** What the Originate handler needs from the emulator. */
+/** An Originate the emulator accepted, as its host counts and reports it. */
+export interface AcceptedOriginate {
+  readonly actionId: string | undefined;
+  readonly channelId: string;
+  readonly context: string;
+  readonly exten: string;
+  readonly vars: ReadonlyMap<string, string>;
+}
+
 export interface OriginateHost {
   readonly dialplan: DialplanState;
   /** Is this id (or a longer id it is a case-insensitive prefix of) a live channel? */
@@ -31,13 +40,7 @@ export interface OriginateHost {
   noteUnexpected(what: string): void;
   broadcast(events: readonly WireEvent[]): void;
   /** Counts the accepted Originate; true when dropAfterOriginates says: drop everyone now. */
-  accepted(spec: {
-    actionId: string | undefined;
-    channelId: string;
-    context: string;
-    exten: string;
-    vars: ReadonlyMap<string, string>;
-  }): boolean;
+  accepted(spec: AcceptedOriginate): boolean;
   dropAll(): void;
   newCall(spec: CallSpec): Call;
 }

@@ -196,7 +196,6 @@ function reportOutcome(what: string, outcome: OriginateOutcome, config: Config, 
 /** What an unexpected outcome says is wrong, and the fix its kind points to. */
 function outcomeProblem(outcome: OriginateOutcome, config: Config, exten: string): { problem: string; fix: string } {
   const { file, ami } = config;
-  const readRights = `the [${ami.username}] user of /etc/asterisk/manager.conf read = call,user,system`;
   switch (outcome.kind) {
     case 'rejected':
       return rejectedProblem(outcome.message, config, exten);
@@ -208,7 +207,7 @@ function outcomeProblem(outcome: OriginateOutcome, config: Config, exten: string
     case 'hangup-without-result':
       return {
         problem: `the call ended without the AudioConvert UserEvent (cause: ${outcome.cause})`,
-        fix: `give ${readRights} (asterisk -rx "manager reload"), and use the shipped dialplan: ${DIALPLAN_FIX}`,
+        fix: `give the [${ami.username}] user of /etc/asterisk/manager.conf read = call,user,system (asterisk -rx "manager reload"), and use the shipped dialplan: ${DIALPLAN_FIX}`,
       };
     case 'timeout':
       return {

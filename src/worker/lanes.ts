@@ -83,12 +83,13 @@ function createConsumer(
   handler: ReturnType<typeof createJobHandler>,
   logger: Logger,
 ): Consumer {
+  const handlers = config.worker.concurrency + headroom(config.worker.concurrency);
   const consumer = amqp.createConsumer(
     {
       queue: names.queueName,
       queueOptions: mainQueueDeclare(names),
-      qos: { prefetchCount: config.worker.concurrency + headroom(config.worker.concurrency) },
-      concurrency: config.worker.concurrency + headroom(config.worker.concurrency),
+      qos: { prefetchCount: handlers },
+      concurrency: handlers,
       requeue: true,
       lazy: true,
     },

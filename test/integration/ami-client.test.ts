@@ -5,9 +5,8 @@
  * are in ami-client-wire.test.ts. Every wait is on an event; nothing sleeps.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -17,6 +16,7 @@ import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/serve
 import { AmiDisconnectedError, DeploymentError } from '../../src/errors.js';
 import { expBackoff } from '../../src/util/backoff.js';
 import { clientFor, closedPort, onConnected, onNth } from '../helpers/ami-client.js';
+import { selfSigned } from '../helpers/tls.js';
 
 const TEST = { timeout: 20_000 };
 
@@ -32,37 +32,11 @@ async function emulator(t: { after: (fn: () => Promise<void>) => void }, options
   return emu;
 }
 
-/** A throwaway self-signed certificate for 127.0.0.1 (undefined without openssl). */
-function selfSigned(t: { after: (fn: () => void) => void }): { key: string; cert: string } | undefined {
+/** A throwaway certificate in a directory removed after the test. */
+function selfSignedFor(t: { after: (fn: () => void) => void }): { key: string; cert: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'ami-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-  } catch {
-    return undefined;
-  }
-  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+  return selfSigned(dir);
 }
 
 void describe('AmiClient vs the AMI emulator', () => {
@@ -209,7 +183,7 @@ void describe('AmiClient vs the AMI emulator', () => {
   });
 
   void test('TLS: logs in over node:tls, verifying the server certificate', TEST, async (t) => {
-    const pem = selfSigned(t);
+    const pem = selfSignedFor(t);
     assert.ok(pem, 'openssl is needed to make a throwaway test certificate: apt-get install openssl');
     const emu = await emulator(t, { tls: pem });
     const client = clientFor(emu.port, t, { tls: { ca: pem.cert } });

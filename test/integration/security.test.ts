@@ -7,7 +7,7 @@
  * docs/security.md explains the threat model these tests pin down.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -25,6 +25,7 @@ import { start, type Service } from '../../src/main.js';
 import { connectRabbit, RabbitConnectError } from '../../src/tools/rabbit.js';
 import { RawAmi } from './emulator-client.js';
 import { AMQP_URL, job, makeStack, requireRabbit, type Stack } from '../helpers/stack.js';
+import { selfSigned } from '../helpers/tls.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TEST = { timeout: 30_000 };
@@ -47,37 +48,6 @@ before(() => {
   certFile = path.join(tmp, 'cert.pem');
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** A throwaway self-signed certificate for localhost and 127.0.0.1. Fails (not skips) without openssl. */
-function selfSigned(dir: string): { key: string; cert: string } {
-  const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-  } catch (error) {
-    assert.fail(`openssl is needed to make a throwaway test certificate (apt-get install openssl): ${String(error)}`);
-  }
-  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
-}
 
 /** A log stream kept in memory, with waiters on lines. No secret scrubbing: proves no code path writes one. */
 class LogCapture extends Writable {
