@@ -28,14 +28,6 @@ export interface LaneContext {
   readonly pauseIntake: HandlerDeps['pauseIntake'];
 }
 
-/**
- * Messages a lane holds beyond `Concurrency`: while a finished job publishes its result, waits for
- * the confirm and acks, the next one is already here and takes the freed slot at once, instead of
- * waiting for the ack to reach RabbitMQ and a new delivery to come back (docs/benchmarks.md).
- * Small, so the backlog still waits in RabbitMQ, where another bridge can take it.
- */
-export const headroom = (concurrency: number): number => Math.max(1, Math.ceil(concurrency / 4));
-
 /** The live and bulk lanes behind one gate, their publishers (closed at shutdown) and the gate (closed first). */
 export function createLanes(
   c: LaneContext,
@@ -75,7 +67,10 @@ function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, '
   };
 }
 
-/** The lazy consumer intake drives: prefetch = handlers = Concurrency + headroom; the gate keeps Asterisk at Concurrency. */
+/**
+ * The lazy consumer intake drives: prefetch = handlers = Concurrency, the gate shared with the other lane.
+ * (A headroom of extra handlers was tried: 3× fewer jobs/s at C=1 in the emulator benchmark; docs/benchmarks.md.)
+ */
 function createConsumer(
   amqp: Connection,
   names: BrokerNames,
@@ -83,7 +78,7 @@ function createConsumer(
   handler: ReturnType<typeof createJobHandler>,
   logger: Logger,
 ): Consumer {
-  const handlers = config.worker.concurrency + headroom(config.worker.concurrency);
+  const handlers = config.worker.concurrency;
   const consumer = amqp.createConsumer(
     {
       queue: names.queueName,
