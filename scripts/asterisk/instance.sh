@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 done
 cmd=${1:-}; shift || true
 
-# Every process Asterisk starts (System() → sh → timeout → sox) stays in its session: Asterisk is
+# Every process Asterisk starts (SHELL() → sh → perl → sox, TrySystem() → sh → mkdir) stays in its session: Asterisk is
 # started by setsid, and nothing in it calls setsid again. Killing by session id reaches orphans
 # too, and nothing else.
 session_pids() { ps -eo pid=,sid= | awk -v s="$1" '$2 == s { print $1 }'; }

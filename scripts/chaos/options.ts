@@ -30,7 +30,7 @@ export interface ChaosOptions {
   readonly deliveryLimit?: number | undefined;
   /** [Worker] overrides for the bridge (Concurrency, JobTimeout, MaxAttempts, …). */
   readonly worker: Record<string, string>;
-  /** The emulator's `timeout` bound on a step; hung steps end after it. Must exceed JobTimeout. */
+  /** The emulator's bound on a step (the dialplan's 100 s); hung steps end after it. Must exceed JobTimeout. */
   readonly conversionTimeoutMs: number;
   /** Where the bridge's log lines go (all processes, appended); none when undefined. */
   readonly bridgeLog?: string | undefined;

@@ -192,7 +192,7 @@ export class Call {
     let status: SystemStatus;
     if (forced !== undefined) status = forced;
     else if (host.hangConversions) {
-      // The step never ends by itself: `timeout` kills it at the limit (exit 124 → APPERROR).
+      // The step never ends by itself: the step's bound kills sox at the limit (no OK → APPERROR).
       await host.sleep(host.conversionTimeoutMs);
       status = 'APPERROR';
     } else if (host.mode === 'instant') status = 'SUCCESS';

@@ -1,6 +1,6 @@
 /**
  * The conversion step of the shipped dialplan (priorities 11–15), for real: the same sox command
- * line, bounded like `timeout -k 5 <limit>`, written to the temp file and renamed onto the target,
+ * line, bounded like the step's bash timer (SIGKILL at the limit), written to the temp file and renamed onto the target,
  * the temp file removed on failure. Reports the step's status (priority 13). No shell is involved: the
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
@@ -18,7 +18,7 @@ export interface ConvertJob {
   readonly gsmPath: string;
   readonly tmpPath: string;
   readonly wavPath: string;
-  /** `timeout`'s limit: SIGTERM then, SIGKILL 5 s later (`-k 5`). */
+  /** The step's bound: sox is SIGKILLed then (`read -t 100 … || kill -9`). */
   readonly timeoutMs: number;
 }
 
@@ -26,8 +26,6 @@ export interface ConvertJob {
 export function soxArgs(gsmPath: string, outPath: string): string[] {
   return ['-t', 'gsm', gsmPath, '-r', '8000', '-c', '1', '-e', 'signed-integer', '-b', '16', '-t', 'wav', outPath];
 }
-
-const KILL_AFTER_MS = 5_000;
 
 /**
  * Runs one step. `children` tracks the live sox processes so the emulator can kill them on close();
@@ -59,13 +57,8 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemSta
       return;
     }
     children.add(child);
-    let killTimer: NodeJS.Timeout | undefined;
-    const termTimer = setTimeout(() => {
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-    }, job.timeoutMs);
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), job.timeoutMs);
     const done = (status: SystemStatus): void => {
-      clearTimeout(termTimer);
       clearTimeout(killTimer);
       children.delete(child);
       resolve(status);

@@ -26,7 +26,7 @@ function jobApp(call: Call): [string, string] {
   const tmp = tempPathFor(wav, v.get('JOB_ID') ?? '');
   return [
     'Set',
-    `STEP_OUT=\${SHELL(… timeout -k 5 100 sox -t gsm ${gsm} -r 8000 -c 1 -e signed-integer -b 16 -t wav ${tmp} && mv -f ${tmp} ${wav} && echo OK')}`,
+    `STEP_OUT=\${SHELL(exec perl -e '… exec "sox", … waitpid $sox, 0; $? == 0 && rename($tmp, $wav) && print "OK\\n"' -- ${gsm} ${tmp} ${wav})}`,
   ];
 }
 

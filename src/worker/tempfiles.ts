@@ -11,7 +11,10 @@ import { unlink } from 'node:fs/promises';
 import type { OriginateOutcome } from '../ami/originate.js';
 import type { Logger } from '../log.js';
 
-/** The dialplan's conversion step: `timeout -k 5 100 …` (config/asterisk/extensions.conf, priority 12). */
+/**
+ * The dialplan's bound on the conversion step: 100 s, then SIGKILL (config/asterisk/extensions.conf,
+ * priority 12); the step-timeout variant sends SIGTERM at 100 s and SIGKILL 5 s later, hence the 5.
+ */
 export const STEP_TIMEOUT_S = 100;
 export const STEP_KILL_AFTER_S = 5;
 /** Margin for the dialplan priorities before the step and for a busy host. */

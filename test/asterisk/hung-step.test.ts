@@ -1,11 +1,11 @@
 /**
  * A conversion step that hangs ends at the dialplan's own bound, on a real Asterisk.
  *
- * Why this test takes ~100 s: the bound is `timeout -k 5 100` in config/asterisk/extensions.conf,
- * and the point is to prove THAT line works with the real TrySystem(), the real `timeout` and the
- * real hold of [audio-convert-hold] (which must outlast the step, or the UserEvent is never sent).
- * Shortening it would mean changing the shipped file, or replacing `timeout` with a double that
- * rewrites its argument — and then the test would no longer prove the shipped bound. Only `sox` is
+ * Why this test takes ~100 s: the bound is perl's `alarm 100` in config/asterisk/extensions.conf,
+ * and the point is to prove THAT line works with the real SHELL(), the real perl and the real hold
+ * of [audio-convert-hold] (which must outlast the step, or the UserEvent is never sent). Shortening
+ * it would mean changing the shipped file, or a perl double that rewrites its program — and then
+ * the test would no longer prove the shipped bound. Only `sox` is
  * a double here (it hangs for this one input, see setup.ts), the one part that has to misbehave.
  */
 import assert from 'node:assert/strict';
@@ -59,7 +59,7 @@ describe('a hung conversion step on a real Asterisk', () => {
       await onCondition(() => own.soxCalls().some((c) => c.includes(hung.gsm_path)));
       session = own.asterisk.pid;
       await own.asterisk.kill9();
-      assert.ok(liveInSession(session).length >= 2, 'timeout and the hung sox outlive Asterisk (its session)');
+      assert.ok(liveInSession(session).length >= 2, 'perl and the hung sox outlive Asterisk (its session)');
     } finally {
       await own.close();
     }

@@ -33,8 +33,8 @@ export interface RealAsterisk {
 /**
  * The dialplan runs `sox` by name, so a script earlier on the Asterisk process's PATH stands in for
  * it: it logs its arguments and runs the real sox, except for an input whose name holds HANG_MARK,
- * where it hangs like a stuck conversion. A double of sox only: `timeout`, `mv`, the shell and the
- * dialplan stay the real ones.
+ * where it hangs like a stuck conversion. A double of sox only: the shell, perl (its timer and
+ * rename) and the dialplan stay the real ones.
  */
 function soxDouble(dir: string): { bin: string; log: string } {
   const real = execFileSync('sh', ['-c', 'command -v sox']).toString().trim();

@@ -339,11 +339,10 @@ describe('the shipped dialplan and the emulator agree', () => {
     assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_GSM_ROOT}${DIALPLAN_PATH_TAIL.gsm}" \${GSM_PATH})`));
     assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_WAV_ROOT}${DIALPLAN_PATH_TAIL.wav}" \${WAV_PATH})`));
     for (const root of ['GSM', 'WAV']) assert.ok(file.includes(`REGEX("${DIALPLAN_ROOT_PATTERN}" \${AUDIOCONVERT_${root}_ROOT})`));
-    assert.ok(
-      file.includes(
-        `timeout -k 5 100 sox ${soxArgs('${GSM_PATH}', '${TMP_PATH}').join(' ')} && mv -f \${TMP_PATH} \${WAV_PATH} && echo OK')})`,
-      ),
-    );
+    // The perl step: sox with the emulator's argv, the temp file renamed onto the target, the paths as perl's arguments.
+    const perlList = ['sox', ...soxArgs('$gsm', '$tmp')].map((a) => (a.startsWith('$') ? a : `"${a}"`)).join(', ');
+    assert.ok(file.includes(`exec ${perlList} or exit 127\\;`));
+    assert.ok(file.includes(`rename($tmp, $wav) && print "OK\\n"' -- \${GSM_PATH} \${TMP_PATH} \${WAV_PATH})})`));
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
   });
 
