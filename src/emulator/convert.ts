@@ -1,6 +1,6 @@
 /**
  * The conversion step of the shipped dialplan (priorities 11–15), for real: the same sox command
- * line, bounded like the step's bash timer (SIGKILL at the limit), written to the temp file and renamed onto the target,
+ * line, bounded like the step's perl (`alarm`, then SIGKILL of sox), written to the temp file and renamed onto the target,
  * the temp file removed on failure. Reports the step's status (priority 13). No shell is involved: the
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 
 /**
- * The step's verdict: SUCCESS (printed OK after mv), APPERROR (anything else: non-zero exit, killed,
+ * The step's verdict: SUCCESS (printed OK after the rename), APPERROR (anything else: non-zero exit, killed,
  * not found). FAILURE is TrySystem's "could not run", sent by the TrySystem variants only.
  */
 export type SystemStatus = 'SUCCESS' | 'APPERROR' | 'FAILURE';
@@ -18,7 +18,7 @@ export interface ConvertJob {
   readonly gsmPath: string;
   readonly tmpPath: string;
   readonly wavPath: string;
-  /** The step's bound: sox is SIGKILLed then (`read -t 100 … || kill -9`). */
+  /** The step's bound: sox is SIGKILLed then (perl's `alarm 100` and `kill 9, $sox`). */
   readonly timeoutMs: number;
 }
 
@@ -41,7 +41,7 @@ export async function convert(job: ConvertJob, children: Set<ChildProcess>): Pro
     await rename(job.tmpPath, job.wavPath);
     return 'SUCCESS';
   } catch {
-    // `mv -f` failed: the shell line exits non-zero.
+    // The rename failed: perl prints no OK.
     await rm(job.tmpPath, { force: true }).catch(() => undefined);
     return 'APPERROR';
   }
@@ -63,7 +63,7 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemSta
       children.delete(child);
       resolve(status);
     };
-    // ENOENT: the shell says "not found" and never prints OK: the SHELL() step reports APPERROR.
+    // ENOENT: perl's exec of sox fails (exit 127), no OK is printed: the SHELL() step reports APPERROR.
     child.once('error', () => done('APPERROR'));
     child.once('exit', (code) => done(code === 0 ? 'SUCCESS' : 'APPERROR'));
   });

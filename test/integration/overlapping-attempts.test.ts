@@ -128,7 +128,9 @@ describe('overlapping attempts on one WAV (orphaned conversion + retry)', { time
   it('the shipped dialplan converts into a per-attempt temp file and renames it (as the emulator does)', () => {
     const dialplan = readFileSync(path.join(repoRoot(), 'config', 'asterisk', 'extensions.conf'), 'utf8');
     assert.match(dialplan, /Set\(TMP_PATH=\$\{WAV_PATH\}\.tmp-\$\{JOB_ID\}\.wav\)/);
-    assert.match(dialplan, /-t wav \$\{TMP_PATH\} && mv -f \$\{TMP_PATH\} \$\{WAV_PATH\} && echo OK'\)/);
+    // perl: sox writes $tmp; only after sox exited 0 is $tmp renamed onto $wav and OK printed ($tmp, $wav: perl's arguments).
+    assert.match(dialplan, /"-t", "wav", \$tmp or exit 127\\;.* \$\? == 0 && rename\(\$tmp, \$wav\) && print "OK\\n"' -- /);
+    assert.match(dialplan, /' -- \$\{GSM_PATH\} \$\{TMP_PATH\} \$\{WAV_PATH\}\)\}\)/);
     assert.equal(tempPathFor('/d/wav/a.wav', 'U'), '/d/wav/a.wav.tmp-U.wav');
   });
 

@@ -15,7 +15,7 @@ import { tempPathOf, TEMP_FILE_REMOVE_AFTER_MS } from '../../src/worker/tempfile
 import { job, makeStack } from '../helpers/stack.js';
 
 describe('temp files of attempts that died with Asterisk', { timeout: 60_000 }, () => {
-  it('the default wait is derived from the dialplan step bound (timeout -k 5 100) plus a margin', () => {
+  it("the default wait is derived from the dialplan's 100 s bound (+5 s for the step-timeout variant) plus a margin", () => {
     assert.equal(TEMP_FILE_REMOVE_AFTER_MS, 120_000);
   });
 
