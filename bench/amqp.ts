@@ -18,7 +18,7 @@ export class BenchBroker {
   private observers: Consumer[] = [];
 
   constructor(url: string) {
-    this.connection = new Connection({ url, connectionName: 'audio-convert-bench' });
+    this.connection = new Connection({ url, connectionName: 'audio-convert-bench', noDelay: true });
     this.connection.on('error', (error: unknown) => process.stderr.write(`bench: RabbitMQ: ${String(error)}\n`));
     this.publisher = this.connection.createPublisher({ confirm: true });
   }

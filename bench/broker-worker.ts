@@ -13,7 +13,7 @@ if (url === undefined || queue === undefined || exchange === undefined || concur
   process.exit(2);
 }
 const concurrency = Number(concurrencyText);
-const connection = new Connection({ url, connectionName: 'audio-convert-bench-broker-baseline' });
+const connection = new Connection({ url, connectionName: 'audio-convert-bench-broker-baseline', noDelay: true });
 connection.on('error', (error: unknown) => process.stderr.write(`broker-worker: ${String(error)}\n`));
 const publisher = connection.createPublisher({ confirm: true, exchanges: [{ exchange, type: 'topic', durable: true }] });
 const consumer = connection.createConsumer(

@@ -8,12 +8,11 @@ import { Connection } from 'rabbitmq-client';
 import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
 import type { Config } from './config.js';
-import { amiTlsOptions, amqpTlsOptions } from './connections.js';
+import { amiTlsOptions, amqpServiceOptions } from './connections.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { brokerNames } from './queue/broker.js';
-import { amqpTarget } from './queue/nodes.js';
 import { closer } from './shutdown.js';
 import { bulkBrokerNames } from './worker/classes.js';
 import { Intake } from './worker/intake.js';
@@ -112,16 +111,7 @@ function startHttp(config: Config, metrics: Metrics, readiness: () => Readiness,
 
 /** The AMQP connection, its state in the metrics and the logs (first failure of an outage only: the library says so once). */
 function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: () => void): Connection {
-  // acquireTimeout 5 s (library default 20 s): while the broker is away, a publish or a consumer
-  // close gives up after 5 s instead of 20; the job is simply redelivered, and a stop stays short.
-  const amqp = new Connection({
-    ...amqpTarget(config.rabbitmq),
-    connectionName: 'audio-convert',
-    retryLow: 250,
-    retryHigh: 15000,
-    acquireTimeout: 5000,
-    ...amqpTlsOptions(config.rabbitmq),
-  });
+  const amqp = new Connection(amqpServiceOptions(config.rabbitmq));
   const where = { host: config.rabbitmq.hosts.join(', '), vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
   followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), onLost });
   return amqp;
