@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     'quiet-wait-ms': { type: 'string' },
     'bridge-node-flags': { type: 'string' },
+    'queued-per-slot': { type: 'string' },
     'profile-out': { type: 'string' },
     'no-doc': { type: 'boolean', default: false },
     doc: { type: 'string', default: path.join(REPO, 'docs', 'benchmarks.md') },
@@ -80,6 +81,11 @@ const warmupMs = Number(args['warmup-ms'] ?? (quick ? 300 : 1000));
 const warmupJobs = Number(args['warmup-jobs'] ?? (quick ? 0 : 200));
 const measureMs = Number(args['measure-ms'] ?? (quick ? 700 : 4000));
 const logLevel = args['log-level'];
+/**
+ * Real-Asterisk mode, the bridge's saturated rows: jobs kept waiting in its queue per slot, besides
+ * the C in flight (bench/loop.ts, `backlog`). 0 measures the closed loop's round trip as well.
+ */
+const queuedPerSlot = Number(args['queued-per-slot'] ?? 1);
 /** Extra node flags for the bridge process (e.g. heap sizing experiments). */
 const bridgeFlags = args['bridge-node-flags'] === undefined ? [] : args['bridge-node-flags'].split(' ').filter(Boolean);
 const profile = args['no-profile'] === true ? false : (args.profile ?? !quick);
@@ -231,6 +237,7 @@ async function mainAsterisk(): Promise<void> {
       logLevel,
       workDir,
       bridgeNodeFlags: bridgeFlags,
+      queuedPerSlot,
       quietWaitMs,
       log,
     });
@@ -240,7 +247,7 @@ async function mainAsterisk(): Promise<void> {
     await broker.close();
     rmSync(workDir, { recursive: true, force: true });
   }
-  const settings = `${quick ? 'quick' : 'full'} real-Asterisk run, window = concurrency, warm-up ${warmupMs} ms and until max(C, ${warmupJobs}) jobs completed, measured ${args['measure-ms'] ?? (quick ? 2000 : 8000)} ms per row, bridge log level ${logLevel}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`;
+  const settings = `${quick ? 'quick' : 'full'} real-Asterisk run, window = concurrency (the bridge's rows with ${queuedPerSlot} × C more jobs waiting in its queue), warm-up ${warmupMs} ms and until max(C, ${warmupJobs}) jobs completed, measured ${args['measure-ms'] ?? (quick ? 2000 : 8000)} ms per row, bridge log level ${logLevel}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`;
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`;
   const sum = asteriskSummary(runs);
   process.stdout.write(`\n${textTable(runs)}\n\n`);

@@ -3,13 +3,21 @@
  * times (a completion submits the next job), a warm-up, then a measured window. Latency is
  * submit → completion of the jobs submitted inside the measured window; with `window` equal to
  * the design's concurrency no job ever waits for a free slot, so the latency is what the design
- * itself adds, not queueing in front of it.
+ * itself adds, not queueing in front of it. A `backlog` keeps that many jobs more outstanding: for
+ * a design fed by a queue, saturation with jobs waiting (the latency then includes the wait).
  */
 import { performance } from 'node:perf_hooks';
 import { latencySummary } from './stats.js';
 
 export interface LoopOptions {
   readonly window: number;
+  /**
+   * Jobs outstanding beyond `window` in the closed loop (default 0). With 0, a queue-fed design
+   * at saturation waits, for every job, for the round trip completion → producer → broker → design
+   * before its freed slot is used again; the direct driver starts its next job at once. A backlog
+   * keeps jobs waiting in the queue, as a backlog does in production.
+   */
+  readonly backlog?: number | undefined;
   readonly warmupMs: number;
   readonly measureMs: number;
   /** Sends job `seq`; its completion must be reported with `complete(seq)` (or `fail(seq)`). */
@@ -78,7 +86,7 @@ export class ClosedLoop {
   async run(): Promise<LoopResult> {
     this.phase = 'warmup';
     const pacer = this.opts.ratePerS === undefined ? undefined : this.pace(this.opts.ratePerS);
-    if (pacer === undefined) for (let i = 0; i < this.opts.window; i++) this.submitNext();
+    if (pacer === undefined) for (let i = 0; i < this.opts.window + (this.opts.backlog ?? 0); i++) this.submitNext();
     await sleep(this.opts.warmupMs);
     const warmupEnd = performance.now() + 120_000;
     while (this.completed < (this.opts.warmupCompletions ?? 0) && performance.now() < warmupEnd) await sleep(50);

@@ -12,6 +12,8 @@ export interface RunResult extends LoopResult {
   readonly concurrency: number;
   /** 'saturated' (closed loop, window = concurrency) or the steady offered rate, e.g. '800/s'. */
   readonly load: string;
+  /** Saturated rows: jobs kept waiting beyond the window (LoopOptions.backlog). */
+  readonly backlog: number;
   /** CPU milliseconds per completed job, per process role (bridge, emulator, broker, bench, worker). */
   readonly cpuMsPerJob: Record<string, number>;
   /** Cores busy on the whole machine during the window (0..2 here). */
@@ -37,6 +39,8 @@ export interface MeasureSpec {
   /** See LoopOptions: warm up until this many jobs completed; and the drain's limit. */
   readonly warmupCompletions?: number | undefined;
   readonly drainTimeoutMs?: number | undefined;
+  /** See LoopOptions: jobs kept waiting beyond the window (queue-fed designs, saturated rows). */
+  readonly backlog?: number | undefined;
   /** Processes whose CPU is accounted, by role. */
   readonly pids: ReadonlyMap<string, number | undefined>;
 }
@@ -55,6 +59,7 @@ export async function measure(
   const submit = wire((seq, ok) => loop.complete(seq, ok));
   const loop: ClosedLoop = new ClosedLoop({
     window: spec.concurrency,
+    backlog: spec.backlog,
     warmupMs: spec.warmupMs,
     measureMs: spec.measureMs,
     submit,
@@ -79,6 +84,7 @@ export async function measure(
     mode: spec.mode,
     concurrency: spec.concurrency,
     load,
+    backlog: spec.ratePerS === undefined ? (spec.backlog ?? 0) : 0,
     cpuMsPerJob,
     machineBusyCores: cpu?.machineBusyCores ?? 0,
     otherCores,

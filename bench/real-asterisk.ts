@@ -3,7 +3,7 @@
  * RabbitMQ) and the bridge against a REAL Asterisk, at each concurrency, on the same files, in one
  * run, repeated and interleaved (limit then bridge at each C, every repetition) so the ratios
  * compare rows measured minutes apart at most. Asterisk's CPU per conversion is its process and
- * every child it reaped (sh, timeout, sox, mv …). With `--dialplans a.conf,b.conf` the direct
+ * every child it reaped (sh, perl, sox …). With `--dialplans a.conf,b.conf` the direct
  * driver also measures each variant dialplan, reloaded into the same instance, in the same rounds.
  */
 import path from 'node:path';
@@ -39,6 +39,8 @@ export interface AsteriskBenchOptions {
   readonly workDir: string;
   /** Extra node flags for each bridge process (`--bridge-node-flags`, e.g. `--cpu-prof --cpu-prof-dir=…`). */
   readonly bridgeNodeFlags: readonly string[];
+  /** The bridge's saturated rows keep this many jobs per slot waiting in its queue (a backlog). */
+  readonly queuedPerSlot: number;
   readonly quietWaitMs: number;
   readonly log: (line: string) => void;
 }
@@ -101,6 +103,7 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
         await quiet(`bridge ${mode} C=${c}`);
         const b = await runBridge({
           ...base(mode, c),
+          backlog: Math.ceil(o.queuedPerSlot * c),
           ...ami,
           pids: all,
           broker: o.broker,
