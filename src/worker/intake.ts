@@ -4,7 +4,7 @@
  * (unstarted prefetched messages go back to the queue, in-flight ones finish), so while Asterisk
  * is away messages wait in RabbitMQ — no hot requeue loop, no delivery-limit burn on quorum queues.
  *
- * The concurrency gate is the consumer's own `concurrency` with prefetch equal to it: one gate.
+ * Conversions on Asterisk are bounded by the lanes' shared gate (worker/classes.ts), not here.
  */
 import { EventEmitter } from 'node:events';
 import type { Consumer } from 'rabbitmq-client';

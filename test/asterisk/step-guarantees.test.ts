@@ -117,7 +117,10 @@ describe('the conversion step on a real Asterisk', () => {
     const out = await asterisk!.cli('dialplan show convert@audio-convert');
     const step = out.split('\n').find((l) => l.includes('SHELL(') && l.includes('"sox"'));
     assert.ok(step !== undefined, out);
-    assert.match(step, /\$SIG\{ALRM\} = sub \{ kill 9, \$sox \}; alarm 100; waitpid \$sox, 0; \$\? == 0 && rename\(\$tmp, \$wav\) && print "OK\\n"/);
+    assert.match(
+      step,
+      /\$SIG\{ALRM\} = sub \{ kill 9, \$sox \}; alarm 100; waitpid \$sox, 0; \$\? == 0 && rename\(\$tmp, \$wav\) && print "OK\\n"/,
+    );
   });
 
   it('converts into a temp file beside the target and renames it: UserEvent OK with the size', async () => {
