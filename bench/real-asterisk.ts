@@ -93,29 +93,48 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
       if (o.dialplans.length > 0) t.useDialplan(variant ?? o.shipped);
       const mode = modeOf(variant);
       for (const c of o.concurrencies) {
-        await quiet(`limit ${mode} C=${c}`);
-        const l = await runLimit({ ...base(mode, c), ...ami, pids: peer });
-        runs.push(l);
-        o.log(
-          `#${rep} limit  ${mode} C=${c}: ${fmt(l.jobsPerS)} conv/s, Asterisk ${fmt(l.cpuMsPerJob['emulator'], 2)} ms CPU/conv, p99 ${fmt(l.p99Ms, 1)} ms, failures ${l.failures}, other cores ${fmt(l.otherCores, 2)}`,
-        );
-        if (!o.bridge || variant !== undefined) continue;
-        await quiet(`bridge ${mode} C=${c}`);
-        const b = await runBridge({
-          ...base(mode, c),
-          backlog: Math.ceil(o.queuedPerSlot * c),
-          ...ami,
-          pids: all,
-          broker: o.broker,
-          amqpUrl: o.amqpUrl,
-          queue: `${o.runId}.ast.c${c}.r${rep}`,
-          root: '/var/local/auditorai',
-          logLevel: o.logLevel,
-          workDir: o.workDir,
-          nodeFlags: o.bridgeNodeFlags,
-        });
-        if (b.logProblems.length > 0) o.log(`bridge C=${c} logged problems:\n  ${b.logProblems.join('\n  ')}`);
-        runs.push(b);
+        const limitRow = async (): Promise<RunResult> => {
+          await quiet(`limit ${mode} C=${c}`);
+          const l = await runLimit({ ...base(mode, c), ...ami, pids: peer });
+          o.log(
+            `#${rep} limit  ${mode} C=${c}: ${fmt(l.jobsPerS)} conv/s, Asterisk ${fmt(l.cpuMsPerJob['emulator'], 2)} ms CPU/conv, p99 ${fmt(l.p99Ms, 1)} ms, failures ${l.failures}, other cores ${fmt(l.otherCores, 2)}`,
+          );
+          return l;
+        };
+        if (!o.bridge || variant !== undefined) {
+          runs.push(await limitRow());
+          continue;
+        }
+        const bridgeRow = async (): Promise<RunResult> => {
+          await quiet(`bridge ${mode} C=${c}`);
+          const b = await runBridge({
+            ...base(mode, c),
+            backlog: Math.ceil(o.queuedPerSlot * c),
+            ...ami,
+            pids: all,
+            broker: o.broker,
+            amqpUrl: o.amqpUrl,
+            queue: `${o.runId}.ast.c${c}.r${rep}`,
+            root: '/var/local/auditorai',
+            logLevel: o.logLevel,
+            workDir: o.workDir,
+            nodeFlags: o.bridgeNodeFlags,
+          });
+          if (b.logProblems.length > 0) o.log(`bridge C=${c} logged problems:\n  ${b.logProblems.join('\n  ')}`);
+          return b;
+        };
+        // Limit first on odd repetitions, the bridge first on even ones: a machine that drifts
+        // during a run (this VM's speed does) does not favour one design.
+        let l: RunResult;
+        let b: RunResult;
+        if (rep % 2 === 1) {
+          l = await limitRow();
+          b = await bridgeRow();
+        } else {
+          b = await bridgeRow();
+          l = await limitRow();
+        }
+        runs.push(l, b);
         o.log(
           `#${rep} bridge ${mode} C=${c}: ${fmt(b.jobsPerS)} conv/s (${fmt(b.jobsPerS / l.jobsPerS, 3)} of limit), Asterisk ${fmt(b.cpuMsPerJob['emulator'], 2)}, bridge ${fmt(b.cpuMsPerJob['bridge'], 2)}, RabbitMQ ${fmt(b.cpuMsPerJob['broker'], 2)} ms CPU/conv, failures ${b.failures}`,
         );
