@@ -98,14 +98,14 @@ const brokerAt = (c: number): boolean => designs.has('broker') && (!quick || c >
 const runId = `bench.${Date.now().toString(36)}`;
 /**
  * Memory under backlog: the bridge as shipped at C=64 (the fastest drain: the most garbage per
- * second) and C=16, and at C=64 with V8's young generation capped (--max-semi-space-size=8).
+ * second) and C=16, and at C=64 with the shipped unit's heap flags (young and old generation capped).
  */
 const BACKLOG_VARIANTS: ReadonlyArray<{ concurrency: number; flags: string[] }> = quick
   ? [{ concurrency: 64, flags: [] }]
   : [
       { concurrency: 64, flags: [] },
       { concurrency: 16, flags: [] },
-      { concurrency: 64, flags: ['--max-semi-space-size=8'] },
+      { concurrency: 64, flags: ['--max-semi-space-size=8', '--max-old-space-size=128'] },
     ];
 /** The concurrency of the latency target (p99 at C=16, instant). */
 const PACED_AT = 16;

@@ -226,7 +226,7 @@ void test('installs into a staging tree with the seed layout: users, owners, mod
   assert.match(
     text,
     new RegExp(
-      `^ExecStart=${node} --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`,
+      `^ExecStart=${node} --max-semi-space-size=8 --max-old-space-size=128 /usr/local/bin/auditorai/transcoding/dist/cli\\.js run --config /etc/auditorai/transcoding\\.conf$`,
       'm',
     ),
   );
@@ -298,7 +298,7 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('UMask'), ['0002']);
   assert.deepEqual(values('WorkingDirectory'), ['/usr/local/bin/auditorai/transcoding']);
   assert.deepEqual(values('ExecStart'), [
-    '/usr/bin/node --max-semi-space-size=8 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf',
+    '/usr/bin/node --max-semi-space-size=8 --max-old-space-size=128 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf',
   ]);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
   // sd_notify (docs/decisions/0011-sd-notify.md): systemd-notify is a child, hence NotifyAccess=all.

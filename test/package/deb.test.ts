@@ -155,7 +155,7 @@ void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 
 
   assert.match(
     fs.readFileSync(UNIT, 'utf8'),
-    /^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 \/usr\/lib\/audio-convert\/dist\/cli\.js run --config \/etc\/auditorai\/transcoding\.conf$/m,
+    /^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 --max-old-space-size=128 \/usr\/lib\/audio-convert\/dist\/cli\.js run --config \/etc\/auditorai\/transcoding\.conf$/m,
   );
   assert.match(fs.readFileSync(UNIT, 'utf8'), /^Type=notify$/m);
   const verify = ok('systemd-analyze', ['verify', UNIT]);
