@@ -12,8 +12,6 @@ export interface RunResult extends LoopResult {
   readonly concurrency: number;
   /** 'saturated' (closed loop, window = concurrency) or the steady offered rate, e.g. '800/s'. */
   readonly load: string;
-  /** Saturated rows: jobs kept waiting beyond the window (LoopOptions.backlog). */
-  readonly backlog: number;
   /** CPU milliseconds per completed job, per process role (bridge, emulator, broker, bench, worker). */
   readonly cpuMsPerJob: Record<string, number>;
   /** Cores busy on the whole machine during the window (0..2 here). */
@@ -84,7 +82,6 @@ export async function measure(
     mode: spec.mode,
     concurrency: spec.concurrency,
     load,
-    backlog: spec.ratePerS === undefined ? (spec.backlog ?? 0) : 0,
     cpuMsPerJob,
     machineBusyCores: cpu?.machineBusyCores ?? 0,
     otherCores,

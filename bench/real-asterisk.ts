@@ -109,16 +109,8 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
           await quiet(`bridge ${mode} C=${c}`);
           const b = await runBridge({
             ...base(mode, c),
+            ...bridgeSide(o, ami, all, `${o.runId}.ast.c${c}.r${rep}`),
             backlog: Math.ceil(o.queuedPerSlot * c),
-            ...ami,
-            pids: all,
-            broker: o.broker,
-            amqpUrl: o.amqpUrl,
-            queue: `${o.runId}.ast.c${c}.r${rep}`,
-            root: '/var/local/auditorai',
-            logLevel: o.logLevel,
-            workDir: o.workDir,
-            nodeFlags: o.bridgeNodeFlags,
           });
           if (b.logProblems.length > 0) o.log(`bridge C=${c} logged problems:\n  ${b.logProblems.join('\n  ')}`);
           return b;
@@ -146,6 +138,21 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
   return runs;
 }
 
+/** What every bridge row shares: its AMI target, the processes accounted, broker, queue and process settings. */
+function bridgeSide(o: AsteriskBenchOptions, ami: Ami, pids: Pids, queue: string) {
+  return {
+    ...ami,
+    pids,
+    broker: o.broker,
+    amqpUrl: o.amqpUrl,
+    queue,
+    root: '/var/local/auditorai',
+    logLevel: o.logLevel,
+    workDir: o.workDir,
+    nodeFlags: o.bridgeNodeFlags,
+  };
+}
+
 /** Latency below capacity: the direct driver and the bridge at one steady rate, C=16. */
 async function pacedRows(
   o: AsteriskBenchOptions,
@@ -166,18 +173,7 @@ async function pacedRows(
     await quiet(`paced limit ${rate}/s`);
     const l = await runLimit({ ...base('asterisk', at, rate), ...ami, pids: peer });
     await quiet(`paced bridge ${rate}/s`);
-    const b = await runBridge({
-      ...base('asterisk', at, rate),
-      ...ami,
-      pids: all,
-      broker: o.broker,
-      amqpUrl: o.amqpUrl,
-      queue: `${o.runId}.ast.paced.r${rep}`,
-      root: '/var/local/auditorai',
-      logLevel: o.logLevel,
-      workDir: o.workDir,
-      nodeFlags: o.bridgeNodeFlags,
-    });
+    const b = await runBridge({ ...base('asterisk', at, rate), ...bridgeSide(o, ami, all, `${o.runId}.ast.paced.r${rep}`) });
     o.log(
       `#${rep} paced ${rate}/s: limit p50 ${fmt(l.p50Ms, 1)} p99 ${fmt(l.p99Ms, 1)} ms; bridge p50 ${fmt(b.p50Ms, 1)} p99 ${fmt(b.p99Ms, 1)} ms`,
     );
