@@ -26,6 +26,7 @@ import { newestProfile, summarizeProfile } from './profile.js';
 import { markdownResults, markdownTable, summary, textTable, writeResults, type BenchReport } from './report.js';
 import { givenAsterisk, makeAsteriskData, startInstance } from './asterisk.js';
 import { asteriskSummary, runAsteriskBench } from './real-asterisk.js';
+import { cpuSplit } from './affinity.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,6 +57,7 @@ const { values: args } = parseArgs({
     'asterisk-pid': { type: 'string' },
     dialplans: { type: 'string' },
     repeat: { type: 'string' },
+    'split-cpus': { type: 'boolean', default: false },
   },
 });
 
@@ -239,6 +241,7 @@ async function mainAsterisk(): Promise<void> {
       bridgeNodeFlags: bridgeFlags,
       queuedPerSlot,
       quietWaitMs,
+      split: args['split-cpus'] ? cpuSplit() : undefined,
       log,
     });
   } finally {
@@ -247,11 +250,12 @@ async function mainAsterisk(): Promise<void> {
     await broker.close();
     rmSync(workDir, { recursive: true, force: true });
   }
-  const settings = `${quick ? 'quick' : 'full'} real-Asterisk run, window = concurrency (the bridge's rows with ${queuedPerSlot} × C more jobs waiting in its queue), warm-up ${warmupMs} ms and until max(C, ${warmupJobs}) jobs completed, measured ${args['measure-ms'] ?? (quick ? 2000 : 8000)} ms per row, bridge log level ${logLevel}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`;
+  const settings = `${quick ? 'quick' : 'full'} real-Asterisk run, window = concurrency (the bridge's rows with ${queuedPerSlot} × C more jobs waiting in its queue), warm-up ${warmupMs} ms and until max(C, ${warmupJobs}) jobs completed, measured ${args['measure-ms'] ?? (quick ? 2000 : 8000)} ms per row, bridge log level ${logLevel}${args['split-cpus'] ? ', CPU split (--split-cpus)' : ''}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`;
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`;
   const sum = asteriskSummary(runs);
   process.stdout.write(`\n${textTable(runs)}\n\n`);
-  if (!args['no-doc'] && !quick && args.dialplans === undefined) {
+  // The results block is the shared-machine run: a variant or CPU-split run goes to its own table, by hand.
+  if (!args['no-doc'] && !quick && args.dialplans === undefined && !args['split-cpus']) {
     const block = [
       `Run ${new Date(t0).toISOString()} on ${machine}; ${settings}.`,
       '',

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pinnedCommand } from './affinity.js';
 
 /** The repository: bench code runs from its sources (tsx); the bridge it measures is the build in dist/. */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -86,6 +87,8 @@ export interface BridgeOptions {
   readonly workDir: string;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
   readonly nodeFlags?: readonly string[];
+  /** Start it pinned to these CPUs (`--split-cpus`, bench/affinity.ts). */
+  readonly cpus?: string;
 }
 
 export interface BridgeProc {
@@ -142,7 +145,9 @@ export async function startBridge(o: BridgeOptions): Promise<BridgeProc> {
   const config = writeBridgeConfig(o, metricsPort);
   const logFile = path.join(o.workDir, `${o.queue}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...(o.nodeFlags ?? []), CLI, 'run', '--config', config], { stdio: ['ignore', fd, fd] });
+  const argv = [...(o.nodeFlags ?? []), CLI, 'run', '--config', config];
+  const [command, args] = o.cpus === undefined ? [process.execPath, argv] : pinnedCommand(o.cpus, process.execPath, argv);
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = once(child, 'exit');
   const deadline = Date.now() + 20_000;

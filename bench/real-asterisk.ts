@@ -7,6 +7,7 @@
  * driver also measures each variant dialplan, reloaded into the same instance, in the same rounds.
  */
 import path from 'node:path';
+import { affinityOf, pin, type CpuSplit } from './affinity.js';
 import type { BenchBroker } from './amqp.js';
 import type { AsteriskData, AsteriskTarget } from './asterisk.js';
 import { runBridge } from './drive-amqp.js';
@@ -42,6 +43,11 @@ export interface AsteriskBenchOptions {
   /** The bridge's saturated rows keep this many jobs per slot waiting in its queue (a backlog). */
   readonly queuedPerSlot: number;
   readonly quietWaitMs: number;
+  /**
+   * `--split-cpus`: Asterisk and the driver being measured (the bridge, or the direct driver in
+   * this process) on the first CPU; RabbitMQ and the producer on the others, as if on another host.
+   */
+  readonly split: CpuSplit | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -57,6 +63,42 @@ type Ami = Pick<LimitSpec, 'amiHost' | 'amiPort' | 'amiUser' | 'amiSecret'>;
 type Pids = ReadonlyMap<string, number | undefined>;
 
 export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResult[]> {
+  if (o.split === undefined) return await runRows(o);
+  const { split } = o;
+  const asterisk = o.target.pid;
+  const broker = o.brokerPid;
+  if (asterisk === undefined || broker === undefined)
+    throw new Error('--split-cpus needs the pids of a local Asterisk and RabbitMQ (the throwaway instance, or --asterisk-pid)');
+  const before = new Map([asterisk, broker, process.pid].map((pid) => [pid, affinityOf(pid)]));
+  try {
+    pin(asterisk, split.asteriskHost);
+    pin(broker, split.elsewhere);
+    pin(process.pid, split.elsewhere);
+    o.log(`CPU split: Asterisk and the driver measured on CPU ${split.asteriskHost}; RabbitMQ and the producer on CPU ${split.elsewhere}`);
+    return await runRows(o);
+  } finally {
+    for (const [pid, cpus] of before) {
+      try {
+        pin(pid, cpus);
+      } catch (error) {
+        o.log(`could not restore pid ${pid}'s CPUs to ${cpus}: ${String(error)}`);
+      }
+    }
+  }
+}
+
+/** The direct driver runs in this process: on the Asterisk host's CPUs for its rows only. */
+async function direct(o: AsteriskBenchOptions, spec: LimitSpec): Promise<RunResult> {
+  if (o.split === undefined) return await runLimit(spec);
+  pin(process.pid, o.split.asteriskHost);
+  try {
+    return await runLimit(spec);
+  } finally {
+    pin(process.pid, o.split.elsewhere);
+  }
+}
+
+async function runRows(o: AsteriskBenchOptions): Promise<RunResult[]> {
   const runs: RunResult[] = [];
   const t = o.target;
   const ami: Ami = { amiHost: t.host, amiPort: t.port, amiUser: t.user, amiSecret: t.secret };
@@ -95,7 +137,7 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
       for (const c of o.concurrencies) {
         const limitRow = async (): Promise<RunResult> => {
           await quiet(`limit ${mode} C=${c}`);
-          const l = await runLimit({ ...base(mode, c), ...ami, pids: peer });
+          const l = await direct(o, { ...base(mode, c), ...ami, pids: peer });
           o.log(
             `#${rep} limit  ${mode} C=${c}: ${fmt(l.jobsPerS)} conv/s, Asterisk ${fmt(l.cpuMsPerJob['emulator'], 2)} ms CPU/conv, p99 ${fmt(l.p99Ms, 1)} ms, failures ${l.failures}, other cores ${fmt(l.otherCores, 2)}`,
           );
@@ -150,6 +192,7 @@ function bridgeSide(o: AsteriskBenchOptions, ami: Ami, pids: Pids, queue: string
     logLevel: o.logLevel,
     workDir: o.workDir,
     nodeFlags: o.bridgeNodeFlags,
+    ...(o.split === undefined ? {} : { cpus: o.split.asteriskHost }),
   };
 }
 
@@ -171,7 +214,7 @@ async function pacedRows(
   const out: RunResult[] = [];
   for (let rep = 1; rep <= o.repeat; rep++) {
     await quiet(`paced limit ${rate}/s`);
-    const l = await runLimit({ ...base('asterisk', at, rate), ...ami, pids: peer });
+    const l = await direct(o, { ...base('asterisk', at, rate), ...ami, pids: peer });
     await quiet(`paced bridge ${rate}/s`);
     const b = await runBridge({ ...base('asterisk', at, rate), ...bridgeSide(o, ami, all, `${o.runId}.ast.paced.r${rep}`) });
     o.log(
