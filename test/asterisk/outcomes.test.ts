@@ -86,7 +86,11 @@ describe('the shipped dialplan on a real Asterisk', () => {
     const { host, port, user, secret } = real.asterisk;
     const client = new AmiClient({ host, port, username: user, secret });
     const seen = new Set<string>();
-    client.on('event', (m) => seen.add(getHeader(m, 'Event') ?? '?'));
+    const hangups: string[] = [];
+    client.on('event', (m) => {
+      seen.add(getHeader(m, 'Event') ?? '?');
+      if (getHeader(m, 'Event') === 'Hangup') hangups.push(getHeader(m, 'Channel') ?? '?');
+    });
     client.start();
     await once(client, 'connected');
     try {
@@ -120,6 +124,7 @@ describe('the shipped dialplan on a real Asterisk', () => {
         [],
         'no Newchannel, Newstate, DialBegin …: Asterisk filtered them out',
       );
+      assert.ok(hangups.length > 0 && hangups.every((c) => c.endsWith(';1')), `only the ;1 half hangs up here: ${hangups.join(', ')}`);
       data.remove();
     } finally {
       await client.close();

@@ -26,5 +26,7 @@ describe('config/asterisk/manager.conf [auditorai]', () => {
     assert.deepEqual(names, [...ORIGINATOR_EVENTS, ...CLIENT_EVENTS].sort());
     const userEvent = filters.find((f) => f.includes('name(UserEvent)'));
     assert.match(userEvent ?? '', /header\(UserEvent\),method\(exact\)\)\s*=\s*AudioConvert$/, 'only the dialplan’s UserEvent');
+    const hangup = filters.find((f) => f.includes('name(Hangup)'));
+    assert.match(hangup ?? '', /header\(Channel\),method\(ends_with\)\)\s*=\s*\\;1$/, 'only the ;1 half’s Hangup (an escaped semicolon)');
   });
 });
