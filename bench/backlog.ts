@@ -19,7 +19,7 @@ export interface BacklogSpec extends BridgeOptions {
 export interface BacklogResult {
   readonly messages: number;
   readonly concurrency: number;
-  /** Node flags the bridge ran with ('' = none). */
+  /** Environment and node flags the bridge ran with, as on a command line ('' = none). */
   readonly nodeFlags: string;
   readonly publishSeconds: number;
   readonly queuedAtStart: number;
@@ -97,7 +97,8 @@ export async function runBacklog(spec: BacklogSpec): Promise<BacklogResult> {
   return {
     messages: spec.messages,
     concurrency: spec.concurrency,
-    nodeFlags: (spec.nodeFlags ?? []).join(' '),
+    // The environment first, as on a command line: `MALLOC_ARENA_MAX=2 --max-semi-space-size=8 …`.
+    nodeFlags: [...Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`), ...(spec.nodeFlags ?? [])].join(' '),
     publishSeconds,
     queuedAtStart,
     drainSeconds,

@@ -100,14 +100,15 @@ const brokerAt = (c: number): boolean => designs.has('broker') && (!quick || c >
 const runId = `bench.${Date.now().toString(36)}`;
 /**
  * Memory under backlog: the bridge as shipped at C=64 (the fastest drain: the most garbage per
- * second) and C=16, and at C=64 with the shipped unit's heap flags (young and old generation capped).
+ * second) and C=16, and at C=64 as the shipped unit runs it: its heap flags (young and old generation
+ * capped) and its MALLOC_ARENA_MAX.
  */
-const BACKLOG_VARIANTS: ReadonlyArray<{ concurrency: number; flags: string[] }> = quick
+const BACKLOG_VARIANTS: ReadonlyArray<{ concurrency: number; flags: string[]; env?: Record<string, string> }> = quick
   ? [{ concurrency: 64, flags: [] }]
   : [
       { concurrency: 64, flags: [] },
       { concurrency: 16, flags: [] },
-      { concurrency: 64, flags: ['--max-semi-space-size=8', '--max-old-space-size=128'] },
+      { concurrency: 64, flags: ['--max-semi-space-size=8', '--max-old-space-size=128'], env: { MALLOC_ARENA_MAX: '2' } },
     ];
 /** The concurrency of the latency target (p99 at C=16, instant). */
 const PACED_AT = 16;
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
       for (const [i, variant] of BACKLOG_VARIANTS.entries()) {
         const flags = [...bridgeFlags, ...variant.flags];
         log(
-          `backlog: publishing ${backlogSize} jobs, then starting the bridge (instant, C=${variant.concurrency}${flags.length > 0 ? `, ${flags.join(' ')}` : ''})…`,
+          `backlog: publishing ${backlogSize} jobs, then starting the bridge (instant, C=${variant.concurrency}${flags.length > 0 ? `, ${flags.join(' ')}` : ''}${variant.env === undefined ? '' : `, ${JSON.stringify(variant.env)}`})…`,
         );
         const b = await runBacklog({
           broker,
@@ -156,6 +157,7 @@ async function main(): Promise<void> {
           logLevel,
           workDir,
           nodeFlags: flags,
+          ...(variant.env === undefined ? {} : { env: variant.env }),
         });
         backlogs.push(b);
         log(

@@ -89,6 +89,8 @@ export interface BridgeOptions {
   readonly nodeFlags?: readonly string[];
   /** Start it pinned to these CPUs (`--split-cpus`, bench/affinity.ts). */
   readonly cpus?: string;
+  /** Environment added to the bench's own, e.g. the unit's MALLOC_ARENA_MAX. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface BridgeProc {
@@ -147,7 +149,7 @@ export async function startBridge(o: BridgeOptions): Promise<BridgeProc> {
   const fd = openSync(logFile, 'a');
   const argv = [...(o.nodeFlags ?? []), CLI, 'run', '--config', config];
   const [command, args] = o.cpus === undefined ? [process.execPath, argv] : pinnedCommand(o.cpus, process.execPath, argv);
-  const child = spawn(command, args, { stdio: ['ignore', fd, fd] });
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...o.env } });
   closeSync(fd);
   const exited = once(child, 'exit');
   const deadline = Date.now() + 20_000;

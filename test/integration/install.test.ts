@@ -300,6 +300,8 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('ExecStart'), [
     '/usr/bin/node --max-semi-space-size=8 --max-old-space-size=128 /usr/local/bin/auditorai/transcoding/dist/cli.js run --config /etc/auditorai/transcoding.conf',
   ]);
+  // The peak-RSS target with 100,000 jobs queued counts on both the flags and the arena bound (docs/benchmarks.md).
+  assert.deepEqual(values('Environment'), ['NODE_ENV=production', 'MALLOC_ARENA_MAX=2']);
   assert.deepEqual(values('KillSignal'), ['SIGTERM']);
   // sd_notify (docs/decisions/0011-sd-notify.md): systemd-notify is a child, hence NotifyAccess=all.
   assert.deepEqual(values('Type'), ['notify']);

@@ -158,6 +158,7 @@ void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 
     /^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 --max-old-space-size=128 \/usr\/lib\/audio-convert\/dist\/cli\.js run --config \/etc\/auditorai\/transcoding\.conf$/m,
   );
   assert.match(fs.readFileSync(UNIT, 'utf8'), /^Type=notify$/m);
+  assert.match(fs.readFileSync(UNIT, 'utf8'), /^Environment=MALLOC_ARENA_MAX=2$/m);
   const verify = ok('systemd-analyze', ['verify', UNIT]);
   assert.equal(verify.stderr.trim(), '', `systemd-analyze verify complained:\n${verify.stderr}`);
   const security = ok('systemd-analyze', ['security', '--offline=yes', UNIT]).stdout;
