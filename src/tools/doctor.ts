@@ -1,7 +1,8 @@
 /**
  * `audio-convert doctor`: checks a deployment from the outside, in order, and says for each
- * problem how to fix it: the config file, RabbitMQ (reachable; input, dead-letter and delay
- * queues and the results exchange as the service declares them at start-up), AMI (reachable,
+ * problem how to fix it: the config file, RabbitMQ (reachable; the live and bulk input queues,
+ * their delay queues, the dead-letter queue and the results exchange as the service declares them
+ * at start-up), AMI (reachable,
  * login), and the dialplan (the `ping` extension answers, the conversion extension exists).
  * It never converts a file and never creates a queue.
  */
@@ -15,8 +16,10 @@ import {
   mainQueueDeclare,
   publisherQueues,
   resultsExchangeDeclare,
+  type BrokerNames,
   type QueueDeclare,
 } from '../queue/broker.js';
+import { bulkBrokerNames } from '../worker/classes.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { DoctorReport } from './doctor-report.js';
@@ -81,38 +84,54 @@ async function checkRabbit(config: Config, report: DoctorReport): Promise<void> 
 
 async function checkQueues(connection: Connection, config: Config, report: DoctorReport): Promise<void> {
   const names = brokerNames(config);
+  // Both classes of work (decisions/0012): the live lane, then the bulk lane with its own delay queues.
+  for (const [lane, laneNames] of [
+    ['input', names],
+    ['bulk', bulkBrokerNames(names)],
+  ] as const) {
+    await checkInputQueue(connection, config, report, lane, laneNames);
+    for (const declare of publisherQueues(laneNames).filter((q) => q.queue !== names.deadLetterQueue)) {
+      const delay = await inspectQueue(connection, declare);
+      reportPiece(
+        report,
+        `delay queue '${declare.queue}'`,
+        delay,
+        (n) => `present with the expected TTL and dead-letter target (${plural(n.messageCount, 'message')} waiting)`,
+      );
+    }
+  }
+  const dead = await inspectQueue(connection, { queue: names.deadLetterQueue, durable: true });
+  reportPiece(report, `dead-letter queue '${names.deadLetterQueue}'`, dead, (n) => `present (${plural(n.messageCount, 'message')})`);
+  const exchange = await inspectExchange(connection, resultsExchangeDeclare(names));
+  reportPiece(report, `results exchange '${names.resultsExchange}'`, exchange, () => 'present (topic, durable)');
+}
+
+/** The live or the bulk input queue: its arguments, what waits in it, and whether anyone consumes it. */
+async function checkInputQueue(
+  connection: Connection,
+  config: Config,
+  report: DoctorReport,
+  lane: 'input' | 'bulk',
+  names: BrokerNames,
+): Promise<void> {
   const main = mainQueueDeclare(names);
   const input = await inspectQueue(connection, main);
   if (input.kind === 'absent') {
-    report.info(`input queue '${main.queue}' does not exist yet: the service declares it at start-up, before it consumes`);
+    report.info(`${lane} queue '${main.queue}' does not exist yet: the service declares it at start-up, before it consumes`);
   } else if (input.kind === 'mismatch') {
     report.fail(
-      `input queue '${main.queue}'`,
+      `${lane} queue '${main.queue}'`,
       input.problem,
       `set [RabbitMQ] QueueType in ${config.file} to match the existing queue, or drain it and delete it ` +
         `(rabbitmqctl delete_queue '${main.queue}') so that the service declares it again`,
     );
   } else {
     report.ok(
-      `input queue '${main.queue}' present with the expected arguments (${plural(input.messageCount, 'message')} waiting, ${plural(input.consumerCount, 'consumer')})`,
+      `${lane} queue '${main.queue}' present with the expected arguments (${plural(input.messageCount, 'message')} waiting, ${plural(input.consumerCount, 'consumer')})`,
     );
     if (input.consumerCount === 0)
       report.info(`nobody consumes '${main.queue}': the service is not running, or is paused (see its /readyz)`);
   }
-
-  const dead = await inspectQueue(connection, { queue: names.deadLetterQueue, durable: true });
-  reportPiece(report, `dead-letter queue '${names.deadLetterQueue}'`, dead, (n) => `present (${plural(n.messageCount, 'message')})`);
-  for (const declare of publisherQueues(names).filter((q) => q.queue !== names.deadLetterQueue)) {
-    const delay = await inspectQueue(connection, declare);
-    reportPiece(
-      report,
-      `delay queue '${declare.queue}'`,
-      delay,
-      (n) => `present with the expected TTL and dead-letter target (${plural(n.messageCount, 'message')} waiting)`,
-    );
-  }
-  const exchange = await inspectExchange(connection, resultsExchangeDeclare(names));
-  reportPiece(report, `results exchange '${names.resultsExchange}'`, exchange, () => 'present (topic, durable)');
 }
 
 /** One piece of the topology: OK, absent (the service declares it at start-up) or FAIL with the fix. */

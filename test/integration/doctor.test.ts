@@ -17,6 +17,7 @@ import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 import { loadConfig } from '../../src/config.js';
 import { brokerNames, declareTopology } from '../../src/queue/broker.js';
+import { bulkBrokerNames, serviceQueues } from '../../src/worker/classes.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -164,6 +165,34 @@ describe('doctor', () => {
       new RegExp(`^FAIL delay queue '${delays[1]!.replaceAll('.', '\\.')}': .*x-message-ttl.*\\n     fix: drain it and delete it`, 'm'),
     );
     assert.match(wrong.text, new RegExp(`^FAIL results exchange '${queue}\\.results': exists with other arguments.*\\n     fix: `, 'm'));
+  });
+
+  it('checks the bulk lane too: its queue and its own delay queues; a bulk queue with other arguments is a FAIL', async () => {
+    const { file, queue } = testConfig();
+    const names = brokerNames(loadConfig(file, {}));
+    for (const q of serviceQueues(names)) queuesToDelete.add(q);
+    after(() => rabbit.exchangeDelete({ exchange: `${queue}.results` }).catch(() => undefined));
+    const fresh = await doctor(file);
+    assert.equal(fresh.code, 0, fresh.text);
+    assert.match(fresh.text, new RegExp(`^INFO bulk queue '${queue}\\.bulk' does not exist yet: the service declares it at start-up`, 'm'));
+
+    await declareTopology(rabbit, names);
+    await declareTopology(rabbit, bulkBrokerNames(names));
+    const all = await doctor(file);
+    assert.equal(all.code, 0, all.text);
+    assert.match(
+      all.text,
+      new RegExp(`^OK   bulk queue '${queue}\\.bulk' present with the expected arguments \\(0 messages waiting, 0 consumers\\)$`, 'm'),
+    );
+    assert.match(all.text, new RegExp(`^OK   delay queue '${queue}\\.bulk\\.retry\\.5000' present with the expected TTL`, 'm'));
+    assert.doesNotMatch(all.text, /^INFO .* does not exist yet/m);
+
+    // A bulk queue someone declared as a quorum queue: the bridge's classic declare would be refused at start-up.
+    await rabbit.queueDelete({ queue: `${queue}.bulk` });
+    await rabbit.queueDeclare({ queue: `${queue}.bulk`, durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const wrong = await doctor(file);
+    assert.equal(wrong.code, 1, wrong.text);
+    assert.match(wrong.text, new RegExp(`^FAIL bulk queue '${queue}\\.bulk': .*x-queue-type.*\\n     fix: .*QueueType`, 'm'));
   });
 
   it('a fresh install: every missing piece is INFO (the service declares it at start-up), not FAIL', async () => {
