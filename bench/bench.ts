@@ -27,6 +27,7 @@ import { markdownResults, markdownTable, summary, textTable, writeResults, type 
 import { givenAsterisk, makeAsteriskData, startInstance } from './asterisk.js';
 import { asteriskSummary, runAsteriskBench } from './real-asterisk.js';
 import { cpuSplit } from './affinity.js';
+import { onInterrupt } from './interrupt.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -219,6 +220,12 @@ async function mainAsterisk(): Promise<void> {
           args['asterisk-pid'] === undefined ? undefined : Number(args['asterisk-pid']),
         );
   const data = makeAsteriskData(runId);
+  // Ctrl-C must not leave the throwaway Asterisk running or the run's files in the dialplan's root.
+  const forget = onInterrupt(() => {
+    target.stop();
+    data.remove();
+    rmSync(workDir, { recursive: true, force: true });
+  });
   let runs: RunResult[] = [];
   try {
     await broker.connection.onConnect(10_000);
@@ -247,6 +254,7 @@ async function mainAsterisk(): Promise<void> {
       log,
     });
   } finally {
+    forget();
     target.stop();
     data.remove();
     await broker.close();

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinnedCommand } from './affinity.js';
+import { onInterrupt } from './interrupt.js';
 
 /** The repository: bench code runs from its sources (tsx); the bridge it measures is the build in dist/. */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -151,7 +152,10 @@ export async function startBridge(o: BridgeOptions): Promise<BridgeProc> {
   const [command, args] = o.cpus === undefined ? [process.execPath, argv] : pinnedCommand(o.cpus, process.execPath, argv);
   const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...o.env } });
   closeSync(fd);
+  // An interrupted bench must not leave a bridge consuming from its queues.
+  const forget = onInterrupt(() => child.kill('SIGKILL'));
   const exited = once(child, 'exit');
+  exited.then(forget, forget);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`bridge exited with ${child.exitCode}; see ${logFile}`);

@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { affinityOf, pin, type CpuSplit } from './affinity.js';
+import { onInterrupt } from './interrupt.js';
 import type { BenchBroker } from './amqp.js';
 import type { AsteriskData, AsteriskTarget } from './asterisk.js';
 import { runBridge } from './drive-amqp.js';
@@ -70,13 +71,7 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
   if (asterisk === undefined || broker === undefined)
     throw new Error('--split-cpus needs the pids of a local Asterisk and RabbitMQ (the throwaway instance, or --asterisk-pid)');
   const before = new Map([asterisk, broker, process.pid].map((pid) => [pid, affinityOf(pid)]));
-  try {
-    pin(asterisk, split.asteriskHost);
-    pin(broker, split.elsewhere);
-    pin(process.pid, split.elsewhere);
-    o.log(`CPU split: Asterisk and the driver measured on CPU ${split.asteriskHost}; RabbitMQ and the producer on CPU ${split.elsewhere}`);
-    return await runRows(o);
-  } finally {
+  const restore = (): void => {
     for (const [pid, cpus] of before) {
       try {
         pin(pid, cpus);
@@ -84,6 +79,18 @@ export async function runAsteriskBench(o: AsteriskBenchOptions): Promise<RunResu
         o.log(`could not restore pid ${pid}'s CPUs to ${cpus}: ${String(error)}`);
       }
     }
+  };
+  // The machine's RabbitMQ must not stay on one CPU after an interrupted run.
+  const forget = onInterrupt(restore);
+  try {
+    pin(asterisk, split.asteriskHost);
+    pin(broker, split.elsewhere);
+    pin(process.pid, split.elsewhere);
+    o.log(`CPU split: Asterisk and the driver measured on CPU ${split.asteriskHost}; RabbitMQ and the producer on CPU ${split.elsewhere}`);
+    return await runRows(o);
+  } finally {
+    forget();
+    restore();
   }
 }
 
