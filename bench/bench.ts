@@ -220,12 +220,13 @@ async function mainAsterisk(): Promise<void> {
           args['asterisk-pid'] === undefined ? undefined : Number(args['asterisk-pid']),
         );
   const data = makeAsteriskData(runId);
-  // Ctrl-C must not leave the throwaway Asterisk running or the run's files in the dialplan's root.
-  const forget = onInterrupt(() => {
+  const cleanUp = (): void => {
     target.stop();
     data.remove();
     rmSync(workDir, { recursive: true, force: true });
-  });
+  };
+  // Ctrl-C must not leave the throwaway Asterisk running or the run's files in the dialplan's root.
+  const forget = onInterrupt(cleanUp);
   let runs: RunResult[] = [];
   try {
     await broker.connection.onConnect(10_000);
@@ -255,10 +256,8 @@ async function mainAsterisk(): Promise<void> {
     });
   } finally {
     forget();
-    target.stop();
-    data.remove();
+    cleanUp();
     await broker.close();
-    rmSync(workDir, { recursive: true, force: true });
   }
   const settings = `${quick ? 'quick' : 'full'} real-Asterisk run, window = concurrency (the bridge's rows with ${queuedPerSlot} × C more jobs waiting in its queue), warm-up ${warmupMs} ms and until max(C, ${warmupJobs}) jobs completed, measured ${args['measure-ms'] ?? (quick ? 2000 : 8000)} ms per row, bridge log level ${logLevel}${args['split-cpus'] ? ', CPU split (--split-cpus)' : ''}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`;
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`;

@@ -2,8 +2,8 @@
  * `audio-convert doctor`: checks a deployment from the outside, in order, and says for each
  * problem how to fix it: the config file, RabbitMQ (reachable; the live and bulk input queues,
  * their delay queues, the dead-letter queue and the results exchange as the service declares them
- * at start-up), AMI (reachable,
- * login), and the dialplan (the `ping` extension answers, the conversion extension exists).
+ * at start-up), AMI (reachable, login), and the dialplan (the `ping` extension answers, the
+ * conversion extension exists).
  * It never converts a file and never creates a queue.
  */
 import { statSync } from 'node:fs';

@@ -88,8 +88,9 @@ describe('the shipped dialplan on a real Asterisk', () => {
     const seen = new Set<string>();
     const hangups: string[] = [];
     client.on('event', (m) => {
-      seen.add(getHeader(m, 'Event') ?? '?');
-      if (getHeader(m, 'Event') === 'Hangup') hangups.push(getHeader(m, 'Channel') ?? '?');
+      const name = getHeader(m, 'Event') ?? '?';
+      seen.add(name);
+      if (name === 'Hangup') hangups.push(getHeader(m, 'Channel') ?? '?');
     });
     client.start();
     await once(client, 'connected');
