@@ -11,8 +11,8 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { AmiClient, CLIENT_EVENTS } from '../../src/ami/client.js';
-import { ORIGINATOR_EVENTS } from '../../src/ami/originate.js';
-import { getHeader } from '../../src/ami/protocol.js';
+import { ORIGINATOR_EVENTS, Originator } from '../../src/ami/originate.js';
+import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 import { AMQP_URL, job, makeDataRoot, onServiceEvent } from '../helpers/stack.js';
 import { readWav } from '../helpers/wav.js';
@@ -118,7 +118,8 @@ describe('the shipped dialplan on a real Asterisk', () => {
       assert.equal(getHeader(response, 'Response'), 'Success');
       await hungUp;
       assert.ok(existsSync(data.wav('f')), 'the job converted');
-      for (const name of ['OriginateResponse', 'UserEvent', 'Hangup']) assert.ok(seen.has(name), `${name} arrives`);
+      for (const name of ['UserEvent', 'Hangup']) assert.ok(seen.has(name), `${name} arrives`);
+      assert.equal(seen.has('OriginateResponse'), false, 'a call that started sends no OriginateResponse (only a Failure passes)');
       const allowed = new Set([...ORIGINATOR_EVENTS, ...CLIENT_EVENTS]);
       assert.deepEqual(
         [...seen].filter((e) => !allowed.has(e)),
@@ -128,6 +129,38 @@ describe('the shipped dialplan on a real Asterisk', () => {
       assert.ok(hangups.length > 0 && hangups.every((c) => c.endsWith(';1')), `only the ;1 half hangs up here: ${hangups.join(', ')}`);
       data.remove();
     } finally {
+      await client.close();
+    }
+  });
+
+  it('the shipped event filter lets a call that cannot start report it: OriginateResponse Failure', async () => {
+    const { host, port, user, secret } = real.asterisk;
+    const client = new AmiClient({ host, port, username: user, secret, pingIntervalMs: 0 });
+    const response = new Promise<AmiMessage>((resolve) =>
+      client.on('event', (m) => {
+        if (getHeader(m, 'Event') === 'OriginateResponse') resolve(m);
+      }),
+    );
+    const connected = once(client, 'connected');
+    client.start();
+    await connected;
+    // A hold context that does not exist: Asterisk queues the Originate, then cannot start the call.
+    const originator = new Originator(client, {
+      channel: 'Local/s@audio-convert-no-such-hold',
+      context: 'audio-convert',
+      exten: 'convert',
+    });
+    try {
+      const data = runData();
+      const outcome = await originator.run({ gsmPath: data.gsm('nostart', 1), wavPath: data.wav('nostart'), timeoutMs: 20_000 });
+      // Asterisk sends the ;1 Hangup first, then the OriginateResponse: either ends the attempt as a failure.
+      assert.ok(outcome.kind === 'hangup-without-result' || outcome.kind === 'start-failed', JSON.stringify(outcome));
+      const failure = await response;
+      assert.deepEqual([getHeader(failure, 'Response'), getHeader(failure, 'Channel')], ['Failure', 'Local/s@audio-convert-no-such-hold']);
+      assert.equal(existsSync(data.wav('nostart')), false);
+      data.remove();
+    } finally {
+      originator.dispose();
       await client.close();
     }
   });

@@ -24,6 +24,8 @@ describe('config/asterisk/manager.conf [auditorai]', () => {
     for (const f of filters) assert.match(f, /^eventfilter\(action\(include\),name\(\w+\)/, f);
     const names = filters.map((f) => /name\((\w+)\)/.exec(f)![1]!).sort();
     assert.deepEqual(names, [...ORIGINATOR_EVENTS, ...CLIENT_EVENTS].sort());
+    const originateResponse = filters.find((f) => f.includes('name(OriginateResponse)'));
+    assert.match(originateResponse ?? '', /header\(Response\),method\(exact\)\)\s*=\s*Failure$/, 'only a call that could not start');
     const userEvent = filters.find((f) => f.includes('name(UserEvent)'));
     assert.match(userEvent ?? '', /header\(UserEvent\),method\(exact\)\)\s*=\s*AudioConvert$/, 'only the dialplan’s UserEvent');
     const hangup = filters.find((f) => f.includes('name(Hangup)'));
