@@ -18,11 +18,16 @@ export interface LimitSpec extends Omit<MeasureSpec, 'design'> {
   readonly wavFor: (seq: number) => string;
 }
 
+/** How many failed conversions per row the driver describes on stderr (the rest are only counted). */
+const FAILURES_SHOWN = 5;
+
 export async function runLimit(spec: LimitSpec): Promise<RunResult> {
   const ami = await MiniAmi.connect(spec.amiPort, () => undefined, spec.amiHost);
   await login(ami, spec.amiUser, spec.amiSecret);
   const byUid = new Map<string, number>();
-  const failedUids = new Set<string>();
+  /** Failed conversions by Uniqueid: the UserEvent's Detail, printed for the first few of a row. */
+  const failedUids = new Map<string, string>();
+  let failuresShown = 0;
   const result = await measure({ ...spec, design: 'limit' }, (complete) => {
     ami.setHandler((text, start, end) => {
       if (text.startsWith('Event: Hangup\r\n', start)) {
@@ -30,11 +35,14 @@ export async function runLimit(spec: LimitSpec): Promise<RunResult> {
         const seq = uid === undefined ? undefined : byUid.get(uid);
         if (seq === undefined || uid === undefined) return;
         byUid.delete(uid);
-        complete(seq, !failedUids.delete(uid));
+        const detail = failedUids.get(uid);
+        failedUids.delete(uid);
+        if (detail !== undefined && failuresShown++ < FAILURES_SHOWN) process.stderr.write(`limit: conversion failed: ${detail}\n`);
+        complete(seq, detail === undefined);
       } else if (text.startsWith('Event: UserEvent\r\n', start)) {
         if (headerIn(text, start, end, 'Status: ') !== 'OK') {
           const uid = headerIn(text, start, end, 'Uniqueid: ');
-          if (uid !== undefined) failedUids.add(uid);
+          if (uid !== undefined) failedUids.set(uid, headerIn(text, start, end, 'Detail: ') ?? '(no Detail)');
         }
       } else if (text.startsWith('Response: Error', start)) {
         process.stderr.write(`limit: ${text.slice(start, end)}\n`);

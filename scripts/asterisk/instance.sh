@@ -7,7 +7,7 @@
 #   scripts/asterisk/instance.sh start [DIR]   create (if new) and start; prints KEY=VALUE lines
 #                                              (also in DIR/instance.env) once AMI is fully booted
 #   scripts/asterisk/instance.sh stop DIR      `core stop now`, then kill what is left of every
-#                                              session this DIR started (orphaned timeout/sox too)
+#                                              session this DIR started (an orphaned step too)
 #                                              and remove DIR (AUDIOCONVERT_ASTERISK_KEEP=1 keeps it)
 #   scripts/asterisk/instance.sh cli DIR CMD   run one CLI command (asterisk -rx) on it
 #
@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 done
 cmd=${1:-}; shift || true
 
-# Every process Asterisk starts (SHELL() → sh → perl → sox, TrySystem() → sh → mkdir) stays in its session: Asterisk is
+# Every process Asterisk starts (SHELL() → sh → perl → untoast, TrySystem() → sh → mkdir) stays in its session: Asterisk is
 # started by setsid, and nothing in it calls setsid again. Killing by session id reaches orphans
 # too, and nothing else.
 session_pids() { ps -eo pid=,sid= | awk -v s="$1" '$2 == s { print $1 }'; }

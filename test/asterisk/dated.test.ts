@@ -60,7 +60,7 @@ describe('dated trees on a real Asterisk', () => {
     const stack = await real.stack();
     const g = `${DIALPLAN_ROOT}/gsm/${stack.data.prefix}t`;
     const w = `${DIALPLAN_ROOT}/wav/${stack.data.prefix}t`;
-    const before = real.soxCalls().length;
+    const before = real.decoderCalls().length;
     for (const [gsmPath, wavPath] of [
       [`${g}/2026/../a.gsm`, `${w}/a.wav`],
       [`${g}/.hidden/a.gsm`, `${w}/a.wav`],
@@ -75,7 +75,7 @@ describe('dated trees on a real Asterisk', () => {
         `${gsmPath} → ${wavPath}: ${JSON.stringify(outcome)}`,
       );
     }
-    assert.equal(real.soxCalls().length, before, 'no conversion step ran');
+    assert.equal(real.decoderCalls().length, before, 'no conversion step ran');
     assert.equal(existsSync(`${w}`), false, 'no directory was created');
   });
 

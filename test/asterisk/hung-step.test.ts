@@ -5,7 +5,7 @@
  * and the point is to prove THAT line works with the real SHELL(), the real perl and the real hold
  * of [audio-convert-hold] (which must outlast the step, or the UserEvent is never sent). Shortening
  * it would mean changing the shipped file, or a perl double that rewrites its program — and then
- * the test would no longer prove the shipped bound. Only `sox` is
+ * the test would no longer prove the shipped bound. Only `untoast` is
  * a double here (it hangs for this one input, see setup.ts), the one part that has to misbehave.
  */
 import assert from 'node:assert/strict';
@@ -56,10 +56,10 @@ describe('a hung conversion step on a real Asterisk', () => {
       await stack.startService();
       const hung = job(stack, `${HANG_MARK}-orphan`);
       await stack.publish(hung);
-      await onCondition(() => own.soxCalls().some((c) => c.includes(hung.gsm_path)));
+      await onCondition(() => own.decoderCalls().some((c) => c.includes(hung.gsm_path)));
       session = own.asterisk.pid;
       await own.asterisk.kill9();
-      assert.ok(liveInSession(session).length >= 2, 'perl and the hung sox outlive Asterisk (its session)');
+      assert.ok(liveInSession(session).length >= 2, 'perl and the hung decoder outlive Asterisk (its session)');
     } finally {
       await own.close();
     }

@@ -35,7 +35,7 @@ describe('the shipped dialplan on a real Asterisk', () => {
     const [result] = stack.results.bodies<Result>();
     assert.equal(result?.status, 'converted', JSON.stringify(result));
     assert.ok(
-      real.soxCalls().some((c) => c.includes(gsm)),
+      real.decoderCalls().some((c) => c.includes(gsm)),
       'the dialplan ran the conversion step',
     );
     const wav = readWav(stack.data.wav('ok'));
@@ -61,7 +61,7 @@ describe('the shipped dialplan on a real Asterisk', () => {
     assert.equal(result?.error?.code, 'INPUT_MISSING', JSON.stringify(result));
     assert.equal(result?.attempts, 1, 'a permanent failure: not retried');
     assert.equal(existsSync(stack.data.wav('gone')), false);
-    assert.ok(!real.soxCalls().some((c) => c.includes(gone.gsm_path)), 'sox never ran for it');
+    assert.ok(!real.decoderCalls().some((c) => c.includes(gone.gsm_path)), 'the decoder never ran for it');
   });
 
   it('invalid path: the dialplan refuses a path the bridge allows, and executes nothing', async () => {
@@ -72,13 +72,13 @@ describe('the shipped dialplan on a real Asterisk', () => {
     const stack = await real.stack({ worker: { AllowedRoots: `/var/local/auditorai, ${other.root}` } });
     await stack.startService();
     const gsm = other.gsm(`elsewhere-${randomUUID().slice(0, 8)}`);
-    const before = real.soxCalls().length;
+    const before = real.decoderCalls().length;
     await stack.publish({ job_id: 'elsewhere', gsm_path: gsm, wav_path: other.wav('elsewhere') });
     await stack.results.onCount(1);
     const [result] = stack.results.bodies<Result>();
     assert.equal(result?.error?.code, 'PATH_NOT_ALLOWED', JSON.stringify(result));
     assert.match(result?.error?.message ?? '', /invalid-path/);
-    assert.deepEqual(real.soxCalls().slice(before), [], 'no conversion step ran');
+    assert.deepEqual(real.decoderCalls().slice(before), [], 'no conversion step ran');
     assert.equal(existsSync(other.wav('elsewhere')), false);
   });
 

@@ -1,5 +1,5 @@
 /**
- * What every real-Asterisk test file shares: a throwaway Asterisk (one per file), a `sox` test
+ * What every real-Asterisk test file shares: a throwaway Asterisk (one per file), an `untoast` test
  * double on its PATH, data under the dialplan's fixed root with names unique to this run, and the
  * bridge wired to it through test/helpers/stack.ts.
  */
@@ -18,49 +18,60 @@ import { startAsterisk, type AsteriskInstance } from './instance.js';
  */
 export const DIALPLAN_ROOT = '/var/local/auditorai';
 
-/** Put in a GSM file's name, makes the `sox` double hang (see soxDouble). */
+/** Put in a GSM file's name, makes the `untoast` double hang (see decoderDouble). */
 export const HANG_MARK = 'hang-step';
 
 export interface RealAsterisk {
   readonly asterisk: AsteriskInstance;
-  /** Every argument line the dialplan's step passed to `sox`, in order (proves what ran, and what did not). */
-  soxCalls(): string[];
+  /** One line per decoder the dialplan's step started, `<stdin's file> > <stdout's file> <args>`, in order (proves what ran, and what did not). */
+  decoderCalls(): string[];
   /** A stack (RabbitMQ objects, data, config) whose service logs in to this Asterisk. */
   stack(config?: ConfigOverrides, data?: DataRoot): Promise<ExternalStack>;
   close(): Promise<void>;
 }
 
 /**
- * The dialplan runs `sox` by name, so a script earlier on the Asterisk process's PATH stands in for
- * it: it logs its arguments and runs the real sox, except for an input whose name holds HANG_MARK,
- * where it hangs like a stuck conversion. A double of sox only: the shell, perl (its timer and
- * rename) and the dialplan stay the real ones.
+ * The dialplan runs `untoast` by name, so a script earlier on the Asterisk process's PATH stands in
+ * for it: it logs the files it was given (the step hands it the GSM as stdin and the temp file as
+ * stdout) and runs the real untoast, except for an input whose name holds HANG_MARK, where it hangs
+ * like a stuck conversion. A double of the decoder only: the shell, perl (its header, timer, size
+ * check and rename) and the dialplan stay the real ones.
  */
-function soxDouble(dir: string): { bin: string; log: string } {
-  const real = execFileSync('sh', ['-c', 'command -v sox']).toString().trim();
+function decoderDouble(dir: string): { bin: string; log: string } {
+  const real = commandPath('untoast', 'libgsm-tools');
   const bin = path.join(dir, 'bin');
-  const log = path.join(dir, 'sox-calls.log');
+  const log = path.join(dir, 'decoder-calls.log');
   execFileSync('mkdir', ['-p', bin]);
   writeFileSync(
-    path.join(bin, 'sox'),
-    `#!/bin/sh\n# test double (test/asterisk/setup.ts): log, then the real sox, or hang\n` +
-      `echo "$*" >> ${log}\n` +
-      `case "$*" in *${HANG_MARK}*) exec sleep 3600 ;; esac\n` +
+    path.join(bin, 'untoast'),
+    `#!/bin/sh\n# test double (test/asterisk/setup.ts): log, then the real untoast, or hang\n` +
+      `in=$(readlink /proc/$$/fd/0); out=$(readlink /proc/$$/fd/1)\n` +
+      `echo "$in > $out $*" >> ${log}\n` +
+      `case "$in" in *${HANG_MARK}*) exec sleep 3600 ;; esac\n` +
       `exec ${real} "$@"\n`,
   );
-  chmodSync(path.join(bin, 'sox'), 0o755);
+  chmodSync(path.join(bin, 'untoast'), 0o755);
   return { bin, log };
+}
+
+/** Where a program the shipped dialplan runs is; a clear failure, saying what to install, if it is missing. */
+export function commandPath(name: string, debianPackage: string): string {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error(`${name} is not installed; the real-Asterisk suite needs it: apt-get install ${debianPackage} (or scripts/asterisk/deps.sh)`);
+  }
 }
 
 /** Starts a real Asterisk for one test file. */
 export async function realAsterisk(): Promise<RealAsterisk> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ac-real-'));
-  const sox = soxDouble(dir);
-  const asterisk = await startAsterisk({ pathPrepend: [sox.bin] });
+  const decoder = decoderDouble(dir);
+  const asterisk = await startAsterisk({ pathPrepend: [decoder.bin] });
   const stacks: ExternalStack[] = [];
   return {
     asterisk,
-    soxCalls: () => (existsSync(sox.log) ? readFileSync(sox.log, 'utf8').split('\n').filter(Boolean) : []),
+    decoderCalls: () => (existsSync(decoder.log) ? readFileSync(decoder.log, 'utf8').split('\n').filter(Boolean) : []),
     async stack(config = {}, data = runData()) {
       const s = await makeStackOn(asterisk, { data, config: { ...config, worker: { AllowedRoots: DIALPLAN_ROOT, ...config.worker } } });
       stacks.push(s);
