@@ -23,7 +23,10 @@ export const HANG_MARK = 'hang-step';
 
 export interface RealAsterisk {
   readonly asterisk: AsteriskInstance;
-  /** One line per decoder the dialplan's step started, `<stdin's file> > <stdout's file> <args>`, in order (proves what ran, and what did not). */
+  /**
+   * One line per decoder the dialplan's step started, `<stdin's file> > <stdout's file> <args>`, in
+   * order (proves what ran, and what did not).
+   */
   decoderCalls(): string[];
   /** A stack (RabbitMQ objects, data, config) whose service logs in to this Asterisk. */
   stack(config?: ConfigOverrides, data?: DataRoot): Promise<ExternalStack>;
@@ -59,7 +62,9 @@ export function commandPath(name: string, debianPackage: string): string {
   try {
     return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
   } catch {
-    throw new Error(`${name} is not installed; the real-Asterisk suite needs it: apt-get install ${debianPackage} (or scripts/asterisk/deps.sh)`);
+    throw new Error(
+      `${name} is not installed; the real-Asterisk suite needs it: apt-get install ${debianPackage} (or scripts/asterisk/deps.sh)`,
+    );
   }
 }
 

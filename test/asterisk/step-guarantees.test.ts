@@ -60,7 +60,8 @@ before(async () => {
 after(async () => {
   await asterisk?.stop();
   for (const sub of ['gsm', 'wav'])
-    for (const f of readdirSync(path.join(ROOT, sub))) if (f.startsWith(tag)) rmSync(path.join(ROOT, sub, f), { recursive: true, force: true });
+    for (const f of readdirSync(path.join(ROOT, sub)))
+      if (f.startsWith(tag)) rmSync(path.join(ROOT, sub, f), { recursive: true, force: true });
   if (doubles !== '') rmSync(doubles, { recursive: true, force: true });
 });
 
@@ -181,7 +182,10 @@ describe('the conversion step on a real Asterisk', () => {
     const wav = wavOf('short-ok');
     writeFileSync(wav, 'the previous WAV');
     const { event } = await convert(gsmOf('short-ok'), wav);
-    assert.ok(decoderCalls().some((l) => l.startsWith(`${gsmOf('short-ok')} > `)), 'the double ran');
+    assert.ok(
+      decoderCalls().some((l) => l.startsWith(`${gsmOf('short-ok')} > `)),
+      'the double ran',
+    );
     assert.equal(event?.get('Status'), 'FAILED');
     assert.equal(event?.get('Detail'), 'APPERROR');
     assert.equal(readFileSync(wav, 'utf8'), 'the previous WAV');
