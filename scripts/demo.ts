@@ -75,7 +75,7 @@ async function main(): Promise<number> {
   say('making 5 GSM recordings (sox)');
   makeRecordings();
 
-  say('starting the Asterisk simulator (AMI on loopback; converts with sox like the shipped dialplan)');
+  say('starting the Asterisk simulator (AMI on loopback; converts with sox: the same WAV the shipped dialplan writes with untoast)');
   const emulator = await AsteriskEmulator.start({ port: 0, root, mode: 'real' });
   process.stdout.write(`  AMI on ${emulator.host}:${emulator.port}\n`);
   const config = loadConfig(writeConfig(emulator.port), {});

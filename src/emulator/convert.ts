@@ -1,6 +1,8 @@
 /**
- * The conversion step of the shipped dialplan (priorities 11–15), for real: the same sox command
- * line, bounded like the step's perl (`alarm`, then SIGKILL of sox), written to the temp file and renamed onto the target,
+ * The conversion step of the shipped dialplan (priorities 11–15), for real: the sox command line of
+ * config/asterisk/variants/step-sox.conf (the shipped step decodes with untoast instead, into the same
+ * WAV bytes; the emulator keeps sox so that `npm test` and the demo need no libgsm-tools), bounded like
+ * the step's perl (`alarm`, then SIGKILL), written to the temp file and renamed onto the target,
  * the temp file removed on failure. Reports the step's status (priority 13). No shell is involved: the
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
@@ -18,11 +20,11 @@ export interface ConvertJob {
   readonly gsmPath: string;
   readonly tmpPath: string;
   readonly wavPath: string;
-  /** The step's bound: sox is SIGKILLed then (perl's `alarm 100` and `kill 9, $sox`). */
+  /** The step's bound: sox is SIGKILLed then (perl's `alarm 100` and `kill 9` of the decoder). */
   readonly timeoutMs: number;
 }
 
-/** The sox argv of priority 12 (after `sox`). */
+/** The sox argv of step-sox's priority 12 (after `sox`). */
 export function soxArgs(gsmPath: string, outPath: string): string[] {
   return ['-t', 'gsm', gsmPath, '-r', '8000', '-c', '1', '-e', 'signed-integer', '-b', '16', '-t', 'wav', outPath];
 }

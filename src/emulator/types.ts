@@ -33,7 +33,7 @@ export interface EmulatorOptions {
   root?: string;
   /** Extra time every conversion step takes, in ms (default 0). */
   latencyMs?: number;
-  /** The dialplan's time bound on the step; default 100000 (extensions.conf: perl's `alarm 100`, then SIGKILL of sox). */
+  /** The dialplan's time bound on the step; default 100000 (extensions.conf: perl's `alarm 100`, then SIGKILL of the decoder). */
   conversionTimeoutMs?: number;
   /** Delay before "Authentication failed" and the close; Asterisk sleeps 1 s. Default 1000. */
   loginFailDelayMs?: number;

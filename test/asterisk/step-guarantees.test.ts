@@ -51,6 +51,10 @@ before(async () => {
     execFileSync(realSox, ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', gsmOf(name), 'synth', '3', 'sine', '440']);
   // A GSM file whose last frame is cut short: sox and the step both drop the partial frame.
   writeFileSync(gsmOf('truncated'), readFileSync(gsmOf('ok')).subarray(0, 33 * 100 + 17));
+  // A corrupt recording: frame 50 of 150 lacks GSM's signature nibble (sox writes an empty WAV and exits 0).
+  const corrupt = readFileSync(gsmOf('ok'));
+  corrupt[33 * 50] = 0;
+  writeFileSync(gsmOf('corrupt'), corrupt);
   // A "recording" that is a directory: it exists (priority 8 lets it through), but no read succeeds.
   mkdirSync(gsmOf('is-a-dir'));
   asterisk = await startAsterisk({ pathPrepend: [doubles] });
@@ -190,6 +194,18 @@ describe('the conversion step on a real Asterisk', () => {
     assert.equal(event?.get('Detail'), 'APPERROR');
     assert.equal(readFileSync(wav, 'utf8'), 'the previous WAV');
     assert.deepEqual(tempsOf(wav), []);
+  });
+
+  it('a corrupt recording (a bad frame) is a failure, not a short WAV: untoast stops there, the size check sees it', async () => {
+    const { event } = await convert(gsmOf('corrupt'), wavOf('corrupt'));
+    assert.ok(
+      decoderCalls().some((l) => l.startsWith(`${gsmOf('corrupt')} > `)),
+      'the real untoast ran',
+    );
+    assert.equal(event?.get('Status'), 'FAILED');
+    assert.equal(event?.get('Detail'), 'APPERROR');
+    assert.equal(existsSync(wavOf('corrupt')), false);
+    assert.deepEqual(tempsOf(wavOf('corrupt')), []);
   });
 
   it('an input that exists but cannot be read (a directory named .gsm) is a failure, nothing is renamed', async () => {

@@ -302,6 +302,10 @@ describe('AMI emulator: controls', () => {
 
 describe('the shipped dialplan and the emulator agree', () => {
   const file = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/asterisk/extensions.conf'), 'utf8');
+  const stepSox = readFileSync(
+    path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/asterisk/variants/step-sox.conf'),
+    'utf8',
+  );
   /** context → exten → [priority, application line] from the `exten =>` / `same =>` lines. */
   const plan = new Map<string, [number, string][]>();
   let key = '';
@@ -332,17 +336,20 @@ describe('the shipped dialplan and the emulator agree', () => {
     assert.equal(plan.get('audio-convert/h')!.length, 1);
   });
 
-  test('the path REGEXes, the sox command line and the temp name', () => {
+  test('the path REGEXes, the decoder command lines and the temp name', () => {
     const rules = pathRules('/var/local/auditorai');
     assert.ok(file.includes(`\nAUDIOCONVERT_GSM_ROOT=${rules.roots.gsm}\n`));
     assert.ok(file.includes(`\nAUDIOCONVERT_WAV_ROOT=${rules.roots.wav}\n`));
     assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_GSM_ROOT}${DIALPLAN_PATH_TAIL.gsm}" \${GSM_PATH})`));
     assert.ok(file.includes(`REGEX("^\${AUDIOCONVERT_WAV_ROOT}${DIALPLAN_PATH_TAIL.wav}" \${WAV_PATH})`));
     for (const root of ['GSM', 'WAV']) assert.ok(file.includes(`REGEX("${DIALPLAN_ROOT_PATTERN}" \${AUDIOCONVERT_${root}_ROOT})`));
-    // The perl step: sox with the emulator's argv, the temp file renamed onto the target, the paths as perl's arguments.
+    // The shipped perl step: untoast from the GSM (stdin) into the temp file, renamed onto the target only
+    // with the whole output; the paths as perl's arguments.
+    assert.ok(file.includes(`exec "untoast", "-l") || exit 127\\;`));
+    assert.ok(file.includes(`-s $tmp == 44 + $n && rename($tmp, $wav) && print "OK\\n"' -- \${GSM_PATH} \${TMP_PATH} \${WAV_PATH})})`));
+    // The emulator converts with sox, as the step-sox variant does (the same WAV bytes: test/asterisk/step-guarantees).
     const perlList = ['sox', ...soxArgs('$gsm', '$tmp')].map((a) => (a.startsWith('$') ? a : `"${a}"`)).join(', ');
-    assert.ok(file.includes(`exec ${perlList} or exit 127\\;`));
-    assert.ok(file.includes(`rename($tmp, $wav) && print "OK\\n"' -- \${GSM_PATH} \${TMP_PATH} \${WAV_PATH})})`));
+    assert.ok(stepSox.includes(`exec ${perlList} or exit 127\\;`));
     assert.ok(file.includes('Set(TMP_PATH=${WAV_PATH}.tmp-${JOB_ID}.wav)'));
   });
 
