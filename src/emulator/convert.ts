@@ -34,7 +34,10 @@ export function soxArgs(gsmPath: string, outPath: string): string[] {
  * an Asterisk restart does not (the recordings show the steps running on as orphans).
  */
 export async function convert(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemStatus> {
-  const status = await runSox(job, children);
+  let status = await runSox(job, children);
+  // The shipped step renames only a whole output (`-s $tmp == 44 + $n`): sox exits 0 on a corrupt
+  // recording with an empty or short WAV, which the step's size check turns into APPERROR.
+  if (status === 'SUCCESS' && (await statSize(job.tmpPath)) !== wholeWavBytes(await statSize(job.gsmPath))) status = 'APPERROR';
   if (status !== 'SUCCESS') {
     await rm(job.tmpPath, { force: true }).catch(() => undefined);
     return status;
@@ -69,6 +72,11 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemSta
     child.once('error', () => done('APPERROR'));
     child.once('exit', (code) => done(code === 0 ? 'SUCCESS' : 'APPERROR'));
   });
+}
+
+/** The size of the WAV the shipped step accepts: a 44-byte header and 320 bytes per whole 33-byte GSM frame. */
+export function wholeWavBytes(gsmBytes: number): number {
+  return 44 + 320 * Math.floor(gsmBytes / 33);
 }
 
 /** STAT(s,path): the size, or 0 when it cannot be read (func_env prints 0 then). */
