@@ -128,8 +128,9 @@ describe('overlapping attempts on one WAV (orphaned conversion + retry)', { time
   it('the shipped dialplan converts into a per-attempt temp file and renames it (as the emulator does)', () => {
     const dialplan = readFileSync(path.join(repoRoot(), 'config', 'asterisk', 'extensions.conf'), 'utf8');
     assert.match(dialplan, /Set\(TMP_PATH=\$\{WAV_PATH\}\.tmp-\$\{JOB_ID\}\.wav\)/);
-    // perl: sox writes $tmp; only after sox exited 0 is $tmp renamed onto $wav and OK printed ($tmp, $wav: perl's arguments).
-    assert.match(dialplan, /"-t", "wav", \$tmp or exit 127\\;.* \$\? == 0 && rename\(\$tmp, \$wav\) && print "OK\\n"' -- /);
+    // perl: untoast writes $tmp (opened as O); only after it exited 0 with the whole output is $tmp renamed onto $wav
+    // and OK printed ($tmp, $wav: perl's arguments).
+    assert.match(dialplan, /open\(O, ">", \$tmp\).* \$\? == 0 && -s \$tmp == 44 \+ \$n && rename\(\$tmp, \$wav\) && print "OK\\n"' -- /);
     assert.match(dialplan, /' -- \$\{GSM_PATH\} \$\{TMP_PATH\} \$\{WAV_PATH\}\)\}\)/);
     assert.equal(tempPathFor('/d/wav/a.wav', 'U'), '/d/wav/a.wav.tmp-U.wav');
   });
