@@ -26,7 +26,7 @@ function jobApp(call: Call): [string, string] {
   const tmp = tempPathFor(wav, v.get('JOB_ID') ?? '');
   return [
     'Set',
-    `STEP_OUT=\${SHELL(exec perl -e '… exec "untoast", "-l") … waitpid $dec, 0; $? == 0 && -s $tmp == 44 + $n && rename($tmp, $wav) && print "OK\\n"' -- ${gsm} ${tmp} ${wav})}`,
+    `STEP_OUT=\${SHELL(exec perl -e '… exec "untoast", "-l") … waitpid $dec, 0; $s = $?; $dec = 0; $s == 0 && -s $tmp == 44 + $n && rename($tmp, $wav) && print "OK\\n"' -- ${gsm} ${tmp} ${wav})}`,
   ];
 }
 

@@ -14,7 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { job } from '../helpers/stack.js';
-import { HANG_MARK, realAsterisk, type RealAsterisk, type Result } from './setup.js';
+import { HANG_MARK, originateConvert, realAsterisk, type RealAsterisk, type Result } from './setup.js';
 
 const BOUND_S = 100;
 
@@ -25,14 +25,30 @@ before(async () => {
 after(() => real?.close());
 
 describe('a hung conversion step on a real Asterisk', () => {
-  it(`ends at the dialplan's bound (${BOUND_S} s): CONVERSION_FAILED (APPERROR), temp file removed, WAV untouched`, async () => {
+  it(`ends at the dialplan's bound (${BOUND_S} s), a hung decoder and a blocked open alike: CONVERSION_FAILED (APPERROR), temp file removed, WAV untouched`, async () => {
     // JobTimeout above the bound: the outcome must come from the dialplan, not from the bridge's deadline.
     const stack = await real.stack({ worker: { JobTimeout: String(BOUND_S + 30), MaxAttempts: '1' } });
     await stack.startService();
+    // Beside it, straight on AMI (the bridge refuses a path that is not a regular file): a GSM path
+    // that is a FIFO no one writes. perl's open of it blocks before the decoder exists; the bound
+    // is armed before that open, so this step ends at the same 100 s.
+    const fifo = path.join(stack.data.gsmDir, `${stack.data.prefix}fifo.gsm`);
+    execFileSync('mkfifo', [fifo]);
+    const fifoWav = stack.data.wav('fifo');
     const started = Date.now();
+    const onFifo = originateConvert(real.asterisk, fifo, fifoWav, (BOUND_S + 30) * 1000).then((r) => ({
+      ...r,
+      elapsed: (Date.now() - started) / 1000,
+    }));
     await stack.publish(job(stack, HANG_MARK));
     await stack.results.onCount(1);
     const elapsed = (Date.now() - started) / 1000;
+    const fifoOutcome = await onFifo;
+    assert.equal(fifoOutcome.event?.get('Status'), 'FAILED', 'the FIFO step');
+    assert.equal(fifoOutcome.event?.get('Detail'), 'APPERROR');
+    assert.ok(fifoOutcome.elapsed >= BOUND_S && fifoOutcome.elapsed < BOUND_S + 10, `the FIFO step ended after ${fifoOutcome.elapsed} s`);
+    assert.equal(existsSync(fifoWav), false);
+    assert.ok(!real.decoderCalls().some((c) => c.includes(fifo)), 'no decoder was started for the FIFO');
 
     const [result] = stack.results.bodies<Result>();
     assert.equal(result?.error?.code, 'CONVERSION_FAILED', JSON.stringify(result));

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeDataRoot, makeStackOn, type ConfigOverrides, type DataRoot, type ExternalStack } from '../helpers/stack.js';
@@ -115,3 +116,67 @@ export type Result = {
   attempts: number;
   error?: { code: string; message: string };
 };
+
+/** An AMI event's fields. */
+export type Fields = Map<string, string>;
+
+/**
+ * One Originate as the bridge sends it, on a connection of its own (no bridge, no RabbitMQ): what a
+ * test needs to hand the dialplan a path the bridge would refuse. Resolves with the UserEvent of its
+ * ChannelId after the Hangup; rejects after `timeoutMs`.
+ */
+export function originateConvert(
+  ami: { port: number; user: string; secret: string },
+  gsmPath: string,
+  wavPath: string,
+  timeoutMs = 30_000,
+): Promise<{ jobId: string; event: Fields | undefined }> {
+  const jobId = randomUUID();
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port: ami.port });
+    const timer = setTimeout(() => reject(new Error(`no Hangup within ${timeoutMs} ms`)), timeoutMs);
+    let text = '';
+    let event: Fields | undefined;
+    const send = (pairs: Array<[string, string]>): boolean => socket.write(`${pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      for (let end = text.indexOf('\r\n\r\n'); end >= 0; end = text.indexOf('\r\n\r\n')) {
+        const lines = text.slice(0, end).split('\r\n');
+        text = text.slice(end + 4);
+        const m: Fields = new Map(
+          lines.filter((l) => l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
+        );
+        if (m.get('Response') === 'Success' && m.get('ActionID') === 'login') {
+          send([
+            ['Action', 'Originate'],
+            ['Channel', 'Local/s@audio-convert-hold'],
+            ['Context', 'audio-convert'],
+            ['Exten', 'convert'],
+            ['Priority', '1'],
+            ['ChannelId', jobId],
+            ['Variable', `JOB_ID=${jobId}`],
+            ['Variable', `GSM_PATH=${gsmPath}`],
+            ['Variable', `WAV_PATH=${wavPath}`],
+            ['Async', 'true'],
+            ['ActionID', jobId],
+          ]);
+        } else if (m.get('Response') === 'Error') {
+          reject(new Error(`AMI error: ${lines.join(' / ')}`));
+        } else if (m.get('Event') === 'UserEvent' && m.get('Uniqueid') === jobId) {
+          event = m;
+        } else if (m.get('Event') === 'Hangup' && m.get('Uniqueid') === jobId) {
+          clearTimeout(timer);
+          socket.end();
+          resolve({ jobId, event });
+        }
+      }
+    });
+    send([
+      ['Action', 'Login'],
+      ['Username', ami.user],
+      ['Secret', ami.secret],
+      ['ActionID', 'login'],
+    ]);
+  });
+}

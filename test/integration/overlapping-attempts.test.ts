@@ -130,7 +130,7 @@ describe('overlapping attempts on one WAV (orphaned conversion + retry)', { time
     assert.match(dialplan, /Set\(TMP_PATH=\$\{WAV_PATH\}\.tmp-\$\{JOB_ID\}\.wav\)/);
     // perl: untoast writes $tmp (opened as O); only after it exited 0 with the whole output is $tmp renamed onto $wav
     // and OK printed ($tmp, $wav: perl's arguments).
-    assert.match(dialplan, /open\(O, ">", \$tmp\).* \$\? == 0 && -s \$tmp == 44 \+ \$n && rename\(\$tmp, \$wav\) && print "OK\\n"' -- /);
+    assert.match(dialplan, /open\(O, ">", \$tmp\).* \$s == 0 && -s \$tmp == 44 \+ \$n && rename\(\$tmp, \$wav\) && print "OK\\n"' -- /);
     assert.match(dialplan, /' -- \$\{GSM_PATH\} \$\{TMP_PATH\} \$\{WAV_PATH\}\)\}\)/);
     assert.equal(tempPathFor('/d/wav/a.wav', 'U'), '/d/wav/a.wav.tmp-U.wav');
   });
