@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { originateAction, type OriginateTarget } from '../../src/ami/originate.js';
 import { makeDataRoot, makeStackOn, type ConfigOverrides, type DataRoot, type ExternalStack } from '../helpers/stack.js';
 import { startAsterisk, type AsteriskInstance } from './instance.js';
 
@@ -120,8 +121,11 @@ export type Result = {
 /** An AMI event's fields. */
 export type Fields = Map<string, string>;
 
+/** Where the bridge's Originate goes with the shipped configuration (docs/asterisk.md). */
+const SHIPPED_TARGET: OriginateTarget = { channel: 'Local/s@audio-convert-hold', context: 'audio-convert', exten: 'convert' };
+
 /**
- * One Originate as the bridge sends it, on a connection of its own (no bridge, no RabbitMQ): what a
+ * One Originate as the bridge sends it (the bridge's own action builder), on a connection of its own (no bridge, no RabbitMQ): what a
  * test needs to hand the dialplan a path the bridge would refuse. Resolves with the UserEvent of its
  * ChannelId after the Hangup; rejects after `timeoutMs`.
  */
@@ -137,7 +141,8 @@ export function originateConvert(
     const timer = setTimeout(() => reject(new Error(`no Hangup within ${timeoutMs} ms`)), timeoutMs);
     let text = '';
     let event: Fields | undefined;
-    const send = (pairs: Array<[string, string]>): boolean => socket.write(`${pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    const send = (pairs: ReadonlyArray<readonly [string, string]>): boolean =>
+      socket.write(`${pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
     socket.on('error', reject);
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
@@ -148,19 +153,7 @@ export function originateConvert(
           lines.filter((l) => l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
         );
         if (m.get('Response') === 'Success' && m.get('ActionID') === 'login') {
-          send([
-            ['Action', 'Originate'],
-            ['Channel', 'Local/s@audio-convert-hold'],
-            ['Context', 'audio-convert'],
-            ['Exten', 'convert'],
-            ['Priority', '1'],
-            ['ChannelId', jobId],
-            ['Variable', `JOB_ID=${jobId}`],
-            ['Variable', `GSM_PATH=${gsmPath}`],
-            ['Variable', `WAV_PATH=${wavPath}`],
-            ['Async', 'true'],
-            ['ActionID', jobId],
-          ]);
+          send([...originateAction(SHIPPED_TARGET, jobId, gsmPath, wavPath), ['ActionID', jobId]]);
         } else if (m.get('Response') === 'Error') {
           reject(new Error(`AMI error: ${lines.join(' / ')}`));
         } else if (m.get('Event') === 'UserEvent' && m.get('Uniqueid') === jobId) {
