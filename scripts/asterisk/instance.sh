@@ -15,6 +15,11 @@
 # The prefix: --prefix P, else scripts/asterisk/prefix.sh (AUDIOCONVERT_ASTERISK_PREFIX or
 # AUDIOCONVERT_ASTERISK_SOURCE). The dialplan's System() steps run with the PATH this script had.
 # Runs Asterisk as the calling user (root in CI: it must write /var/local/auditorai/wav).
+# AUDIOCONVERT_ASTERISK_NOLOAD lists modules the instance must not load (modules.conf noload);
+# AUDIOCONVERT_ASTERISK_MODDIR replaces the prefix's module directory (an out-of-tree module build).
+# AUDIOCONVERT_ASTERISK_WRAPPER, when set, is a command prefix Asterisk is started under (word-split):
+# e.g. `valgrind --log-file=F` for the module's memory checks, or `setpriv --bounding-set=-dac_override`
+# for a root that obeys file modes (the hostile-file tests).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -75,7 +80,7 @@ write_config() {
 ; A plain [directories] section: the sample's [directories](!) is a template Asterisk ignores.
 [directories]
 astetcdir => $dir/etc
-astmoddir => $prefix/lib/asterisk/modules
+astmoddir => ${AUDIOCONVERT_ASTERISK_MODDIR:-$prefix/lib/asterisk/modules}
 astvarlibdir => $dir/lib
 astdbdir => $dir/lib
 astkeydir => $dir/lib
@@ -91,7 +96,11 @@ astsbindir => $prefix/sbin
 verbose = 0
 nocolor = yes
 EOF
-  printf '[modules]\nautoload = yes\n' > "$dir/etc/modules.conf"
+  # AUDIOCONVERT_ASTERISK_NOLOAD: modules not to load (space-separated), e.g. app_convert.so for the
+  # perl step (the dialplan picks Convert() whenever app_convert is loaded).
+  { printf '[modules]\nautoload = yes\n'
+    for m in ${AUDIOCONVERT_ASTERISK_NOLOAD:-}; do printf 'noload => %s\n' "$m"; done
+  } > "$dir/etc/modules.conf"
   printf '[general]\n\n[logfiles]\nmessages.log => notice,warning,error\n' > "$dir/etc/logger.conf"
   printf '[general]\nenable = no\n' > "$dir/etc/cdr.conf"
   printf '[general]\nenable = no\n' > "$dir/etc/cel.conf"
@@ -146,13 +155,14 @@ start() {
   alive "$pid" && die "already running in $dir (pid $pid)"
   rm -f "$dir/run/asterisk.pid" "$dir/run/asterisk.ctl"
   # -f: no fork, so $! is Asterisk; setsid: its own session, which its children inherit.
-  setsid "$prefix/sbin/asterisk" -C "$dir/etc/asterisk.conf" -f -n >>"$dir/log/console.log" 2>&1 </dev/null &
+  # shellcheck disable=SC2086 # the wrapper is a command line, split into words on purpose
+  setsid ${AUDIOCONVERT_ASTERISK_WRAPPER:-} "$prefix/sbin/asterisk" -C "$dir/etc/asterisk.conf" -f -n >>"$dir/log/console.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >> "$dir/sessions"
-  deadline=$((SECONDS + 60))
+  deadline=$((SECONDS + ${AUDIOCONVERT_ASTERISK_START_S:-60}))
   until "$prefix/sbin/asterisk" -C "$dir/etc/asterisk.conf" -rx 'core waitfullybooted' >/dev/null 2>&1; do
     alive "$pid" || { tail -n 30 "$dir/log/console.log" "$dir/log/messages.log" >&2 2>/dev/null; die "asterisk exited during start-up ($dir)"; }
-    [ $SECONDS -lt $deadline ] || die "asterisk not fully booted after 60 s ($dir/log)"
+    [ $SECONDS -lt $deadline ] || die "asterisk not fully booted after ${AUDIOCONVERT_ASTERISK_START_S:-60} s ($dir/log)"
     sleep 0.1
   done
   sed -i '/^ASTERISK_PID=/d' "$dir/instance.env"

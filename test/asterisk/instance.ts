@@ -34,6 +34,13 @@ export interface AsteriskInstance {
 export interface InstanceOptions {
   /** Directories put first on the PATH of the Asterisk process (what its System() steps run). */
   readonly pathPrepend?: readonly string[];
+  /**
+   * Which conversion step the shipped dialplan takes: 'convert-app' loads app_convert (built into the
+   * prefix by scripts/asterisk/build.sh), 'perl' keeps it unloaded (modules.conf noload). Default 'perl'.
+   */
+  readonly step?: 'perl' | 'convert-app';
+  /** Extra environment for scripts/asterisk/instance.sh (AUDIOCONVERT_ASTERISK_WRAPPER, …). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -43,7 +50,12 @@ export interface InstanceOptions {
  */
 export async function startAsterisk(options: InstanceOptions = {}): Promise<AsteriskInstance> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ac-asterisk-'));
-  const env = { ...process.env, PATH: [...(options.pathPrepend ?? []), process.env['PATH'] ?? ''].join(':') };
+  const env = {
+    ...process.env,
+    PATH: [...(options.pathPrepend ?? []), process.env['PATH'] ?? ''].join(':'),
+    AUDIOCONVERT_ASTERISK_NOLOAD: options.step === 'convert-app' ? '' : 'app_convert.so',
+    ...options.env,
+  };
   const sh = async (...args: string[]): Promise<string> => {
     try {
       return (await run(SCRIPT, args, { env, maxBuffer: 1 << 24 })).stdout;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { originateAction, type OriginateTarget } from '../../src/ami/originate.js';
 import { makeDataRoot, makeStackOn, type ConfigOverrides, type DataRoot, type ExternalStack } from '../helpers/stack.js';
-import { startAsterisk, type AsteriskInstance } from './instance.js';
+import { startAsterisk, type AsteriskInstance, type InstanceOptions } from './instance.js';
 
 /**
  * The dialplan's paths are fixed: its REGEXes accept only /var/local/auditorai/{gsm,wav}/<name>
@@ -70,11 +70,14 @@ export function commandPath(name: string, debianPackage: string): string {
   }
 }
 
-/** Starts a real Asterisk for one test file. */
-export async function realAsterisk(): Promise<RealAsterisk> {
+/**
+ * Starts a real Asterisk for one test file. `step` picks the shipped dialplan's conversion step:
+ * 'perl' (default: app_convert not loaded) or 'convert-app' (the module loaded: Convert()).
+ */
+export async function realAsterisk(options: Pick<InstanceOptions, 'step' | 'env'> = {}): Promise<RealAsterisk> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ac-real-'));
   const decoder = decoderDouble(dir);
-  const asterisk = await startAsterisk({ pathPrepend: [decoder.bin] });
+  const asterisk = await startAsterisk({ ...options, pathPrepend: [decoder.bin] });
   const stacks: ExternalStack[] = [];
   return {
     asterisk,

@@ -1,0 +1,306 @@
+/**
+ * Convert() — app_convert (asterisk/app_convert.c), our module inside the PBX — on a real Asterisk:
+ * built in the Asterisk tree by scripts/asterisk/build.sh and loaded, picked by the shipped dialplan
+ * (priority 8, IFMODULE), byte-equal to untoast, and given the hostile files a recorder, an operator or
+ * an attacker can leave: each must end as a failure with its own CONVERT_DETAIL, leave no file at the
+ * WAV's name and no temp file, and leave Asterisk up (a crash of the module would take every call on
+ * the host down). Then the out-of-tree build operators use (asterisk/Makefile), loaded the same way.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { startAsterisk, type AsteriskInstance } from './instance.js';
+import { commandPath, originateConvert, type Fields } from './setup.js';
+
+const run = promisify(execFile);
+const REPO = path.resolve(import.meta.dirname, '../..');
+const ROOT = '/var/local/auditorai';
+const tag = `convapp-${randomBytes(4).toString('hex')}`;
+const gsmOf = (name: string): string => path.join(ROOT, 'gsm', `${tag}-${name}.gsm`);
+const wavOf = (name: string): string => path.join(ROOT, 'wav', `${tag}-${name}.wav`);
+const mounts: string[] = [];
+
+let asterisk: AsteriskInstance;
+let sine = Buffer.alloc(0);
+let untoast = '';
+
+/** The WAV the perl step writes for `gsm`: its 44-byte header, then what `untoast -l` decodes. */
+function untoastWav(gsm: Buffer): Buffer {
+  const whole = gsm.subarray(0, gsm.length - (gsm.length % 33));
+  const samples = execFileSync(untoast, ['-l'], { input: whole, maxBuffer: 1 << 28 });
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'ascii');
+  h.writeUInt32LE(36 + samples.length, 4);
+  h.write('WAVEfmt ', 8, 'ascii');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(8000, 24);
+  h.writeUInt32LE(16000, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'ascii');
+  h.writeUInt32LE(samples.length, 40);
+  return Buffer.concat([h, samples]);
+}
+
+/** One job through the shipped dialplan on `on`: the UserEvent's fields (it must have sent one). */
+async function convertOn(on: AsteriskInstance, gsm: string, wav: string): Promise<Fields> {
+  const { event } = await originateConvert({ port: on.port, user: on.user, secret: on.secret }, gsm, wav);
+  assert.ok(event, `a UserEvent for ${gsm}`);
+  return event;
+}
+
+/** Asterisk is still the same process and answers its CLI. */
+async function assertAlive(on: AsteriskInstance): Promise<void> {
+  assert.ok(existsSync(`/proc/${on.pid}`), 'Asterisk is still running (same pid)');
+  assert.match(await on.cli('core show uptime'), /System uptime/);
+}
+
+/** Nothing but `keep` in the WAV's directory carries this run's tag and the WAV's name: no temp file left. */
+function assertNoTemp(wav: string): void {
+  const base = path.basename(wav);
+  const left = readdirSync(path.dirname(wav)).filter((f) => f.startsWith(`${base}.tmp-`));
+  assert.deepEqual(left, [], `no temp file beside ${wav}`);
+}
+
+before(async () => {
+  untoast = commandPath('untoast', 'libgsm-tools');
+  const sox = commandPath('sox', 'sox');
+  mkdirSync(path.join(ROOT, 'gsm'), { recursive: true });
+  mkdirSync(path.join(ROOT, 'wav'), { recursive: true });
+  execFileSync(sox, ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', gsmOf('sine'), 'synth', '3', 'sine', '440']);
+  sine = readFileSync(gsmOf('sine'));
+  asterisk = await startAsterisk({ step: 'convert-app' });
+});
+
+after(async () => {
+  for (const m of mounts.reverse()) await run('umount', ['-l', m]).catch(() => undefined);
+  await asterisk?.stop();
+  for (const dir of ['gsm', 'wav'])
+    for (const f of readdirSync(path.join(ROOT, dir)).filter((n) => n.startsWith(tag)))
+      rmSync(path.join(ROOT, dir, f), { recursive: true, force: true });
+});
+
+describe('Convert() on a real Asterisk', () => {
+  it('is loaded, with its documentation', async () => {
+    assert.match(await asterisk.cli('module show like app_convert'), /app_convert\.so\s+Convert\(\): GSM recordings to WAV/);
+    assert.match(await asterisk.cli('core show application Convert'), /Convert a raw GSM recording into a WAV file/);
+  });
+
+  it('converts: the WAV is byte-equal to untoast’s, the UserEvent says converted with the size', async () => {
+    const ev = await convertOn(asterisk, gsmOf('sine'), wavOf('sine'));
+    assert.equal(ev.get('Status'), 'OK');
+    assert.equal(ev.get('Detail'), 'converted');
+    const wav = readFileSync(wavOf('sine'));
+    assert.equal(Number(ev.get('WavBytes')), wav.length);
+    assert.equal(wav.length, 44 + 320 * (sine.length / 33));
+    assert.ok(wav.equals(untoastWav(sine)), 'the same bytes as the perl step’s untoast');
+    assertNoTemp(wavOf('sine'));
+  });
+
+  it('a truncated last frame: the whole frames convert, byte-equal to untoast’s', async () => {
+    const cut = sine.subarray(0, 33 * 100 + 17);
+    writeFileSync(gsmOf('cut'), cut);
+    const ev = await convertOn(asterisk, gsmOf('cut'), wavOf('cut'));
+    assert.equal(ev.get('Detail'), 'converted');
+    const wav = readFileSync(wavOf('cut'));
+    assert.equal(wav.length, 44 + 320 * 100);
+    assert.ok(wav.equals(untoastWav(cut)));
+  });
+
+  it('replaces an existing WAV atomically (rename over it)', async () => {
+    writeFileSync(wavOf('again'), 'old');
+    writeFileSync(gsmOf('again'), sine);
+    const ev = await convertOn(asterisk, gsmOf('again'), wavOf('again'));
+    assert.equal(ev.get('Detail'), 'converted');
+    assert.ok(readFileSync(wavOf('again')).equals(untoastWav(sine)));
+  });
+
+  it('creates a missing dated directory tree, each directory 2775, without any process', async () => {
+    const dir = path.join(ROOT, 'wav', `${tag}-tree`, '2026', '12', '07');
+    const wav = path.join(dir, 'call.wav');
+    const ev = await convertOn(asterisk, gsmOf('sine'), wav);
+    assert.equal(ev.get('Detail'), 'converted', ev.get('Reason'));
+    for (const d of [dir, path.dirname(dir), path.dirname(path.dirname(dir))])
+      assert.equal(statSync(d).mode & 0o7777, 0o2775, `${d} is 2775`);
+    assert.ok(readFileSync(wav).equals(untoastWav(sine)));
+  });
+
+  describe('hostile inputs: a failure each, with its detail; no WAV, no temp file; Asterisk stays up', () => {
+    const cases: Array<{ name: string; make: (gsm: string) => void; detail: string; reason: RegExp }> = [
+      { name: 'empty', make: (f) => writeFileSync(f, ''), detail: 'input-empty', reason: /no whole GSM frame \(0 bytes\)/ },
+      { name: 'one-byte', make: (f) => writeFileSync(f, Buffer.from([0xd8])), detail: 'input-empty', reason: /\(1 bytes\)/ },
+      {
+        name: 'corrupt',
+        make: (f) => {
+          const b = Buffer.from(sine);
+          b[33 * 50] = 0; // frame 51 lacks GSM's signature nibble 0xD
+          writeFileSync(f, b);
+        },
+        detail: 'input-corrupt',
+        reason: /GSM frame 51 of 150 cannot be decoded/,
+      },
+      {
+        name: 'random',
+        make: (f) => {
+          const b = randomBytes(33 * 200);
+          b[0] = 0x00; // whatever else chance makes of it, the first frame is not GSM
+          writeFileSync(f, b);
+        },
+        detail: 'input-corrupt',
+        reason: /GSM frame 1 of 200/,
+      },
+      {
+        name: 'sparse-2g',
+        make: (f) => {
+          writeFileSync(f, '');
+          truncateSync(f, 2 ** 31);
+        },
+        detail: 'input-too-large',
+        reason: /2147483648 bytes\) is longer than a WAV file can hold/,
+      },
+      { name: 'fifo', make: (f) => execFileSync('mkfifo', [f]), detail: 'input-not-regular', reason: /but a FIFO/ },
+      { name: 'dir', make: (f) => mkdirSync(f), detail: 'input-not-regular', reason: /but a directory/ },
+      {
+        name: 'symlink',
+        make: (f) => symlinkSync(gsmOf('sine'), f),
+        detail: 'input-not-regular',
+        reason: /but a symbolic link/,
+      },
+      { name: 'device', make: (f) => execFileSync('mknod', [f, 'c', '1', '3']), detail: 'input-not-regular', reason: /but a device/ },
+    ];
+    for (const c of cases) {
+      it(`${c.name} → ${c.detail}`, async () => {
+        const gsm = gsmOf(c.name);
+        const wav = wavOf(c.name);
+        c.make(gsm);
+        const started = Date.now();
+        const ev = await convertOn(asterisk, gsm, wav);
+        assert.equal(ev.get('Status'), 'FAILED');
+        assert.equal(ev.get('Detail'), c.detail, ev.get('Reason'));
+        assert.match(ev.get('Reason') ?? '', c.reason);
+        assert.equal(ev.get('WavBytes'), '0');
+        assert.ok(Date.now() - started < 10_000, 'answered at once (nothing blocked the channel thread)');
+        assert.ok(!existsSync(wav), 'nothing at the WAV’s name');
+        assertNoTemp(wav);
+        await assertAlive(asterisk);
+      });
+    }
+
+    it('an output directory that cannot be written (read-only mount) → output-failed', async () => {
+      const dir = path.join(ROOT, 'wav', `${tag}-ro`);
+      mkdirSync(dir);
+      await run('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', dir]);
+      mounts.push(dir);
+      const ev = await convertOn(asterisk, gsmOf('sine'), path.join(dir, 'x.wav'));
+      assert.equal(ev.get('Detail'), 'output-failed');
+      assert.match(ev.get('Reason') ?? '', /Read-only file system/);
+      await assertAlive(asterisk);
+    });
+
+    it('a full disk (a 16 KiB tmpfs, a 48 KB WAV) → output-failed, the partial temp file removed', async () => {
+      const dir = path.join(ROOT, 'wav', `${tag}-full`);
+      mkdirSync(dir);
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', dir]);
+      mounts.push(dir);
+      const ev = await convertOn(asterisk, gsmOf('sine'), path.join(dir, 'x.wav'));
+      assert.equal(ev.get('Detail'), 'output-failed');
+      assert.match(ev.get('Reason') ?? '', /No space left on device/);
+      assert.deepEqual(readdirSync(dir), [], 'neither the WAV nor the temp file');
+      await assertAlive(asterisk);
+    });
+
+    it('an output directory that cannot be created (a file in its way) → output-dir-failed', async () => {
+      writeFileSync(path.join(ROOT, 'wav', `${tag}-file`), 'x');
+      const ev = await convertOn(asterisk, gsmOf('sine'), path.join(ROOT, 'wav', `${tag}-file`, 'sub', 'x.wav'));
+      assert.equal(ev.get('Detail'), 'output-dir-failed');
+      assert.match(ev.get('Reason') ?? '', /cannot create the output directory/);
+      await assertAlive(asterisk);
+    });
+
+    it('after all of them a normal job still converts', async () => {
+      const ev = await convertOn(asterisk, gsmOf('sine'), wavOf('after'));
+      assert.equal(ev.get('Detail'), 'converted');
+      assert.ok(readFileSync(wavOf('after')).equals(untoastWav(sine)));
+    });
+  });
+
+  it('an unreadable input (mode 000, another owner; Asterisk as a root that obeys file modes) → input-unreadable', async () => {
+    const gsm = gsmOf('unreadable');
+    writeFileSync(gsm, sine);
+    chownSync(gsm, 65534, 65534);
+    chmodSync(gsm, 0o000);
+    const drop = '-dac_override,-dac_read_search';
+    const strict = await startAsterisk({
+      step: 'convert-app',
+      env: { AUDIOCONVERT_ASTERISK_WRAPPER: `setpriv --inh-caps=${drop} --bounding-set=${drop}` },
+    });
+    try {
+      const ev = await convertOn(strict, gsm, wavOf('unreadable'));
+      assert.equal(ev.get('Detail'), 'input-unreadable');
+      assert.match(ev.get('Reason') ?? '', /Permission denied/);
+      await assertAlive(strict);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('module unload / load at run time: the dialplan falls back to the perl step and comes back', async () => {
+    await asterisk.cli('module unload app_convert.so');
+    try {
+      const perl = await convertOn(asterisk, gsmOf('sine'), wavOf('unloaded'));
+      assert.equal(perl.get('Detail'), 'SUCCESS', 'the perl step answered (Detail SUCCESS, not converted)');
+    } finally {
+      await asterisk.cli('module load app_convert.so');
+    }
+    const back = await convertOn(asterisk, gsmOf('sine'), wavOf('reloaded'));
+    assert.equal(back.get('Detail'), 'converted');
+    assert.ok(readFileSync(wavOf('unloaded')).equals(readFileSync(wavOf('reloaded'))), 'both steps wrote the same bytes');
+  });
+});
+
+describe('the out-of-tree build (asterisk/Makefile), as an operator makes it', () => {
+  it('compiles with warnings as errors against the installed headers, loads, and converts', async () => {
+    const prefix = (await run('bash', [path.join(REPO, 'scripts/asterisk/prefix.sh')])).stdout.trim();
+    const out = mkdtempSync(path.join(tmpdir(), 'ac-oot-'));
+    const moddir = path.join(out, 'modules');
+    mkdirSync(moddir);
+    try {
+      await run('make', ['-C', path.join(REPO, 'asterisk'), `ASTERISK_PREFIX=${prefix}`, `O=${out}`]);
+      // Every module of the prefix but the in-tree app_convert, and this build in its place.
+      const shipped = path.join(prefix, 'lib/asterisk/modules');
+      for (const m of readdirSync(shipped).filter((n) => n !== 'app_convert.so')) symlinkSync(path.join(shipped, m), path.join(moddir, m));
+      symlinkSync(path.join(out, 'app_convert.so'), path.join(moddir, 'app_convert.so'));
+      const oot = await startAsterisk({ step: 'convert-app', env: { AUDIOCONVERT_ASTERISK_MODDIR: moddir } });
+      try {
+        assert.match(await oot.cli('module show like app_convert'), /app_convert\.so/);
+        const ev = await convertOn(oot, gsmOf('sine'), wavOf('oot'));
+        assert.equal(ev.get('Detail'), 'converted');
+        assert.ok(readFileSync(wavOf('oot')).equals(untoastWav(sine)));
+      } finally {
+        await oot.stop();
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
