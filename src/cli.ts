@@ -33,7 +33,7 @@ Usage:
                                                move dead-lettered jobs back to the input queue
   audio-convert check-config [--config PATH]   validate and print the effective config (secrets redacted)
   audio-convert doctor [--config PATH]         check RabbitMQ, AMI login and the dialplan, with fixes
-  audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
+  audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant] [--convert-app]
                                                a local stand-in for Asterisk's AMI (loopback only)
   audio-convert COMMAND --help                 help for one command
   audio-convert --version
@@ -63,13 +63,14 @@ AMI login with the configured user; the dialplan answers (the shipped 'ping' ext
 roots ([globals]) agree with [Worker] AllowedRoots.
 Exit 0 when all pass, 1 otherwise.
 `,
-  'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant]
+  'simulate-asterisk': `audio-convert simulate-asterisk [--port 5038] [--user auditorai] [--secret simulator] [--root DIR] [--instant] [--convert-app]
 
 A local stand-in for Asterisk's AMI, for trying the product without a PBX. Listens on 127.0.0.1
 only, accepts one user, behaves like the recordings of a real Asterisk 22 and really converts the
 files with sox, applying the shipped dialplan's path rules under --root (default
 /var/local/auditorai: GSM files below <root>/gsm, WAV files below <root>/wav, at any depth). --instant answers
-without converting (for benchmarks). Try it: nc 127.0.0.1 5038
+without converting (for benchmarks). --convert-app behaves like an Asterisk with app_convert loaded
+(the Convert() step and its outcomes) instead of the perl step. Try it: nc 127.0.0.1 5038
 `,
   enqueue: '',
 };
@@ -155,6 +156,7 @@ async function cmdSimulate(args: string[]): Promise<number> {
     secret: { type: 'string' },
     root: { type: 'string' },
     instant: { type: 'boolean' },
+    'convert-app': { type: 'boolean' },
   });
   if (values.help) return help('simulate-asterisk');
   const port = values.port === undefined ? 5038 : Number(values.port);
@@ -165,6 +167,7 @@ async function cmdSimulate(args: string[]): Promise<number> {
     port,
     users: { [user]: (values.secret as string | undefined) ?? 'simulator' },
     mode: values.instant ? 'instant' : 'real',
+    step: values['convert-app'] ? 'convert-app' : 'perl',
     ...(values.root === undefined ? {} : { root: values.root as string }),
   });
   process.stdout.write(`simulated Asterisk AMI listening on ${emulator.host}:${emulator.port} (user ${user}); Ctrl-C to stop\n`);

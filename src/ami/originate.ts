@@ -23,7 +23,14 @@ import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
 /** What one attempt ended in. Exactly one per attempt. */
 export type OriginateOutcome =
   | { readonly kind: 'converted'; readonly wavBytes: number; readonly detail: string }
-  | { readonly kind: 'conversion-failed'; readonly inputMissing: boolean; readonly invalidPath: boolean; readonly detail: string }
+  | {
+      readonly kind: 'conversion-failed';
+      readonly inputMissing: boolean;
+      readonly invalidPath: boolean;
+      readonly detail: string;
+      /** Convert()'s CONVERT_REASON (the UserEvent's Reason), for a person; '' from the perl step. */
+      readonly reason: string;
+    }
   /** `Response: Error` to the Originate itself: the dialplan or the manager user is wrong. */
   | { readonly kind: 'rejected'; readonly message: string }
   /** The action could not be written (a forbidden byte, a line over 1024 bytes) or Asterisk could not parse it. */
@@ -74,7 +81,7 @@ export function originateAction(target: OriginateTarget, attemptId: string, gsmP
 
 /** The facts gathered about one attempt; decides the outcome once they suffice. Pure. */
 export class AttemptState {
-  private userEvent: { ok: boolean; detail: string; wavBytes: number } | undefined;
+  private userEvent: { ok: boolean; detail: string; reason: string; wavBytes: number } | undefined;
 
   constructor(
     readonly attemptId: string,
@@ -103,6 +110,7 @@ export class AttemptState {
         this.userEvent = {
           ok: getHeader(event, 'Status') === 'OK',
           detail: getHeader(event, 'Detail') ?? getHeader(event, 'SystemStatus') ?? '',
+          reason: getHeader(event, 'Reason') ?? '',
           wavBytes: Number(getHeader(event, 'WavBytes') ?? '0') || 0,
         };
         return undefined;
@@ -123,13 +131,14 @@ export class AttemptState {
     return this.userEvent === undefined ? { kind: 'disconnected', message } : this.resultOutcome(this.userEvent);
   }
 
-  private resultOutcome(result: { ok: boolean; detail: string; wavBytes: number }): OriginateOutcome {
+  private resultOutcome(result: { ok: boolean; detail: string; reason: string; wavBytes: number }): OriginateOutcome {
     if (result.ok) return { kind: 'converted', wavBytes: result.wavBytes, detail: result.detail };
     return {
       kind: 'conversion-failed',
       inputMissing: result.detail === 'input-missing',
       invalidPath: result.detail === 'invalid-path',
       detail: result.detail,
+      reason: result.reason,
     };
   }
 }

@@ -3,10 +3,11 @@
  * (final-ok.txt: 14 per job), the dialplan run on the ;1 half, and the recorded reorderings.
  */
 import type { ChildProcess } from 'node:child_process';
-import { convert, ensureDir, exists, statSize, type SystemStatus } from './convert.js';
+import { convert, convertApp, ensureDir, exists, statSize, type SystemStatus } from './convert.js';
 import {
   ANSWER_HOLD_MS,
   checkConvert,
+  convertAppResult,
   HOLD_ANSWER_PRIORITY,
   HOLD_WAIT_PRIORITY,
   INSTANT_WAV_BYTES,
@@ -17,6 +18,7 @@ import {
   userEventBody,
   WAV_DIR_MODE,
   wavDirOf,
+  type ConversionStep,
   type DialplanOutcome,
   type PathRulesOfDialplan,
 } from './dialplan.js';
@@ -31,6 +33,8 @@ export type OutcomeOverride = (job: ConversionInfo) => 'input-missing' | 'APPERR
 export interface CallHost {
   readonly generation: number;
   readonly mode: 'real' | 'instant';
+  /** The step priority 8 picks (app_convert loaded or not). */
+  readonly step: ConversionStep;
   readonly rules: PathRulesOfDialplan;
   readonly latencyMs: number;
   readonly conversionTimeoutMs: number;
@@ -160,7 +164,7 @@ export class Call {
   /** The dialplan of the extension the Originate named. */
   private run(): DialplanOutcome | undefined | Promise<DialplanOutcome | undefined> {
     if (!this.spec.runnable) return undefined;
-    if (this.spec.exten === 'ping') return pong(this.spec.vars, this.host.rules.roots);
+    if (this.spec.exten === 'ping') return pong(this.spec.vars, this.host.rules.roots, this.host.step);
     if (this.spec.exten !== 'convert') return undefined; // h: no UserEvent, the channel just ends
     const check = checkConvert(this.spec.vars, this.host.rules);
     if (check.kind === 'refused') return check.outcome;
@@ -172,14 +176,55 @@ export class Call {
       // The benchmark path: synchronous, so the whole job goes out in one write.
       host.stats.conversionsStarted++;
       host.emitConversion('conversionStart', info);
-      return this.converted(info, stepResult(check.jobId, 'SUCCESS', INSTANT_WAV_BYTES));
+      return this.converted(info, this.instantResult(check.jobId));
     }
     return this.step(info, forced);
+  }
+
+  /** What `instant` mode reports for a conversion, in the chosen step's words. */
+  private instantResult(jobId: string): DialplanOutcome {
+    return this.host.step === 'convert-app'
+      ? convertAppResult(jobId, { detail: 'converted', reason: 'converted', bytes: INSTANT_WAV_BYTES })
+      : stepResult(jobId, 'SUCCESS', INSTANT_WAV_BYTES);
+  }
+
+  /**
+   * Priorities 22–23: Convert() in process. A forced APPERROR/FAILURE stands for a decode failure
+   * (input-corrupt), the only failure the module shares with a failing perl step.
+   */
+  private async appStep(info: ConversionInfo, forced: 'APPERROR' | 'FAILURE' | undefined): Promise<DialplanOutcome> {
+    const host = this.host;
+    this.priority = 22;
+    host.stats.conversionsStarted++;
+    host.emitConversion('conversionStart', info);
+    if (host.latencyMs > 0) await host.sleep(host.latencyMs);
+    let result: { detail: string; reason: string; bytes: number };
+    if (forced !== undefined || host.stopped) result = { detail: 'input-corrupt', reason: 'GSM frame 1 cannot be decoded', bytes: 0 };
+    else if (host.hangConversions) {
+      // In process there is no bound to reach; a hung read (an NFS mount) holds the channel until the hold ends.
+      await host.sleep(host.conversionTimeoutMs);
+      result = { detail: 'input-unreadable', reason: 'cannot read the input: Input/output error', bytes: 0 };
+    } else if (host.mode === 'instant') result = { detail: 'converted', reason: 'converted', bytes: INSTANT_WAV_BYTES };
+    else {
+      result = await convertApp(
+        {
+          soxPath: host.soxPath,
+          gsmPath: info.gsmPath,
+          tmpPath: tempPathFor(info.wavPath, info.channelId),
+          wavPath: info.wavPath,
+          timeoutMs: host.conversionTimeoutMs,
+        },
+        wavDirOf(info.wavPath),
+        host.children,
+      );
+    }
+    return this.converted(info, convertAppResult(info.jobId, result));
   }
 
   private async step(info: ConversionInfo, forced: 'APPERROR' | 'FAILURE' | undefined): Promise<DialplanOutcome> {
     const host = this.host;
     if (host.mode === 'real' && forced === undefined && !(await exists(info.gsmPath))) return inputMissing(info.jobId);
+    if (host.step === 'convert-app') return this.appStep(info, forced);
     if (host.mode === 'real' && forced === undefined && !host.stopped) {
       this.priority = 20;
       // A failed mkdir goes on to the step, which then fails to write (APPERROR), as in the dialplan.

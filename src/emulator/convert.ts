@@ -7,7 +7,8 @@
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { chmod, lstat, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 
 /**
  * The step's verdict: SUCCESS (printed OK after the rename), APPERROR (anything else: non-zero exit, killed,
@@ -114,4 +115,103 @@ export async function ensureDir(dir: string, mode: number): Promise<void> {
   } catch {
     // mkdir's non-zero exit is not looked at by the dialplan either
   }
+}
+
+/** CONVERT_DETAIL values of app_convert (asterisk/app_convert.c), the Convert() step's outcome. */
+export type ConvertDetail =
+  | 'converted'
+  | 'input-missing'
+  | 'input-not-regular'
+  | 'input-unreadable'
+  | 'input-empty'
+  | 'input-too-large'
+  | 'input-corrupt'
+  | 'output-dir-failed'
+  | 'output-failed';
+
+/** What Convert() sets: CONVERT_DETAIL, CONVERT_REASON and CONVERT_BYTES. */
+export interface ConvertAppResult {
+  readonly detail: ConvertDetail;
+  readonly reason: string;
+  readonly bytes: number;
+}
+
+/** app_convert's bound: the RIFF sizes are 32-bit, so at most this many whole frames fit a WAV. */
+export const CONVERT_MAX_FRAMES = Math.floor((0xffffffff - 36) / 320);
+const GSM_FRAME_BYTES = 33;
+
+/**
+ * Convert(${GSM_PATH},${WAV_PATH},d) of priority 22, as app_convert does it: lstat (a symlink, FIFO,
+ * directory or device is refused without being opened), no whole frame, too long for a WAV, the
+ * output's directories (mode 2775), a frame libgsm refuses, then the decode into the temp file and the
+ * rename. The decoder is sox here (the module uses Asterisk's codec_gsm: the same samples).
+ */
+export async function convertApp(job: ConvertJob, wavDir: string, children: Set<ChildProcess>): Promise<ConvertAppResult> {
+  const fail = (detail: ConvertDetail, reason: string): ConvertAppResult => ({ detail, reason, bytes: 0 });
+  let size: number;
+  try {
+    const st = await lstat(job.gsmPath);
+    if (!st.isFile()) return fail('input-not-regular', `the input is not a regular file but ${kindOf(st)}: ${job.gsmPath}`);
+    size = st.size;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return fail('input-missing', `the input does not exist: ${job.gsmPath}`);
+    return fail('input-unreadable', `cannot stat the input ${job.gsmPath}: ${String(code)}`);
+  }
+  if (size < GSM_FRAME_BYTES) return fail('input-empty', `the input holds no whole GSM frame (${size} bytes): ${job.gsmPath}`);
+  if (Math.floor(size / GSM_FRAME_BYTES) > CONVERT_MAX_FRAMES)
+    return fail('input-too-large', `the input (${size} bytes) is longer than a WAV file can hold: ${job.gsmPath}`);
+  try {
+    await makeDirs(wavDir);
+  } catch (error) {
+    return fail('output-dir-failed', `cannot create the output directory ${wavDir}: ${String((error as { code?: unknown }).code)}`);
+  }
+  const frames = Math.floor(size / GSM_FRAME_BYTES);
+  const bad = await firstBadFrame(job.gsmPath, frames);
+  if (bad !== undefined) return fail('input-corrupt', `GSM frame ${bad} of ${frames} cannot be decoded`);
+  const status = await runSox(job, children);
+  const want = wholeWavBytes(size);
+  if (status !== 'SUCCESS' || (await statSize(job.tmpPath)) !== want) {
+    await rm(job.tmpPath, { force: true }).catch(() => undefined);
+    return fail('output-failed', `cannot write the output: sox ended with ${status}`);
+  }
+  try {
+    await rename(job.tmpPath, job.wavPath);
+  } catch (error) {
+    await rm(job.tmpPath, { force: true }).catch(() => undefined);
+    return fail('output-failed', `cannot rename ${job.tmpPath} into place: ${String((error as { code?: unknown }).code)}`);
+  }
+  return { detail: 'converted', reason: 'converted', bytes: want };
+}
+
+/**
+ * The 1-based number of the first whole frame libgsm refuses, or undefined: gsm_decode checks only
+ * that a frame's first nibble is GSM's signature 0xD (codec_gsm then stops the conversion there).
+ */
+async function firstBadFrame(gsmPath: string, frames: number): Promise<number | undefined> {
+  const data = await readFile(gsmPath);
+  for (let i = 0; i < frames; i++) if (data[i * GSM_FRAME_BYTES]! >> 4 !== 0xd) return i + 1;
+  return undefined;
+}
+
+/** Each missing directory of `dir` created with mode 2775 exactly (app_convert's make_dirs: mkdir, then chmod). */
+async function makeDirs(dir: string): Promise<void> {
+  const parts = dir.split('/');
+  for (let i = 2; i <= parts.length; i++) {
+    const sub = parts.slice(0, i).join('/');
+    try {
+      await mkdir(sub);
+      await chmod(sub, 0o2775);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'EEXIST' || !(await stat(sub)).isDirectory()) throw error;
+    }
+  }
+}
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'a device';
 }

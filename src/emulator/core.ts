@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { AmiMessage } from '../ami/protocol.js';
 import { Call, type CallHost, type CallSpec, type OutcomeOverride } from './call.js';
-import { pathRules, type DialplanState, type PathRulesOfDialplan } from './dialplan.js';
+import { pathRules, type ConversionStep, type DialplanState, type PathRulesOfDialplan } from './dialplan.js';
 import type { WireEvent } from './events.js';
 import { handleOriginate, type AcceptedOriginate, type OriginateHost } from './originate.js';
 import { EXPECTED_ACTIONS, permsOf } from './perms.js';
@@ -27,6 +27,7 @@ interface User {
 
 export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
   readonly mode: 'real' | 'instant';
+  readonly step: ConversionStep;
   readonly rules: PathRulesOfDialplan;
   readonly soxPath: string;
   readonly loginFailDelayMs: number;
@@ -74,6 +75,7 @@ export class EmulatorCore implements SessionHost, OriginateHost, CallHost {
     private readonly emit: Emit,
   ) {
     this.mode = opts.mode ?? 'real';
+    this.step = opts.step ?? 'perl';
     this.rules = pathRules(opts.root ?? '/var/local/auditorai');
     this.soxPath = opts.soxPath ?? 'sox';
     this.loginFailDelayMs = opts.loginFailDelayMs ?? 1000;

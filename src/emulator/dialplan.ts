@@ -11,8 +11,13 @@ export const PRIORITY = {
   invalidPath: 6,
   inputMissing: 9,
   result: 16,
+  /** The UserEvent after Convert() (priority 22), when app_convert is loaded. */
+  convertAppResult: 23,
   ping: 1,
 } as const;
+
+/** Which conversion step priority 8 picks: Convert() when app_convert.so is loaded, else the perl step. */
+export type ConversionStep = 'perl' | 'convert-app';
 
 /** [audio-convert-hold] exten s: Answer() is 1, Wait() is 2. */
 export const HOLD_ANSWER_PRIORITY = 1;
@@ -33,7 +38,7 @@ export interface DialplanState {
 const EXTENSIONS: Record<string, Record<string, { last: number; labels: Record<string, number> }>> = {
   [HOLD_CONTEXT]: { s: { last: 3, labels: {} } },
   [CONVERT_CONTEXT]: {
-    convert: { last: 21, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18 } },
+    convert: { last: 24, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18, app: 22 } },
     ping: { last: 2, labels: {} },
     h: { last: 1, labels: {} },
   },
@@ -122,6 +127,8 @@ export interface DialplanOutcome {
   readonly detail: string;
   readonly jobId: string | undefined;
   readonly wavBytes: number | undefined;
+  /** Convert()'s CONVERT_REASON (priority 23), between Detail and WavBytes. */
+  readonly reason?: string;
   /** Header lines after the others (exten ping's roots). */
   readonly extra?: string;
 }
@@ -130,7 +137,8 @@ export interface DialplanOutcome {
 export function userEventBody(o: DialplanOutcome): string {
   const job = o.jobId === undefined ? '' : `JobId: ${o.jobId}\r\n`;
   const bytes = o.wavBytes === undefined ? '' : `WavBytes: ${o.wavBytes}\r\n`;
-  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${bytes}${o.extra ?? ''}`;
+  const reason = o.reason === undefined ? '' : `Reason: ${o.reason}\r\n`;
+  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${reason}${bytes}${o.extra ?? ''}`;
 }
 
 /** Priorities 1–10 of exten convert: a refusal, or the validated names the step needs. */
@@ -171,14 +179,24 @@ export const stepResult = (jobId: string, systemStatus: 'SUCCESS' | 'APPERROR' |
   wavBytes,
 });
 
-/** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong,GsmRoot: …,WavRoot: …)`. */
-export const pong = (vars: ReadonlyMap<string, string>, roots: PathRulesOfDialplan['roots']): DialplanOutcome => ({
+/** Priority 23, from Convert()'s CONVERT_STATUS, CONVERT_DETAIL, CONVERT_REASON and CONVERT_BYTES. */
+export const convertAppResult = (jobId: string, result: { detail: string; reason: string; bytes: number }): DialplanOutcome => ({
+  priority: PRIORITY.convertAppResult,
+  status: result.detail === 'converted' ? 'OK' : 'FAILED',
+  detail: result.detail,
+  reason: result.reason,
+  jobId,
+  wavBytes: result.bytes,
+});
+
+/** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong,GsmRoot: …,WavRoot: …,Step: Convert|perl)`. */
+export const pong = (vars: ReadonlyMap<string, string>, roots: PathRulesOfDialplan['roots'], step: ConversionStep): DialplanOutcome => ({
   priority: PRIORITY.ping,
   status: 'OK',
   detail: 'pong',
   jobId: vars.get('JOB_ID') ?? '',
   wavBytes: undefined,
-  extra: `GsmRoot: ${roots.gsm}\r\nWavRoot: ${roots.wav}\r\n`,
+  extra: `GsmRoot: ${roots.gsm}\r\nWavRoot: ${roots.wav}\r\nStep: ${step === 'convert-app' ? 'Convert' : 'perl'}\r\n`,
 });
 
 /** Priorities 18–21: WAV_PATH less its last name (CUT … FIELDQTY), created with mode 2775 when missing. */

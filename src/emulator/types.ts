@@ -29,6 +29,11 @@ export interface EmulatorOptions {
   users?: Record<string, string | EmulatorUser>;
   /** 'real' runs sox (default); 'instant' writes nothing and reports WavBytes 48044 at once. */
   mode?: 'real' | 'instant';
+  /**
+   * The conversion step priority 8 picks: 'perl' (default: app_convert not loaded, priorities 11–21) or
+   * 'convert-app' (the Convert() application of app_convert, priorities 22–24, with its CONVERT_DETAIL outcomes).
+   */
+  step?: 'perl' | 'convert-app';
   /** Root of the dialplan's path rules; default /var/local/auditorai. */
   root?: string;
   /** Extra time every conversion step takes, in ms (default 0). */

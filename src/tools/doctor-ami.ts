@@ -11,7 +11,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Config } from '../config.js';
 import { amiTlsOptions } from '../connections.js';
 import type { DoctorReport } from './doctor-report.js';
-import { compareRoots, rootsOf, type DialplanRoots } from './doctor-roots.js';
+import { compareRoots, rootsOf, stepReport, type DialplanRoots } from './doctor-roots.js';
 import { errorText } from '../errors.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
@@ -131,6 +131,10 @@ async function checkDialplan(client: AmiClient, config: Config, report: DoctorRe
     if (pong.kind === 'converted') {
       report.ok(`${pingWhat}: ${pong.detail || 'OK'}`);
       reportRoots(roots.value, config, report);
+      if (roots.value !== undefined) {
+        const step = stepReport(roots.value.step);
+        report[step.level](step.text);
+      }
     } else reportOutcome(pingWhat, pong, config, report, 'ping');
 
     // Paths without a slash fail the dialplan's REGEX check before any step runs.

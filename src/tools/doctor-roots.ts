@@ -10,11 +10,38 @@ export interface DialplanRoots {
   /** undefined: the header is absent (an extensions.conf older than the roots in [globals]). */
   readonly gsm: string | undefined;
   readonly wav: string | undefined;
+  /** The conversion step priority 8 picks: 'Convert' (app_convert loaded) or 'perl'; undefined in an older extensions.conf. */
+  readonly step: string | undefined;
 }
 
-/** GsmRoot / WavRoot of the ping extension's UserEvent. */
+/** GsmRoot / WavRoot / Step of the ping extension's UserEvent. */
 export function rootsOf(userEvent: AmiMessage): DialplanRoots {
-  return { gsm: getHeader(userEvent, 'GsmRoot'), wav: getHeader(userEvent, 'WavRoot') };
+  return { gsm: getHeader(userEvent, 'GsmRoot'), wav: getHeader(userEvent, 'WavRoot'), step: getHeader(userEvent, 'Step') };
+}
+
+/** The doctor's line on the conversion step the dialplan will use, and why. */
+export function stepReport(step: string | undefined): { readonly level: 'info' | 'warn'; readonly text: string } {
+  switch (step) {
+    case 'Convert':
+      return {
+        level: 'info',
+        text: 'conversion step: Convert() — app_convert.so is loaded: decoded in process, no process per conversion',
+      };
+    case 'perl':
+      return {
+        level: 'info',
+        text:
+          'conversion step: the perl step — app_convert.so is not loaded (or func_module, which IFMODULE needs, is not), so each ' +
+          'conversion starts sh, perl and untoast; build and load the module for several times the throughput: docs/asterisk.md §1',
+      };
+    default:
+      return {
+        level: 'warn',
+        text:
+          'conversion step: unknown — the ping extension does not report Step: the installed extensions.conf predates Convert(); ' +
+          'install config/asterisk/extensions.conf, then asterisk -rx "dialplan reload"',
+      };
+  }
 }
 
 /** One problem: what is wrong and how to fix it. */
@@ -33,7 +60,11 @@ const within = (path: string, root: string): boolean => {
  * agree: both dialplan roots are well-formed and inside an allowed root, and every allowed root
  * holds at least one of them (else jobs there pass the bridge and are refused by the dialplan).
  */
-export function compareRoots(dialplan: DialplanRoots, allowedRoots: readonly string[], configFile: string): RootsProblem[] {
+export function compareRoots(
+  dialplan: Pick<DialplanRoots, 'gsm' | 'wav'>,
+  allowedRoots: readonly string[],
+  configFile: string,
+): RootsProblem[] {
   const globalsFix =
     'set AUDIOCONVERT_GSM_ROOT and AUDIOCONVERT_WAV_ROOT in the [globals] of the shipped extensions.conf, then asterisk -rx "dialplan reload"';
   if (dialplan.gsm === undefined || dialplan.wav === undefined) {

@@ -96,7 +96,9 @@ export function outcomeError(outcome: Exclude<OriginateOutcome, { kind: 'convert
       if (outcome.inputMissing) return new InputMissingError('the GSM input file does not exist (dialplan: input-missing)');
       if (outcome.invalidPath)
         return new PathNotAllowedError('the dialplan refused the paths (invalid-path): check AllowedRoots against extensions.conf');
-      return new ConversionFailedError(`the conversion step failed (dialplan: ${outcome.detail || 'no detail'})`);
+      return new ConversionFailedError(
+        `the conversion step failed (dialplan: ${outcome.detail || 'no detail'}${outcome.reason ? ` — ${outcome.reason}` : ''})`,
+      );
     case 'rejected':
       return new DeploymentError(`Asterisk refused the Originate: ${outcome.message}`);
     case 'invalid-request':

@@ -1,18 +1,13 @@
 /**
  * Batches end to end on a real Asterisk: 200 jobs, then Asterisk restarted (`core restart now`)
- * and killed (`kill -9`, then started again) in the middle of a batch — with nothing lost.
+ * and killed (`kill -9`, then started again) in the middle of a batch — with nothing lost. Once
+ * with each conversion step of the shipped dialplan: Convert() (app_convert loaded) and the perl step.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { job, onServiceEvent, type ExternalStack } from '../helpers/stack.js';
 import { readWav } from '../helpers/wav.js';
 import { realAsterisk, type RealAsterisk, type Result } from './setup.js';
-
-let real: RealAsterisk;
-before(async () => {
-  real = await realAsterisk();
-});
-after(() => real?.close());
 
 /** Every job converted exactly as asked, each WAV valid, nothing dead-lettered or left in the queue. */
 async function assertNothingLost(stack: ExternalStack, names: readonly string[]): Promise<void> {
@@ -74,35 +69,42 @@ async function publishBatch(stack: ExternalStack, tag: string, n: number): Promi
   return names;
 }
 
-describe('batches on a real Asterisk', () => {
-  it('200 jobs → 200 valid WAVs and 200 converted results, all acked', async () => {
-    const stack = await real.stack({ worker: { Concurrency: '8' } });
-    await stack.startService();
-    const names = await publishBatch(stack, 'batch', 200);
-    await stack.results.onCount(200);
-    await assertNothingLost(stack, names);
-  });
-
-  it('`core restart now` mid-batch: the bridge reconnects, every job is converted, nothing lost', async () => {
-    const stack = await real.stack({ worker: { Concurrency: '8', MaxAttempts: '5' } });
-    await stack.startService();
-    // Asterisk closes the console connection as it restarts: the CLI call may report an error.
-    const names = await outageMidBatch(stack, 'restart', () =>
-      real.asterisk.cli('core restart now').then(
-        () => undefined,
-        () => undefined,
-      ),
-    );
-    await assertNothingLost(stack, names);
-  });
-
-  it('`kill -9` mid-batch, then started again: every job is converted, nothing lost', async () => {
-    const stack = await real.stack({ worker: { Concurrency: '8', MaxAttempts: '5' } });
-    await stack.startService();
-    const names = await outageMidBatch(stack, 'kill9', async () => {
-      await real.asterisk.kill9();
-      await real.asterisk.startAgain();
+for (const step of ['convert-app', 'perl'] as const)
+  describe(`batches on a real Asterisk, ${step} step`, () => {
+    let real: RealAsterisk;
+    before(async () => {
+      real = await realAsterisk({ step });
     });
-    await assertNothingLost(stack, names);
+    after(() => real?.close());
+
+    it('200 jobs → 200 valid WAVs and 200 converted results, all acked', async () => {
+      const stack = await real.stack({ worker: { Concurrency: '8' } });
+      await stack.startService();
+      const names = await publishBatch(stack, 'batch', 200);
+      await stack.results.onCount(200);
+      await assertNothingLost(stack, names);
+    });
+
+    it('`core restart now` mid-batch: the bridge reconnects, every job is converted, nothing lost', async () => {
+      const stack = await real.stack({ worker: { Concurrency: '8', MaxAttempts: '5' } });
+      await stack.startService();
+      // Asterisk closes the console connection as it restarts: the CLI call may report an error.
+      const names = await outageMidBatch(stack, 'restart', () =>
+        real.asterisk.cli('core restart now').then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+      await assertNothingLost(stack, names);
+    });
+
+    it('`kill -9` mid-batch, then started again: every job is converted, nothing lost', async () => {
+      const stack = await real.stack({ worker: { Concurrency: '8', MaxAttempts: '5' } });
+      await stack.startService();
+      const names = await outageMidBatch(stack, 'kill9', async () => {
+        await real.asterisk.kill9();
+        await real.asterisk.startAgain();
+      });
+      await assertNothingLost(stack, names);
+    });
   });
-});

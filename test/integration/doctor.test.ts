@@ -101,8 +101,28 @@ describe('doctor', () => {
     assert.match(text, /^OK {3}dialplan answers \(Local\/s@audio-convert-hold → ping@audio-convert\): pong$/m);
     assert.match(text, new RegExp(`^OK   dialplan roots ${dir}/gsm, ${dir}/wav lie inside \\[Worker\\] AllowedRoots \\(${dir}\\)$`, 'm'));
     assert.match(text, /^OK {3}conversion extension convert@audio-convert present/m);
+    assert.match(text, /^INFO conversion step: the perl step — app_convert\.so is not loaded/m);
     assert.match(text, /^all checks passed$/m);
     assert.doesNotMatch(text, /^FAIL/m);
+  });
+
+  it('says which conversion step the dialplan will use: Convert() on an Asterisk with app_convert loaded', async () => {
+    const withModule = await AsteriskEmulator.start({
+      port: 0,
+      users: { auditorai: 'simulator' },
+      mode: 'instant',
+      root: dir,
+      step: 'convert-app',
+    });
+    try {
+      const { file } = testConfig({ amiPort: withModule.port });
+      const { code, text } = await doctor(file);
+      assert.equal(code, 0, text);
+      assert.match(text, /^INFO conversion step: Convert\(\) — app_convert\.so is loaded: decoded in process/m);
+      assert.doesNotMatch(text, /perl step/);
+    } finally {
+      await withModule.close();
+    }
   });
 
   it("AllowedRoots and the dialplan's roots disagree: FAIL naming both, with the fix", async () => {

@@ -13,7 +13,16 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { soxArgs } from '../../src/emulator/convert.js';
-import { findLabel, parseVariableHeader, pathRules, PRIORITY, WAV_DIR_MODE, wavDirOf } from '../../src/emulator/dialplan.js';
+import {
+  convertAppResult,
+  findLabel,
+  parseVariableHeader,
+  pathRules,
+  PRIORITY,
+  userEventBody,
+  WAV_DIR_MODE,
+  wavDirOf,
+} from '../../src/emulator/dialplan.js';
 import { DIALPLAN_PATH_TAIL, DIALPLAN_ROOT_PATTERN } from '../../src/names.js';
 import { AsteriskEmulator, type EmulatorOptions, type ReorderMode } from '../../src/emulator/server.js';
 import { detail, ev, isEnd, jobEnd, names, RawAmi } from './emulator-client.js';
@@ -356,14 +365,39 @@ describe('the shipped dialplan and the emulator agree', () => {
   test('the output directory: priority 8 jumps to 18, mkdir only when STAT(d) says it is missing, back to run', () => {
     const convert = plan.get('audio-convert/convert')!;
     assert.equal(findLabel({ convertContextPresent: true, holdContextPresent: true }, 'audio-convert', 'convert', 'outdir'), 18);
-    assert.equal(convert.length, 21);
-    assert.match(convert[7]![1], /^GotoIf\(\$\{STAT\(e,\$\{GSM_PATH\}\)\}\?outdir\)$/);
+    assert.equal(convert.length, 24);
+    assert.match(convert[7]![1], /^GotoIf\(\$\{STAT\(e,\$\{GSM_PATH\}\)\}\?\$\{IF\(\$\{IFMODULE\(app_convert\.so\)\}\?app:outdir\)\}\)$/);
     assert.equal(convert[17]![1], 'Set(WAV_DIR=${CUT(WAV_PATH,/,1-$[${FIELDQTY(WAV_PATH,/)} - 1])})');
     assert.equal(convert[18]![1], 'GotoIf(${STAT(d,${WAV_DIR})}?run)');
     assert.equal(convert[19]![1], `TrySystem(mkdir -p -m ${WAV_DIR_MODE.toString(8)} \${WAV_DIR})`);
     assert.equal(convert[20]![1], 'Goto(run)');
     assert.equal(wavDirOf('/var/local/auditorai/wav/2026/12/02/a.wav'), '/var/local/auditorai/wav/2026/12/02');
-    assert.ok(plan.get('audio-convert/ping')![0]![1].endsWith('GsmRoot: ${AUDIOCONVERT_GSM_ROOT},WavRoot: ${AUDIOCONVERT_WAV_ROOT})'));
+    assert.ok(
+      plan
+        .get('audio-convert/ping')![0]![1]
+        .endsWith(
+          'GsmRoot: ${AUDIOCONVERT_GSM_ROOT},WavRoot: ${AUDIOCONVERT_WAV_ROOT},Step: ${IF(${IFMODULE(app_convert.so)}?Convert:perl)})',
+        ),
+    );
+  });
+
+  test('Convert(): priority 8 jumps to 22 when app_convert is loaded; its UserEvent (23) is the one the emulator sends', () => {
+    const convert = plan.get('audio-convert/convert')!;
+    assert.equal(findLabel({ convertContextPresent: true, holdContextPresent: true }, 'audio-convert', 'convert', 'app'), 22);
+    assert.equal(convert[21]![1], 'Convert(${GSM_PATH},${WAV_PATH},d)');
+    assert.equal(PRIORITY.convertAppResult, 23);
+    assert.equal(
+      convert[22]![1],
+      'UserEvent(AudioConvert,JobId: ${JOB_ID},Status: ${IF($["${CONVERT_STATUS}" = "SUCCESS"]?OK:FAILED)},Detail: ${CONVERT_DETAIL},Reason: ${CONVERT_REASON},WavBytes: ${CONVERT_BYTES})',
+    );
+    assert.equal(convert[23]![1], 'Hangup()');
+    const body = userEventBody(
+      convertAppResult('j1', { detail: 'input-empty', reason: 'the input holds no whole GSM frame (0 bytes): /x.gsm', bytes: 0 }),
+    );
+    assert.equal(
+      body,
+      'UserEvent: AudioConvert\r\nJobId: j1\r\nStatus: FAILED\r\nDetail: input-empty\r\nReason: the input holds no whole GSM frame (0 bytes): /x.gsm\r\nWavBytes: 0\r\n',
+    );
   });
 
   test('Variable: headers are split as Asterisk does (hdr-variable-values.txt)', () => {

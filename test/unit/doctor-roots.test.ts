@@ -1,7 +1,7 @@
 // compareRoots: the dialplan's roots (ping's GsmRoot/WavRoot) against [Worker] AllowedRoots.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { compareRoots } from '../../src/tools/doctor-roots.js';
+import { describe, it, test } from 'node:test';
+import { compareRoots, stepReport } from '../../src/tools/doctor-roots.js';
 
 const shipped = { gsm: '/var/local/auditorai/gsm', wav: '/var/local/auditorai/wav' };
 const problems = (d: { gsm: string | undefined; wav: string | undefined }, allowed: string[]): string[] =>
@@ -35,5 +35,23 @@ describe('compareRoots', () => {
       /'\/var\/local\/audit\.orai\/gsm': not an absolute path/,
     );
     assert.match(problems({ gsm: undefined, wav: undefined }, ['/var/local/auditorai'])[0]!, /does not report GsmRoot\/WavRoot/);
+  });
+});
+
+describe('the conversion step the ping reports', () => {
+  test('Convert: INFO, in process', () => {
+    const r = stepReport('Convert');
+    assert.equal(r.level, 'info');
+    assert.match(r.text, /Convert\(\) — app_convert\.so is loaded/);
+  });
+  test('perl: INFO, with what the module would change and where to read how', () => {
+    const r = stepReport('perl');
+    assert.equal(r.level, 'info');
+    assert.match(r.text, /not loaded .* docs\/asterisk\.md §1/);
+  });
+  test('no Step header: WARN, the extensions.conf is older', () => {
+    const r = stepReport(undefined);
+    assert.equal(r.level, 'warn');
+    assert.match(r.text, /predates Convert\(\)/);
   });
 });

@@ -91,7 +91,7 @@ describe('correlation against the recordings', () => {
 
   it('final-bad-path: conversion failed, invalid path', async () => {
     const outcome = await replay('final-bad-path');
-    assert.deepEqual(outcome, { kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' });
+    assert.deepEqual(outcome, { kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path', reason: '' });
   });
 
   it('final-timeout: the bounded step reports FAILED', async () => {

@@ -23,17 +23,17 @@ describe('policy: outcome → what happens to the message', () => {
     ['converted → complete', { kind: 'converted', wavBytes: 1, detail: 'SUCCESS' }, { kind: 'complete' }],
     [
       'input missing → dead-letter',
-      { kind: 'conversion-failed', inputMissing: true, invalidPath: false, detail: 'input-missing' },
+      { kind: 'conversion-failed', inputMissing: true, invalidPath: false, detail: 'input-missing', reason: '' },
       { kind: 'dead-letter', code: 'INPUT_MISSING' },
     ],
     [
       'dialplan refused path → dead-letter',
-      { kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' },
+      { kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path', reason: '' },
       { kind: 'dead-letter', code: 'PATH_NOT_ALLOWED' },
     ],
     [
       'other conversion failure → retry',
-      { kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'convert-failed' },
+      { kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'convert-failed', reason: '' },
       { kind: 'retry', code: 'CONVERSION_FAILED' },
     ],
     [
@@ -92,6 +92,30 @@ describe('policy: outcome → what happens to the message', () => {
   it('AMI down when the message arrived → quiet requeue, no attempt', () => {
     const action = decide({ kind: 'ami-down' }, 0, MAX);
     assert.deepEqual(action.kind === 'requeue' && [action.pauseIntake, action.quiet], [false, true]);
+  });
+});
+
+describe("policy: Convert()'s reason reaches the error message", () => {
+  it('detail and reason both appear, so a person reads why without the Asterisk log', () => {
+    const action = decide(
+      {
+        kind: 'attempt',
+        outcome: {
+          kind: 'conversion-failed',
+          inputMissing: false,
+          invalidPath: false,
+          detail: 'input-corrupt',
+          reason: 'GSM frame 51 of 150 cannot be decoded',
+        },
+      },
+      0,
+      5,
+    );
+    assert.equal(action.kind, 'retry');
+    assert.equal(
+      action.kind === 'retry' && action.error.message,
+      'the conversion step failed (dialplan: input-corrupt — GSM frame 51 of 150 cannot be decoded)',
+    );
   });
 });
 

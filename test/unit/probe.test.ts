@@ -58,7 +58,7 @@ describe('DeploymentProbe', () => {
 
   it('an answer that arrives after stop() is not reported as fixed', async () => {
     const { originator, probe, fixed } = await stoppedWhileProbing();
-    originator.answer({ kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' });
+    originator.answer({ kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path', reason: '' });
     for (let i = 0; i < 5; i++) await turn();
     assert.deepEqual(fixed, []);
     assert.equal(probe.idle, true);
@@ -77,7 +77,7 @@ describe('DeploymentProbe', () => {
     called = originator.onCall();
     originator.answer(REFUSED);
     await called;
-    originator.answer({ kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path' });
+    originator.answer({ kind: 'conversion-failed', inputMissing: false, invalidPath: true, detail: 'invalid-path', reason: '' });
     await fixed;
     assert.equal(originator.calls, 2);
     for (let i = 0; i < 5; i++) await turn();

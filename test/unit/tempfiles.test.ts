@@ -11,7 +11,10 @@ import { mayLeaveTempFile, tempPathOf, TempFileReaper } from '../../src/worker/t
 describe('temp files', () => {
   it('only attempts that ended without the dialplan saying so may leave one', () => {
     assert.equal(mayLeaveTempFile({ kind: 'converted', wavBytes: 1, detail: 'SUCCESS' }), false);
-    assert.equal(mayLeaveTempFile({ kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'APPERROR' }), false);
+    assert.equal(
+      mayLeaveTempFile({ kind: 'conversion-failed', inputMissing: false, invalidPath: false, detail: 'APPERROR', reason: '' }),
+      false,
+    );
     assert.equal(mayLeaveTempFile({ kind: 'rejected', message: 'Extension does not exist.' }), false);
     assert.equal(mayLeaveTempFile({ kind: 'start-failed', reason: 'x' }), false);
     assert.equal(mayLeaveTempFile({ kind: 'disconnected', message: 'x' }), true);
