@@ -16,8 +16,12 @@ export interface AsteriskTarget {
   readonly user: string;
   readonly secret: string;
   readonly pid: number | undefined;
-  /** Loads another dialplan file in place of the repository's (throwaway instance only). */
-  useDialplan(file: string): void;
+  /**
+   * Loads another dialplan file in place of the repository's (throwaway instance only), with
+   * app_convert loaded (`convertApp`: the shipped dialplan then converts with Convert()) or unloaded
+   * (the perl step, and every variant: they change the perl step's priorities).
+   */
+  useDialplan(file: string, convertApp: boolean): void;
   stop(): void;
 }
 
@@ -43,7 +47,11 @@ export function startInstance(): AsteriskTarget {
     user: env.get('AMI_USER')!,
     secret: env.get('AMI_SECRET')!,
     pid: Number(env.get('ASTERISK_PID')),
-    useDialplan(file) {
+    useDialplan(file, convertApp) {
+      const loaded = /app_convert\.so/.test(cli('module show like app_convert'));
+      if (loaded && !convertApp) cli('module unload app_convert.so');
+      if (!loaded && convertApp && !/Loaded app_convert/.test(cli('module load app_convert.so')))
+        throw new Error('module load app_convert.so failed: is it built (scripts/asterisk/build.sh)?');
       // Same wrapper as instance.sh writes, another file inside it.
       writeFileSync(
         path.join(dir, 'etc', 'extensions.conf'),

@@ -56,6 +56,14 @@ export interface AsteriskBenchOptions {
 export const modeOf = (variant: string | undefined): string =>
   variant === undefined ? 'asterisk' : `asterisk:${path.basename(variant, '.conf')}`;
 
+/**
+ * `--dialplans` names files, or `perl`: the shipped dialplan with app_convert unloaded, so its
+ * priority 8 takes the perl step. Every row but the shipped one runs without app_convert.
+ */
+export const PERL_STEP = 'perl';
+const variantFile = (o: Pick<AsteriskBenchOptions, 'shipped'>, variant: string | undefined): string =>
+  variant === undefined || variant === PERL_STEP ? o.shipped : variant;
+
 type Base = Pick<
   LimitSpec,
   'mode' | 'concurrency' | 'warmupMs' | 'measureMs' | 'gsm' | 'wavFor' | 'ratePerS' | 'warmupCompletions' | 'drainTimeoutMs'
@@ -139,7 +147,7 @@ async function runRows(o: AsteriskBenchOptions): Promise<RunResult[]> {
   const variants: Array<string | undefined> = [undefined, ...o.dialplans];
   for (let rep = 1; rep <= o.repeat; rep++) {
     for (const variant of variants) {
-      if (o.dialplans.length > 0) t.useDialplan(variant ?? o.shipped);
+      if (o.dialplans.length > 0) t.useDialplan(variantFile(o, variant), variant === undefined);
       const mode = modeOf(variant);
       for (const c of o.concurrencies) {
         const limitRow = async (): Promise<RunResult> => {
@@ -182,7 +190,7 @@ async function runRows(o: AsteriskBenchOptions): Promise<RunResult[]> {
       }
     }
   }
-  if (o.dialplans.length > 0) t.useDialplan(o.shipped);
+  if (o.dialplans.length > 0) t.useDialplan(o.shipped, true);
   if (o.bridge) runs.push(...(await pacedRows(o, runs, ami, peer, all, base, quiet)));
   return runs;
 }

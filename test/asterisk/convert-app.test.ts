@@ -28,6 +28,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startAsterisk, type AsteriskInstance } from './instance.js';
+import { hostileInputs } from './hostile-inputs.js';
 import { commandPath, originateConvert, type Fields } from './setup.js';
 
 const run = promisify(execFile);
@@ -146,48 +147,7 @@ describe('Convert() on a real Asterisk', () => {
   });
 
   describe('hostile inputs: a failure each, with its detail; no WAV, no temp file; Asterisk stays up', () => {
-    const cases: Array<{ name: string; make: (gsm: string) => void; detail: string; reason: RegExp }> = [
-      { name: 'empty', make: (f) => writeFileSync(f, ''), detail: 'input-empty', reason: /no whole GSM frame \(0 bytes\)/ },
-      { name: 'one-byte', make: (f) => writeFileSync(f, Buffer.from([0xd8])), detail: 'input-empty', reason: /\(1 bytes\)/ },
-      {
-        name: 'corrupt',
-        make: (f) => {
-          const b = Buffer.from(sine);
-          b[33 * 50] = 0; // frame 51 lacks GSM's signature nibble 0xD
-          writeFileSync(f, b);
-        },
-        detail: 'input-corrupt',
-        reason: /GSM frame 51 of 150 cannot be decoded/,
-      },
-      {
-        name: 'random',
-        make: (f) => {
-          const b = randomBytes(33 * 200);
-          b[0] = 0x00; // whatever else chance makes of it, the first frame is not GSM
-          writeFileSync(f, b);
-        },
-        detail: 'input-corrupt',
-        reason: /GSM frame 1 of 200/,
-      },
-      {
-        name: 'sparse-2g',
-        make: (f) => {
-          writeFileSync(f, '');
-          truncateSync(f, 2 ** 31);
-        },
-        detail: 'input-too-large',
-        reason: /2147483648 bytes\) is longer than a WAV file can hold/,
-      },
-      { name: 'fifo', make: (f) => execFileSync('mkfifo', [f]), detail: 'input-not-regular', reason: /but a FIFO/ },
-      { name: 'dir', make: (f) => mkdirSync(f), detail: 'input-not-regular', reason: /but a directory/ },
-      {
-        name: 'symlink',
-        make: (f) => symlinkSync(gsmOf('sine'), f),
-        detail: 'input-not-regular',
-        reason: /but a symbolic link/,
-      },
-      { name: 'device', make: (f) => execFileSync('mknod', [f, 'c', '1', '3']), detail: 'input-not-regular', reason: /but a device/ },
-    ];
+    const cases = hostileInputs(sine, gsmOf('sine'));
     for (const c of cases) {
       it(`${c.name} → ${c.detail}`, async () => {
         const gsm = gsmOf(c.name);
