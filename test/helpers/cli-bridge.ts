@@ -16,7 +16,7 @@ export function cliBridge(
   stack: Pick<Stack, 'config' | 'emulator' | 'data'>,
   amiPort = stack.emulator.port,
   label = 'bridge',
-  extra: Pick<BridgeConfig, 'listen' | 'runAs'> = {},
+  extra: Pick<BridgeConfig, 'listen' | 'runAs' | 'ami' | 'rabbitmq'> = {},
 ): BridgeProcess & { remove(): Promise<void> } {
   const { rabbitmq, worker } = stack.config;
   const dir = mkdtempSync(path.join(tmpdir(), 'ac-cli-'));
