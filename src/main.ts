@@ -93,12 +93,12 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     http = await startHttp(config, metrics, readiness, logger);
   } catch (error) {
     // AMQP and AMI are already connecting: close them, or the failed start leaves them open.
-    await close();
+    await close(true);
     throw error;
   }
   const amiAt = `${config.ami.host}:${config.ami.port}`;
   log.info('started', { version, queue: names.live.queueName, concurrency: config.worker.concurrency, ami: amiAt });
-  return { events, httpPort: http?.port, metrics, readiness, close };
+  return { events, httpPort: http?.port, metrics, readiness, close: () => close() };
 }
 
 function startHttp(config: Config, metrics: Metrics, readiness: () => Readiness, logger: Logger): Promise<HttpServer | undefined> {
