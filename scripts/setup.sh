@@ -112,7 +112,7 @@ if ! $ci; then
     say "node_modules matches package-lock.json"
   else
     say "npm ci"
-    npm ci --no-audit --no-fund
+    npm ci --no-audit --no-fund || todo+=("npm ci failed (its error is above): fix that, then npm run setup again")
   fi
 fi
 
