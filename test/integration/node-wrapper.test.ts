@@ -19,9 +19,13 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 /** A bin directory whose `node` says it is v20 (and runs nothing else). */
 const oldBin = path.join(tmp, 'old-bin');
 mkdirSync(oldBin);
-writeFileSync(path.join(oldBin, 'node'), '#!/bin/sh\ncase "$1" in -p) echo 20 ;; --version) echo v20.20.2 ;; *) echo "old node ran: $*" >&2; exit 99 ;; esac\n', {
-  mode: 0o755,
-});
+writeFileSync(
+  path.join(oldBin, 'node'),
+  '#!/bin/sh\ncase "$1" in -p) echo 20 ;; --version) echo v20.20.2 ;; *) echo "old node ran: $*" >&2; exit 99 ;; esac\n',
+  {
+    mode: 0o755,
+  },
+);
 
 function wrapped(cache: string, ...command: string[]): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
   return spawnSync('bash', [path.join(repo, 'scripts', 'node.sh'), ...command], {
@@ -44,5 +48,8 @@ void test('an old node and no cached one: one line saying to run npm run setup, 
   const r = wrapped(path.join(tmp, 'empty-cache'), 'node', '-e', '1');
   assert.equal(r.status, 1);
   assert.equal(r.stdout, '');
-  assert.match(r.stderr, /^audio-convert: node v20\.20\.2 is too old \(Node >= 22 needed, 24 is what we test on\): run 'npm run setup', which fetches Node 24 into \S+empty-cache\n$/);
+  assert.match(
+    r.stderr,
+    /^audio-convert: node v20\.20\.2 is too old \(Node >= 22 needed, 24 is what we test on\): run 'npm run setup', which fetches Node 24 into \S+empty-cache\n$/,
+  );
 });

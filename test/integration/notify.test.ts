@@ -178,7 +178,8 @@ async function brokerProxy(): Promise<{ port: number; cut(): Promise<void>; rest
       a.pipe(b);
     }
   });
-  const listen = (port: number): Promise<void> => new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  const listen = (port: number): Promise<void> =>
+    new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   await listen(0);
   const port = (server.address() as net.AddressInfo).port;
   const cut = async (): Promise<void> => {
@@ -187,6 +188,11 @@ async function brokerProxy(): Promise<{ port: number; cut(): Promise<void>; rest
     await closed;
   };
   return { port, cut, restore: () => listen(port), close: () => (server.listening ? cut() : Promise.resolve()) };
+}
+
+/** The port of the CLI's `http listening` log line. */
+function httpPort(line: string): number {
+  return Number((JSON.parse(line) as { port?: unknown }).port);
 }
 
 /** The STATUS= texts the receiver got, in order (alone or after READY=1). */
@@ -220,7 +226,7 @@ void test('STATUS= follows /readyz: AMI login refused, then RabbitMQ gone and ba
     { ami: { Secret: 'not-the-secret' }, rabbitmq: { HostName: '127.0.0.1', Port: String(proxy.port) }, listen: '127.0.0.1:0' },
   );
   try {
-    const port = Number(JSON.parse(await run.log.onLine(/"message":"http listening"/))['port']);
+    const port = httpPort(await run.log.onLine(/"message":"http listening"/));
     await run.log.onLine(/AMI login refused/);
     const refused = 'not ready (ami: AMI login refused; consuming: paused: ami-down)';
     assert.equal(await onStatus(got, refused, 0), refused);
@@ -254,7 +260,7 @@ void test('RabbitMQ gone under a consuming service: /readyz, STATUS= and the log
   const proxy = await brokerProxy();
   const run = runCli({ NOTIFY_SOCKET: socket }, { rabbitmq: { HostName: '127.0.0.1', Port: String(proxy.port) }, listen: '127.0.0.1:0' });
   try {
-    const port = Number(JSON.parse(await run.log.onLine(/"message":"http listening"/))['port']);
+    const port = httpPort(await run.log.onLine(/"message":"http listening"/));
     await got.onLine(/^READY=1\|STATUS=consuming$/);
     const seen = statuses(got).length;
     await proxy.cut();

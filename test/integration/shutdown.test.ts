@@ -122,7 +122,9 @@ describe('signals (the built CLI)', { timeout: 60_000 }, () => {
     // Without a handler node dies of the signal: the exit comes instead of the line.
     const line = await Promise.race([
       ignored,
-      exit.then((e) => assert.fail(`the service ended on SIGHUP (code ${e?.code}, signal ${e?.signal}); stderr: ${bridge.stray.join('\n')}`)),
+      exit.then((e) =>
+        assert.fail(`the service ended on SIGHUP (code ${e?.code}, signal ${e?.signal}); stderr: ${bridge.stray.join('\n')}`),
+      ),
     ]);
     assert.equal(line['level'], 'warning');
     assert.match(String(line['message']), /SIGHUP received and ignored/);

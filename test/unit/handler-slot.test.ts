@@ -116,7 +116,9 @@ describe('the Concurrency slot', () => {
     const capture = createLogger({
       level: 'info',
       format: 'json',
-      stream: new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), cb()) }),
+      stream: new Writable({
+        write: (chunk: Buffer, _e, cb) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), cb()),
+      }),
     });
     const r = rig(1, undefined, capture);
     const running = r.handler(message(1));
