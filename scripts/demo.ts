@@ -4,7 +4,7 @@
  * real GSM recordings, enqueues them with `audio-convert enqueue --wait` (plus one whose input is
  * missing, to show a failure), prints what happened, and cleans up after itself.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,7 +71,20 @@ function writeConfig(amiPort: number): string {
   return file;
 }
 
+/** What the demo needs and this machine lacks, one line with the fix; undefined when all is there. */
+function missingTool(): string | undefined {
+  const sox = spawnSync('sox', ['--version'], { stdio: 'ignore' });
+  if (sox.error !== undefined)
+    return `the demo needs sox (it makes the GSM recordings; the simulator converts with it), and ${(sox.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is not installed' : sox.error.message}: npm run setup (or: sudo apt-get install sox)`;
+  return undefined;
+}
+
 async function main(): Promise<number> {
+  const missing = missingTool();
+  if (missing !== undefined) {
+    process.stderr.write(`${missing}\n`);
+    return 1;
+  }
   say('making 5 GSM recordings (sox)');
   makeRecordings();
 
@@ -83,8 +96,8 @@ async function main(): Promise<number> {
   try {
     (await connectRabbit(config, 'audio-convert demo check')).close().catch(() => {});
   } catch (error) {
-    const problem = error instanceof RabbitConnectError ? `${error.problem}\n  fix: ${error.fix}` : String(error);
-    process.stderr.write(`\nRabbitMQ is needed for the demo: ${problem}\n`);
+    const problem = error instanceof RabbitConnectError ? `${error.problem}; fix: ${error.fix}` : String(error);
+    process.stderr.write(`\nRabbitMQ is needed for the demo: ${problem} (npm run setup starts a local one)\n`);
     await emulator.close();
     return 1;
   }

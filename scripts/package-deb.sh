@@ -9,7 +9,7 @@
 #   app/package.json  version and "type": "module" for dist/
 #   app/transcoding.conf, debian/auditorai-transcoding.service (the repository's unit with the
 #                     package's paths), debian/changelog (version from package.json)
-# Needs: dpkg-dev, debhelper, node and an installed ./node_modules (npm ci). See docs/packaging.md.
+# Needs: dpkg-dev, debhelper, build-essential, node and an installed ./node_modules (npm ci). See docs/packaging.md.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,8 +17,12 @@ cd "$repo"
 die() { echo "package-deb: $*" >&2; exit 1; }
 
 for tool in dpkg-buildpackage dh node npm; do
-  command -v "$tool" >/dev/null || die "$tool not found (apt-get install dpkg-dev debhelper; Node >= 22)"
+  command -v "$tool" >/dev/null || die "$tool not found (apt-get install dpkg-dev debhelper build-essential; Node >= 22)"
 done
+# dpkg-buildpackage's own check: said here in one line instead of its "Unmet build dependencies".
+dpkg-query -W -f='${Status}' build-essential 2>/dev/null | grep -q 'install ok installed' \
+  || die "build-essential is not installed (dpkg-buildpackage requires it): apt-get install build-essential"
+
 [[ -x node_modules/.bin/tsc ]] || die "node_modules is missing: run npm ci first"
 
 version=$(node -p 'require("./package.json").version')

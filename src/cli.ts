@@ -20,6 +20,10 @@ import { followService, systemdNotifier } from './systemd/notify.js';
 /** READY=1 at the latest this long after start-up, consuming or not (see followService). */
 const READY_AT_THE_LATEST_MS = 20_000;
 
+/** The log line for a SIGHUP: what it did (nothing) and what to do instead. */
+const SIGHUP_IGNORED =
+  'SIGHUP received and ignored: there is no reload, the config is read at start only; to apply a change: systemctl restart auditorai-transcoding (jobs in flight finish first)';
+
 /** A usage error: printed with a hint, exit code 2. */
 class UsageError extends Error {}
 
@@ -48,7 +52,8 @@ const COMMAND_HELP: Record<string, string> = {
 Runs the service: consumes jobs from RabbitMQ, converts them through Asterisk AMI, publishes a
 result for each, then acks. SIGTERM/SIGINT: stop taking jobs, let jobs in flight finish within
 [Worker] DrainTimeout, put the rest back in the queue, exit 0. A second signal exits at once
-(jobs not finished stay in the queue: RabbitMQ redelivers them).
+(jobs not finished stay in the queue: RabbitMQ redelivers them). SIGHUP is ignored, with a log
+line: there is no reload, the config is read at start only; restart the service to apply a change.
 `,
   'check-config': `audio-convert check-config [--config PATH]
 
@@ -131,6 +136,11 @@ async function cmdRun(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP's default action ends node, and systemd counts a death by SIGHUP as a clean exit
+  // (Restart=on-failure does nothing): a reflex `kill -HUP` would stop the service for good,
+  // silently. There is no reload: the config is read once, at start (a reload would have to swap
+  // the AMI and AMQP connections under jobs in flight); a restart drains and applies it.
+  process.on('SIGHUP', () => logger.warning(SIGHUP_IGNORED));
   const service = await starting;
   if (signals === 0) supervision = followService(service, notifier, READY_AT_THE_LATEST_MS);
   await stopping;

@@ -57,7 +57,10 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
 
   // `intake` and `onDeploymentError` are created below: the callbacks that use them only run later.
-  const amqp = connectAmqp(config, metrics, logger, () => intake.channelLost());
+  const amqp = connectAmqp(config, metrics, logger, {
+    onLost: () => intake.channelLost(),
+    onChange: () => events.emit('readiness'),
+  });
   const ami = createAmiClient(config, logger);
   const originator = new Originator(ami, { channel: config.ami.channel, context: config.ami.context, exten: config.ami.exten });
   const abandon = new AbortController();
@@ -90,12 +93,12 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
     http = await startHttp(config, metrics, readiness, logger);
   } catch (error) {
     // AMQP and AMI are already connecting: close them, or the failed start leaves them open.
-    await close();
+    await close(true);
     throw error;
   }
   const amiAt = `${config.ami.host}:${config.ami.port}`;
   log.info('started', { version, queue: names.live.queueName, concurrency: config.worker.concurrency, ami: amiAt });
-  return { events, httpPort: http?.port, metrics, readiness, close };
+  return { events, httpPort: http?.port, metrics, readiness, close: () => close() };
 }
 
 function startHttp(config: Config, metrics: Metrics, readiness: () => Readiness, logger: Logger): Promise<HttpServer | undefined> {
@@ -110,10 +113,10 @@ function startHttp(config: Config, metrics: Metrics, readiness: () => Readiness,
 }
 
 /** The AMQP connection, its state in the metrics and the logs (first failure of an outage only: the library says so once). */
-function connectAmqp(config: Config, metrics: Metrics, logger: Logger, onLost: () => void): Connection {
+function connectAmqp(config: Config, metrics: Metrics, logger: Logger, on: { onLost: () => void; onChange: () => void }): Connection {
   const amqp = new Connection(amqpServiceOptions(config.rabbitmq));
   const where = { host: config.rabbitmq.hosts.join(', '), vhost: config.rabbitmq.vhost, user: config.rabbitmq.username, file: config.file };
-  followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), onLost });
+  followAmqp(amqp, where, { metrics, log: logger.child({ component: 'amqp' }), ...on });
   return amqp;
 }
 

@@ -34,12 +34,16 @@ export interface ShutdownParts {
   readonly http: () => HttpServer | undefined;
 }
 
-/** The service's close(): idempotent, ordered. */
-export function closer(log: Logger, drainTimeoutMs: number, p: ShutdownParts): () => Promise<void> {
+/**
+ * The service's close(): idempotent, ordered. `failedStart`: start() is undoing itself (no job was
+ * taken yet), so the log says that instead of the drain's wording.
+ */
+export function closer(log: Logger, drainTimeoutMs: number, p: ShutdownParts): (failedStart?: boolean) => Promise<void> {
   let closing: Promise<void> | undefined;
-  return () => {
+  return (failedStart = false) => {
     closing ??= (async () => {
-      log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: drainTimeoutMs });
+      if (failedStart) log.info('start failed: closing the connections it had opened');
+      else log.info('stopping: no new jobs; waiting for jobs in flight', { drain_timeout_ms: drainTimeoutMs });
       p.stopping.abort();
       p.gate.close();
       p.probe.stop();
@@ -56,7 +60,7 @@ export function closer(log: Logger, drainTimeoutMs: number, p: ShutdownParts): (
         ['temp files', () => p.tempFiles.close()],
         ['HTTP', () => p.http()?.close()],
       ]);
-      log.info('stopped');
+      log.info(failedStart ? 'closed after the failed start' : 'stopped');
     })();
     return closing;
   };

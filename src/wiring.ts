@@ -25,6 +25,11 @@ export interface ServiceEventMap {
   ami: [connected: boolean];
   /** The temp file of an attempt that ended without a result was removed (its path). */
   tempFileRemoved: [path: string];
+  /**
+   * Something /readyz reports may have changed (RabbitMQ, AMI, a refused login, the dialplan,
+   * intake). Carries nothing: a listener reads readiness() and compares (systemd's STATUS=).
+   */
+  readiness: [];
 }
 
 export type ServiceEvents = EventEmitter<ServiceEventMap>;
@@ -51,8 +56,10 @@ export function followIntake(intake: Intake, s: { metrics: Metrics; events: Serv
     s.events.emit('consuming', consuming);
     // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
     if (consuming) s.log.info('consuming');
-    else s.log.info('not consuming', { paused_for: intake.pausedFor.join(',') || 'amqp-down' });
+    else s.log.info('not consuming', { paused_for: intake.notConsumingFor.join(',') });
+    s.events.emit('readiness');
   });
+  intake.on('reasons', () => s.events.emit('readiness'));
 }
 
 /**
@@ -67,6 +74,7 @@ export function followDeployment(
     s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
     s.troubles.deployment = undefined;
     s.events.emit('deployment', undefined);
+    s.events.emit('readiness');
     void s.intake.resume('deployment');
   });
   return (error) => {
@@ -75,6 +83,7 @@ export function followDeployment(
     }
     s.troubles.deployment = error.message;
     s.events.emit('deployment', s.troubles.deployment);
+    s.events.emit('readiness');
     void s.intake.pause('deployment');
     probe.start();
   };
@@ -92,18 +101,21 @@ export function followAmi(
     s.metrics.amiConnected.set(1);
     s.troubles.auth = undefined;
     s.events.emit('ami', true);
+    s.events.emit('readiness');
     void s.intake.resume('ami-down');
     if (s.troubles.deployment !== undefined) s.probe.start();
   });
   ami.on('disconnected', () => {
     s.metrics.amiConnected.set(0);
     s.events.emit('ami', false);
+    s.events.emit('readiness');
     void s.intake.pause('ami-down');
   });
   ami.on('authFailed', (error: Error) => {
     if (s.troubles.auth === undefined)
       s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
     s.troubles.auth = 'AMI login refused';
+    s.events.emit('readiness');
   });
 }
 
@@ -124,14 +136,19 @@ export interface AmqpWhere {
 export function followAmqp(
   amqp: Connection,
   where: AmqpWhere,
-  s: { metrics: Metrics; log: Logger; onLost: () => void; now?: () => number },
+  s: { metrics: Metrics; log: Logger; onLost: () => void; onChange?: () => void; now?: () => number },
 ): void {
+  const changed = (): void => s.onChange?.();
+  // A blocked connection (broker out of memory or disk) is not ready either: amqp.ready says so.
+  amqp.on('connection.blocked', changed);
+  amqp.on('connection.unblocked', changed);
   const now = s.now ?? Date.now;
   let outage: { since: number; kind: string } | undefined;
   let connected = false;
   amqp.on('error', (error: unknown) => {
     s.metrics.amqpConnected.set(0);
     s.onLost();
+    changed();
     const code = (error as { code?: unknown } | null)?.code;
     const text = errorText(error).replace(/^undefined: /, '');
     const kind = code === 'ACCESS_REFUSED' ? 'login refused' : code === 'NOT_ALLOWED' ? 'vhost refused' : 'unavailable';
@@ -160,6 +177,7 @@ export function followAmqp(
     s.log.info(connected ? 'RabbitMQ connection restored' : 'RabbitMQ connected', { host: where.host, vhost: where.vhost, ...down });
     outage = undefined;
     connected = true;
+    changed();
   });
 }
 
@@ -206,7 +224,7 @@ export function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, tr
     amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
     ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
     dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
-    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.pausedFor.join(', ') || 'starting'}` },
+    consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.notConsumingFor.join(', ')}` },
   };
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }

@@ -56,6 +56,8 @@ export interface BridgeConfig {
   readonly listen?: string;
   /** Run the process as this user and group (e.g. nobody, to meet EACCES as root cannot). */
   readonly runAs?: { readonly uid: number; readonly gid: number };
+  /** The dist/cli.js to run; default the repository's (builtCli()). */
+  readonly cli?: string;
 }
 
 /** The INI text of a transcoding.conf for `config`. */
@@ -127,6 +129,7 @@ export class BridgeProcess extends EventEmitter {
   private startedSeen = false;
   private readonly logStream: WriteStream | undefined;
   private readonly runAs: BridgeConfig['runAs'];
+  private readonly cli: string | undefined;
 
   /** `logFile`: every stderr line of every process is appended there too. */
   constructor(
@@ -140,6 +143,7 @@ export class BridgeProcess extends EventEmitter {
     // Another user must be able to read it (a test config: the broker's guest password only).
     writeFileSync(this.configFile, configText(config), { mode: config.runAs === undefined ? 0o600 : 0o644 });
     this.runAs = config.runAs;
+    this.cli = config.cli;
     this.logStream = logFile === undefined ? undefined : createWriteStream(logFile, { flags: 'a' });
   }
 
@@ -159,7 +163,7 @@ export class BridgeProcess extends EventEmitter {
   /** Starts a process (the previous one must have exited). */
   start(): void {
     if (this.child !== undefined) throw new Error(`${this.label}: already running (pid ${this.child.pid})`);
-    const child = spawn(process.execPath, [builtCli(), 'run', '--config', this.configFile], {
+    const child = spawn(process.execPath, [this.cli ?? builtCli(), 'run', '--config', this.configFile], {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...this.runAs,
     });

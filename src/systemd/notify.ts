@@ -126,8 +126,9 @@ export function describe(readiness: ReturnType<Observable['readiness']>): string
 /**
  * READY=1 the first time the service consumes, or after `readyAfterMs` at the latest (a broker or
  * PBX that is down at boot must not make systemd kill a service that waits for it by design:
- * /readyz and STATUS= say it is not consuming). STATUS= follows every change. Returns stop(),
- * which sends STOPPING=1.
+ * /readyz and STATUS= say it is not consuming). STATUS= is the text of /readyz's reasons
+ * (describe(readiness())), re-sent on every 'readiness' event whose text differs from the last one
+ * sent, and only then. Returns stop(), which sends STOPPING=1.
  */
 export function followService(service: Observable, notifier: SystemdNotifier, readyAfterMs: number): { stopping(): void } {
   if (!notifier.enabled) return { stopping: () => {} };
@@ -149,13 +150,13 @@ export function followService(service: Observable, notifier: SystemdNotifier, re
     notifier.notify(['READY=1', statusText(`started, ${last}`)]);
   }, readyAfterMs);
   fallback.unref();
-  for (const event of ['consuming', 'ami', 'deployment']) service.events.on(event, update);
+  service.events.on('readiness', update);
   notifier.startWatchdog();
   update();
   return {
     stopping() {
       clearTimeout(fallback);
-      for (const event of ['consuming', 'ami', 'deployment']) service.events.off(event, update);
+      service.events.off('readiness', update);
       notifier.notify(['STOPPING=1', statusText('stopping: draining jobs in flight')]);
     },
   };

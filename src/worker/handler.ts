@@ -121,10 +121,10 @@ async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStat
  */
 async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
   const release = await deps.acquireSlot();
-  if (release === undefined) return { kind: 'abandoned' };
+  if (release === undefined) return { kind: 'abandoned', started: false };
   deps.counters.inFlight(1);
   try {
-    return deps.abandon.aborted ? { kind: 'abandoned' } : await attemptInSlot(deps, delivery);
+    return deps.abandon.aborted ? { kind: 'abandoned', started: false } : await attemptInSlot(deps, delivery);
   } finally {
     deps.counters.inFlight(-1);
     release();
@@ -159,7 +159,7 @@ async function attemptInSlot(deps: HandlerDeps, delivery: Delivery): Promise<Hap
   const run = deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId });
   const outcome = await raceAbandon(run, deps.abandon);
   if (mayLeaveTempFile(outcome)) deps.tempFiles.schedule(job.wavPath, attemptId, attemptStart);
-  return outcome === 'abandoned' ? { kind: 'abandoned' } : { kind: 'attempt', outcome };
+  return outcome === 'abandoned' ? { kind: 'abandoned', started: true } : { kind: 'attempt', outcome };
 }
 
 /** Carries out the policy's action: publish first (with confirms), then ack — never the other way round. */

@@ -18,12 +18,15 @@ export type PausableConsumer = Pick<Consumer, 'start' | 'close'> & Pick<EventEmi
 /**
  * Drives one lazy consumer from a set of pause reasons. Transitions are serialised: a close()
  * in progress is awaited before a start(), since rabbitmq-client ignores start() while closing.
- * Emits 'change' with `consuming` whenever the effective state changes.
+ * Emits 'change' with `consuming` whenever the effective state changes, and 'reasons' whenever the
+ * set of pause reasons does (what notConsumingFor says may change without the state changing).
  */
 export class Intake extends EventEmitter {
   private readonly reasons = new Set<PauseReason>();
   private running = false;
   private ready = false;
+  /** The AMQP channel went away under the subscribed consumer, and it has not re-subscribed yet. */
+  private lost = false;
   private busy: Promise<void> | undefined;
   private dirty = false;
 
@@ -36,6 +39,7 @@ export class Intake extends EventEmitter {
     consumer.on('ready', () => {
       if (!this.running) return;
       this.ready = true;
+      this.lost = false;
       this.emit('change', true);
     });
   }
@@ -45,9 +49,16 @@ export class Intake extends EventEmitter {
     return this.running && this.ready && this.reasons.size === 0;
   }
 
-  /** The reasons currently holding intake paused. */
-  get pausedFor(): PauseReason[] {
-    return [...this.reasons];
+  /**
+   * Why it is not consuming, as /readyz and the log both say it: the pause reasons; else
+   * `amqp-down` when the channel went away under the consumer (rabbitmq-client re-subscribes by
+   * itself); else `starting` (subscribing, or the consumer's own queue declaration is refused).
+   * Empty while consuming.
+   */
+  get notConsumingFor(): string[] {
+    if (this.consuming) return [];
+    if (this.reasons.size > 0) return [...this.reasons];
+    return [this.lost ? 'amqp-down' : 'starting'];
   }
 
   /**
@@ -57,16 +68,20 @@ export class Intake extends EventEmitter {
   channelLost(): void {
     if (!this.ready) return;
     this.ready = false;
+    this.lost = true;
     this.emit('change', false);
   }
 
   pause(reason: PauseReason): Promise<void> {
-    this.reasons.add(reason);
+    if (!this.reasons.has(reason)) {
+      this.reasons.add(reason);
+      this.emit('reasons');
+    }
     return this.reconcile();
   }
 
   resume(reason: PauseReason): Promise<void> {
-    this.reasons.delete(reason);
+    if (this.reasons.delete(reason)) this.emit('reasons');
     return this.reconcile();
   }
 

@@ -27,8 +27,11 @@ export type Happening =
   | { readonly kind: 'thrown'; readonly error: unknown }
   /** AMI was not logged in when the message arrived: no attempt was made. */
   | { readonly kind: 'ami-down' }
-  /** The drain deadline of a shutdown passed while the attempt ran. */
-  | { readonly kind: 'abandoned' }
+  /**
+   * The service is stopping: the drain deadline passed while the attempt ran (`started`), or the
+   * job was handed back before it reached Asterisk (still waiting for a slot).
+   */
+  | { readonly kind: 'abandoned'; readonly started: boolean }
   /** The attempt ended. */
   | { readonly kind: 'attempt'; readonly outcome: OriginateOutcome };
 
@@ -69,7 +72,12 @@ export function decide(happening: Happening, attemptsBefore: number, maxAttempts
     case 'ami-down':
       return requeue(new AmiDisconnectedError('AMI not connected: handed back untouched'), true);
     case 'abandoned':
-      return requeue(new ShuttingDownError('the service stopped before the job finished'), false);
+      return requeue(
+        new ShuttingDownError(
+          happening.started ? 'the service stopped before the job finished' : 'the service is stopping: handed back before it started',
+        ),
+        false,
+      );
     case 'thrown': {
       const error = asAppError(happening.error);
       return byDisposition(error, error.disposition === 'dead-letter' ? attemptsBefore : attemptsBefore + 1, maxAttempts);

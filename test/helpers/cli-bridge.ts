@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { AsyncMessage } from 'rabbitmq-client';
 import type { AsteriskEmulator } from '../../src/emulator/server.js';
 import { BridgeProcess, type BridgeConfig } from '../../scripts/chaos/bridge.js';
+import { cliRunnableBy } from './readable-app.js';
 import { AMQP_URL, Collector, type Stack } from './stack.js';
 
 /** A bridge process for the stack's queue and emulator; `after()` cleanup is the caller's (kill + remove). */
@@ -16,7 +17,7 @@ export function cliBridge(
   stack: Pick<Stack, 'config' | 'emulator' | 'data'>,
   amiPort = stack.emulator.port,
   label = 'bridge',
-  extra: Pick<BridgeConfig, 'listen' | 'runAs'> = {},
+  extra: Pick<BridgeConfig, 'listen' | 'runAs' | 'ami' | 'rabbitmq'> = {},
 ): BridgeProcess & { remove(): Promise<void> } {
   const { rabbitmq, worker } = stack.config;
   const dir = mkdtempSync(path.join(tmpdir(), 'ac-cli-'));
@@ -39,6 +40,8 @@ export function cliBridge(
       },
       logLevel: 'INFO',
       ...extra,
+      // Another user may not reach the checkout (a clone in a 0700 folder): a copy it can run.
+      ...(extra.runAs === undefined ? {} : { cli: cliRunnableBy(extra.runAs) }),
     },
     dir,
     label,

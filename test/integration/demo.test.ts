@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -26,4 +28,26 @@ void test('npm run demo converts every recording and dead-letters the missing on
   assert.equal(wavs.length, 5, `five 8 kHz mono 16-bit WAVs listed:\n${out}`);
   assert.match(out, /missing-\S+\s+failed\s+INPUT_MISSING/);
   assert.match(out, /\/readyz → 200/);
+});
+
+void test('without sox the demo says so in one line with the fix, no stack trace, exit 1', async () => {
+  // An empty PATH: no sox (node itself is process.execPath, tsx is found through node_modules).
+  const empty = mkdtempSync(path.join(os.tmpdir(), 'ac-nosox-'));
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+      cwd: repo,
+      env: { ...process.env, PATH: empty },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 1, out + err);
+    assert.equal(out, '', 'nothing started');
+    assert.match(err, /^the demo needs sox .*it is not installed: npm run setup \(or: sudo apt-get install sox\)\n$/);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });

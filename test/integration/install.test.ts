@@ -309,6 +309,7 @@ void test('the unit keeps the seed layout and the drain deadline', () => {
   assert.deepEqual(values('WatchdogSec'), ['30']);
   assert.ok(Number(values('TimeoutStartSec')[0]) > 20, 'READY=1 comes 20 s after start at the latest');
   assert.ok(Number(values('TimeoutStopSec')[0]) > 30, 'TimeoutStopSec must exceed the default 30 s DrainTimeout');
+  assert.deepEqual(values('ExecReload'), [], 'no reload: the config is read at start only (systemctl reload must say so, not pretend)');
   assert.deepEqual(values('MemoryDenyWriteExecute'), [], 'MemoryDenyWriteExecute breaks the V8 JIT');
   assert.deepEqual(values('LoadCredential'), [], 'LoadCredential fails the unit when the file is missing: use the drop-in');
   assert.ok(

@@ -91,10 +91,19 @@ describe('start-up', { timeout: 60_000 }, () => {
     after(() => stack.close());
     const bridge = cliBridge(stack, stack.emulator.port, 'port-taken', { listen: `127.0.0.1:${port.port}` });
     after(() => bridge.remove());
+    const lines: string[] = [];
+    bridge.on('log', (line: Record<string, unknown>) => lines.push(String(line['message'])));
     const exit = new Promise<{ code: number | null }>((resolve) => bridge.once('exit', resolve));
     bridge.start();
     const { code } = await exit;
     assert.equal(code, 1);
+    // Nothing was taken: no drain to announce, only the connections it had opened to close.
+    assert.deepEqual(
+      lines.filter((l) => /jobs in flight|drain/.test(l)),
+      [],
+      `a failed start logs no drain wording:\n${lines.join('\n')}`,
+    );
+    assert.ok(lines.includes('start failed: closing the connections it had opened'), lines.join('\n'));
     assert.equal(bridge.stray.length, 1, `one line that is not a log line: ${JSON.stringify(bridge.stray)}`);
     assert.match(
       bridge.stray[0] ?? '',

@@ -2,11 +2,14 @@
 // receiver binds; perl-base is on every Debian) gets READY=1 with STATUS=, WATCHDOG=1 pings at
 // half of $WATCHDOG_USEC, and STOPPING=1 on SIGTERM, through the real systemd-notify. Without
 // $NOTIFY_SOCKET nothing is sent: a stand-in systemd-notify first in PATH records every run.
+// STATUS= is /readyz's reasons, re-sent when they change and only then: through a refused AMI
+// login and RabbitMQ going away and coming back (a TCP proxy in front of the broker, cut and restored).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,8 +87,11 @@ async function receiver(socket: string): Promise<Lines> {
 }
 
 /** The built CLI on the stack's queue and emulator, with `env` on top of ours. */
-function runCli(env: Record<string, string | undefined>): { child: ChildProcess; log: Lines; configFile: string; remove(): Promise<void> } {
-  const bridge = cliBridge(stack);
+function runCli(
+  env: Record<string, string | undefined>,
+  extra: Parameters<typeof cliBridge>[3] = {},
+): { child: ChildProcess; log: Lines; configFile: string; remove(): Promise<void> } {
+  const bridge = cliBridge(stack, stack.emulator.port, 'bridge', extra);
   const child = track(
     spawn(process.execPath, [cli, 'run', '--config', bridge.configFile], {
       env: { ...process.env, NOTIFY_SOCKET: undefined, WATCHDOG_USEC: undefined, WATCHDOG_PID: undefined, ...env },
@@ -154,5 +160,120 @@ void test('without NOTIFY_SOCKET nothing is sent and no systemd-notify runs, eve
     );
   } finally {
     await without.remove();
+  }
+});
+
+/** A TCP proxy to the local RabbitMQ that can be cut (connections dropped, new ones refused) and restored on the same port. */
+async function brokerProxy(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(5672, '127.0.0.1');
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(a);
+      a.on('error', () => b.destroy());
+      a.on('close', () => (sockets.delete(a), b.destroy()));
+      a.pipe(b);
+    }
+  });
+  const listen = (port: number): Promise<void> =>
+    new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  await listen(0);
+  const port = (server.address() as net.AddressInfo).port;
+  const cut = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of sockets) socket.destroy();
+    await closed;
+  };
+  return { port, cut, restore: () => listen(port), close: () => (server.listening ? cut() : Promise.resolve()) };
+}
+
+/** The port of the CLI's `http listening` log line. */
+function httpPort(line: string): number {
+  return Number((JSON.parse(line) as { port?: unknown }).port);
+}
+
+/** The STATUS= texts the receiver got, in order (alone or after READY=1). */
+function statuses(got: Lines): string[] {
+  return got.all.flatMap((l) => /(?:^|\|)STATUS=([^|]*)/.exec(l)?.[1] ?? []);
+}
+
+/** What /readyz says, as one STATUS= line (notify.ts's describe over the same checks). */
+async function readyzText(port: number): Promise<string> {
+  const body = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { status: string; down: string[] };
+  return body.status === 'ready' ? 'consuming' : `not ready (${body.down.join('; ')})`;
+}
+
+/** Resolves with the first STATUS= text after the `after` seen so far that is `want` (or matches it). */
+async function onStatus(got: Lines, want: string | RegExp, after: number): Promise<string> {
+  const match = (t: string): boolean => (typeof want === 'string' ? t === want : want.test(t));
+  await got.onLine(/STATUS=/, after + 1);
+  for (;;) {
+    const found = statuses(got).slice(after).find(match);
+    if (found !== undefined) return found;
+    await got.onLine(/STATUS=/, statuses(got).length + 1);
+  }
+}
+
+void test('STATUS= follows /readyz: AMI login refused, then RabbitMQ gone and back; never the same text twice in a row', async () => {
+  const socket = path.join(tmp, 'notify-status.sock');
+  const got = await receiver(socket);
+  const proxy = await brokerProxy();
+  const run = runCli(
+    { NOTIFY_SOCKET: socket },
+    { ami: { Secret: 'not-the-secret' }, rabbitmq: { HostName: '127.0.0.1', Port: String(proxy.port) }, listen: '127.0.0.1:0' },
+  );
+  try {
+    const port = httpPort(await run.log.onLine(/"message":"http listening"/));
+    await run.log.onLine(/AMI login refused/);
+    const refused = 'not ready (ami: AMI login refused; consuming: paused: ami-down)';
+    assert.equal(await onStatus(got, refused, 0), refused);
+    assert.equal(await readyzText(port), refused, '/readyz says the same');
+
+    let seen = statuses(got).length;
+    await proxy.cut();
+    const down = 'not ready (amqp: RabbitMQ not connected; ami: AMI login refused; consuming: paused: ami-down)';
+    await onStatus(got, down, seen);
+    assert.equal(await readyzText(port), down, '/readyz says the same');
+
+    seen = statuses(got).length;
+    await proxy.restore();
+    await run.log.onLine(/RabbitMQ connection restored/);
+    await onStatus(got, refused, seen);
+    assert.equal(await readyzText(port), refused);
+
+    assert.equal(await stop(run.child), 0);
+    await got.onLine(/^STOPPING=1\|/);
+    const all = statuses(got);
+    for (let i = 1; i < all.length; i++) assert.notEqual(all[i], all[i - 1], `STATUS= sent twice in a row:\n${all.join('\n')}`);
+  } finally {
+    await proxy.close();
+    await run.remove();
+  }
+});
+
+void test('RabbitMQ gone under a consuming service: /readyz, STATUS= and the log all say amqp-down; back to consuming after', async () => {
+  const socket = path.join(tmp, 'notify-amqp.sock');
+  const got = await receiver(socket);
+  const proxy = await brokerProxy();
+  const run = runCli({ NOTIFY_SOCKET: socket }, { rabbitmq: { HostName: '127.0.0.1', Port: String(proxy.port) }, listen: '127.0.0.1:0' });
+  try {
+    const port = httpPort(await run.log.onLine(/"message":"http listening"/));
+    await got.onLine(/^READY=1\|STATUS=consuming$/);
+    const seen = statuses(got).length;
+    await proxy.cut();
+    const line = JSON.parse(await run.log.onLine(/"message":"not consuming"/)) as Record<string, unknown>;
+    assert.equal(line['paused_for'], 'amqp-down');
+    const down = 'not ready (amqp: RabbitMQ not connected; consuming: paused: amqp-down)';
+    await onStatus(got, down, seen);
+    assert.equal(await readyzText(port), down, '/readyz says what the log says');
+    await proxy.restore();
+    await onStatus(got, 'consuming', statuses(got).length);
+    assert.equal(await stop(run.child), 0);
+  } finally {
+    await proxy.close();
+    await run.remove();
   }
 });

@@ -2,6 +2,7 @@
  * Stopping the built CLI with signals, jobs in flight (outcomes table, row SIGTERM): one SIGTERM
  * drains and exits 0; a second signal exits at once; a job hung past DrainTimeout goes back to the
  * queue and the exit is still 0. Afterwards every job id has a result or is back in the queue.
+ * SIGHUP (the reflex "reload") is ignored with a log line saying what to do instead.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -104,5 +105,41 @@ describe('signals (the built CLI)', { timeout: 60_000 }, () => {
     const queued = await takeFromQueue(stack, 2);
     assert.deepEqual(queued.sort(), [...ids].sort(), 'the hung jobs are back in the queue');
     assert.equal(stack.results.messages.length + stack.dead.messages.length, 0, 'no result: the jobs are not finished, not failed');
+  });
+
+  it('SIGHUP is ignored with a log line saying to restart instead; the service goes on converting', async () => {
+    const stack = await makeStack({ emulator: { mode: 'instant' } });
+    after(() => stack.close());
+    const bridge = cliBridge(stack);
+    after(() => bridge.remove());
+    const consuming = bridge.onConsuming();
+    bridge.start();
+    await consuming;
+
+    const exit = bridge.onExit();
+    const ignored = bridge.onLog((line) => /SIGHUP/.test(String(line['message'])));
+    bridge.signal('SIGHUP');
+    // Without a handler node dies of the signal: the exit comes instead of the line.
+    const line = await Promise.race([
+      ignored,
+      exit.then((e) =>
+        assert.fail(`the service ended on SIGHUP (code ${e?.code}, signal ${e?.signal}); stderr: ${bridge.stray.join('\n')}`),
+      ),
+    ]);
+    assert.equal(line['level'], 'warning');
+    assert.match(String(line['message']), /SIGHUP received and ignored/);
+    assert.match(String(line['message']), /config is read at start only/);
+    assert.match(String(line['message']), /systemctl restart auditorai-transcoding/);
+
+    await stack.publish(job(stack, 'after-hup'), { messageId: 'after-hup' });
+    await stack.results.onCount(1);
+    assert.deepEqual(
+      stack.results.bodies<Result>().map((r) => [r.job_id, r.status]),
+      [['after-hup', 'converted']],
+      'still consuming after the SIGHUP',
+    );
+    assert.equal(bridge.running, true);
+    bridge.signal('SIGTERM');
+    assert.equal((await exit)?.code, 0, 'and SIGTERM still drains and exits 0');
   });
 });

@@ -48,7 +48,7 @@ interface Rig {
   readonly confirms: Map<string, () => void>;
 }
 
-function rig(slots: number, abandon = new AbortController().signal): Rig {
+function rig(slots: number, abandon = new AbortController().signal, logger = quiet): Rig {
   const gate = new ClassGate(slots);
   const originated: string[] = [];
   const outcomes = new Map<string, (o: OriginateOutcome) => void>();
@@ -77,7 +77,7 @@ function rig(slots: number, abandon = new AbortController().signal): Rig {
       publishDeadLetter: () => Promise.resolve(),
     },
     counters: noCounters,
-    logger: quiet,
+    logger,
     amiConnected: () => true,
     pauseIntake: () => undefined,
     abandon,
@@ -112,12 +112,23 @@ describe('the Concurrency slot', () => {
   });
 
   it('a job still waiting for a slot when the service stops (the gate closes) goes back untouched; the running one finishes', async () => {
-    const r = rig(1);
+    const lines: Record<string, unknown>[] = [];
+    const capture = createLogger({
+      level: 'info',
+      format: 'json',
+      stream: new Writable({
+        write: (chunk: Buffer, _e, cb) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), cb()),
+      }),
+    });
+    const r = rig(1, undefined, capture);
     const running = r.handler(message(1));
     const waiting = r.handler(message(2));
     await settle();
     r.gate.close();
     assert.equal(await waiting, ConsumerStatus.REQUEUE);
+    const back = lines.find((l) => l['message'] === 'job returned to the queue');
+    assert.equal(back?.['job_id'], 'j2');
+    assert.equal(back['reason'], 'the service is stopping: handed back before it started', 'it never started: it was not stopped mid-way');
     assert.deepEqual(r.originated, ['j1']);
     r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
     await settle();

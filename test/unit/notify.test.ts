@@ -90,13 +90,13 @@ void test('followService: STATUS while not ready, READY=1 once consuming, STATUS
   const s = followService(service, notifier, 60_000);
   assert.ok(watchdog(), 'watchdog pings start with supervision');
   assert.deepEqual(sent, [['STATUS=not ready (ami: AMI not connected; consuming: paused: ami-down)']]);
-  service.events.emit('ami', false); // nothing changed: nothing sent
+  service.events.emit('readiness'); // the same text: nothing sent
   assert.equal(sent.length, 1);
   service.ready = true;
-  service.events.emit('consuming', true);
+  service.events.emit('readiness');
   assert.deepEqual(sent[1], ['READY=1', 'STATUS=consuming']);
   service.ready = false;
-  service.events.emit('ami', false);
+  service.events.emit('readiness');
   assert.deepEqual(
     sent[2],
     ['STATUS=not ready (ami: AMI not connected; consuming: paused: ami-down)'],
@@ -104,7 +104,7 @@ void test('followService: STATUS while not ready, READY=1 once consuming, STATUS
   );
   s.stopping();
   assert.deepEqual(sent[3], ['STOPPING=1', 'STATUS=stopping: draining jobs in flight']);
-  service.events.emit('consuming', true);
+  service.events.emit('readiness');
   assert.equal(sent.length, 4, 'nothing after STOPPING=1');
 });
 

@@ -85,8 +85,15 @@ describe('policy: outcome → what happens to the message', () => {
   });
 
   it('the drain deadline → requeue SHUTTING_DOWN, intake not paused by it, no attempt counted', () => {
-    const action = decide({ kind: 'abandoned' }, 2, MAX);
+    const action = decide({ kind: 'abandoned', started: true }, 2, MAX);
     assert.deepEqual(action.kind === 'requeue' && [action.error.code, action.pauseIntake, action.quiet], ['SHUTTING_DOWN', false, false]);
+    assert.equal(action.kind === 'requeue' && action.error.message, 'the service stopped before the job finished');
+  });
+
+  it('a job handed back before it started says so, not that it was stopped before it finished', () => {
+    const action = decide({ kind: 'abandoned', started: false }, 0, MAX);
+    assert.deepEqual(action.kind === 'requeue' && [action.error.code, action.quiet], ['SHUTTING_DOWN', false]);
+    assert.equal(action.kind === 'requeue' && action.error.message, 'the service is stopping: handed back before it started');
   });
 
   it('AMI down when the message arrived → quiet requeue, no attempt', () => {
