@@ -19,7 +19,7 @@ import { Intake } from './worker/intake.js';
 import { createLanes } from './worker/lanes.js';
 import { DeploymentProbe } from './worker/probe.js';
 import { TempFileReaper } from './worker/tempfiles.js';
-import { declareAtStart, followAmi, followAmqp, followDeployment, followIntake, readinessOf } from './wiring.js';
+import { declareAtStart, followAmi, followAmqp, followDeployment, intakeHooks, readinessOf } from './wiring.js';
 import type { Readiness, ServiceEventMap, ServiceEvents, Troubles } from './wiring.js';
 
 export type { Readiness } from './wiring.js';
@@ -70,10 +70,12 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
   tempFiles.on('removed', (path: string) => events.emit('tempFileRemoved', path));
   const laneContext = { config, amqp, originator, metrics, logger, tempFiles, abandon: abandon.signal, amiConnected: () => ami.connected };
-  const { lanes, publishers, gate } = createLanes({ ...laneContext, pauseIntake: (error) => onDeploymentError(error) }, names);
+  const { lanes, publishers, gate } = createLanes(
+    { ...laneContext, pauseIntake: (error) => onDeploymentError(error), onSubscribed: () => intake.subscribed() },
+    names,
+  );
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
-  const intake = new Intake(lanes, ['ami-down', 'topology']);
-  followIntake(intake, { metrics, events, log });
+  const intake = new Intake(lanes, ['ami-down', 'topology'], intakeHooks({ metrics, events, log }));
   const onDeploymentError = followDeployment(probe, { troubles, events, intake, log });
   followAmi(ami, { metrics, events, troubles, intake, probe, log });
   ami.start();

@@ -12,7 +12,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
 import { expBackoff } from './util/backoff.js';
-import type { Intake } from './worker/intake.js';
+import type { Intake, IntakeHooks } from './worker/intake.js';
 import type { DeploymentProbe } from './worker/probe.js';
 
 /** Events of a running service, for tests and tools to wait on instead of polling. */
@@ -49,17 +49,20 @@ export interface Readiness {
   readonly checks: Record<string, { ok: boolean; detail: string }>;
 }
 
-/** Intake on/off → metric, event, log line. */
-export function followIntake(intake: Intake, s: { metrics: Metrics; events: ServiceEvents; log: Logger }): void {
-  intake.on('change', (consuming: boolean) => {
-    s.metrics.consuming.set(consuming ? 1 : 0);
-    s.events.emit('consuming', consuming);
-    // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
-    if (consuming) s.log.info('consuming');
-    else s.log.info('not consuming', { paused_for: intake.notConsumingFor.join(',') });
-    s.events.emit('readiness');
-  });
-  intake.on('reasons', () => s.events.emit('readiness'));
+/** Intake on/off → metric, event, log line; a failed consumer close → a log line (intake closes it again). */
+export function intakeHooks(s: { metrics: Metrics; events: ServiceEvents; log: Logger }): IntakeHooks {
+  return {
+    onChange: (consuming, pausedFor) => {
+      s.metrics.consuming.set(consuming ? 1 : 0);
+      s.events.emit('consuming', consuming);
+      // No pause reason but not consuming: the AMQP channel is gone (rabbitmq-client re-subscribes by itself).
+      if (consuming) s.log.info('consuming');
+      else s.log.info('not consuming', { paused_for: pausedFor.join(',') });
+      s.events.emit('readiness');
+    },
+    onReasons: () => s.events.emit('readiness'),
+    onCloseFailed: (error) => s.log.warning('closing the consumer failed; closing it again', { error: errorText(error) }),
+  };
 }
 
 /**

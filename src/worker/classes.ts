@@ -5,10 +5,10 @@
  * traffic leaves: with a bulk backlog of millions, a live job waits at most for one job in flight
  * to finish, never behind the backlog (that stays in RabbitMQ, on its own queue).
  */
-import { EventEmitter } from 'node:events';
+import type { Consumer } from 'rabbitmq-client';
 import type { JobClass } from '../metrics.js';
 import { publisherQueues, type BrokerNames } from '../queue/broker.js';
-import type { PausableConsumer } from './intake.js';
+import type { IntakeConsumer } from './intake.js';
 
 /** The bulk queue of an input queue. */
 export const bulkQueueName = (queueName: string): string => `${queueName}.bulk`;
@@ -92,25 +92,45 @@ export class ClassGate {
   }
 }
 
+/** The part of a rabbitmq-client Consumer (created with `lazy: true`) a lane is. */
+export type LaneConsumer = Pick<Consumer, 'start' | 'close' | 'on'>;
+
 /**
- * The live and bulk consumers as the one consumer intake drives: started and closed together;
- * 'ready' is the live consumer's (the service consumes when its live queue is subscribed).
+ * The live and bulk consumers as the one consumer intake drives: started and closed together,
+ * subscribed when BOTH are (a bulk consumer whose subscription is refused keeps /readyz at 503,
+ * `paused: starting`, instead of going unnoticed).
  */
-export class BothLanes extends EventEmitter implements PausableConsumer {
+export class BothLanes implements IntakeConsumer {
+  private readonly subscribed = new Set<JobClass>();
+
   constructor(
-    private readonly live: PausableConsumer,
-    private readonly bulk: PausableConsumer,
+    private readonly live: LaneConsumer,
+    private readonly bulk: LaneConsumer,
+    /** Every lane is subscribed (after a start, or after rabbitmq-client re-subscribed them all). */
+    private readonly onSubscribed: () => void,
   ) {
-    super();
-    live.on('ready', () => this.emit('ready'));
+    live.on('ready', () => this.laneReady('live'));
+    bulk.on('ready', () => this.laneReady('bulk'));
   }
 
   start(): void {
+    this.subscribed.clear();
     this.live.start();
     this.bulk.start();
   }
 
+  channelLost(): void {
+    this.subscribed.clear();
+  }
+
+  /** Closes both, even when one fails; rejects with the first failure. */
   async close(): Promise<void> {
-    await Promise.all([this.live.close(), this.bulk.close()]);
+    const [live, bulk] = await Promise.allSettled([this.live.close(), this.bulk.close()]);
+    for (const settled of [live, bulk]) if (settled.status === 'rejected') throw settled.reason;
+  }
+
+  private laneReady(cls: JobClass): void {
+    this.subscribed.add(cls);
+    if (this.subscribed.size === 2) this.onSubscribed();
   }
 }

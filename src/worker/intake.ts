@@ -6,22 +6,42 @@
  *
  * Conversions on Asterisk are bounded by the lanes' shared gate (worker/classes.ts), not here.
  */
-import { EventEmitter } from 'node:events';
-import type { Consumer } from 'rabbitmq-client';
 
 /** `topology`: at start-up, until every queue and the results exchange are declared. */
 export type PauseReason = 'ami-down' | 'topology' | 'deployment' | 'shutdown';
 
-/** The part of rabbitmq-client's Consumer that intake drives (created with `lazy: true`). */
-export type PausableConsumer = Pick<Consumer, 'start' | 'close'> & Pick<EventEmitter, 'on'>;
+/**
+ * What intake drives: the lanes' lazy consumers as one. It tells intake when it is subscribed
+ * (every lane) through `Intake.subscribed()`; `channelLost` forgets that subscription.
+ */
+export interface IntakeConsumer {
+  start(): void;
+  close(): Promise<void>;
+  channelLost?(): void;
+}
+
+/** What intake reports, to the one listener main.ts wires (metric, log line, readiness). */
+export interface IntakeHooks {
+  /** The effective state changed; `pausedFor` is notConsumingFor at that moment. */
+  readonly onChange?: (consuming: boolean, pausedFor: string[]) => void;
+  /** The set of pause reasons changed (what notConsumingFor says may change without the state changing). */
+  readonly onReasons?: () => void;
+  /**
+   * Closing the consumer failed (its channel dropped mid-request). Intake closes it again, since
+   * rabbitmq-client leaves a consumer whose close() rejected closing, where start() does nothing.
+   */
+  readonly onCloseFailed?: (error: unknown) => void;
+}
+
+/** Closing a consumer is tried this often before intake gives up on it (the second try finds the channel gone and completes). */
+const CLOSE_TRIES = 3;
 
 /**
  * Drives one lazy consumer from a set of pause reasons. Transitions are serialised: a close()
  * in progress is awaited before a start(), since rabbitmq-client ignores start() while closing.
- * Emits 'change' with `consuming` whenever the effective state changes, and 'reasons' whenever the
- * set of pause reasons does (what notConsumingFor says may change without the state changing).
+ * pause() and resume() never reject: callers may `void` them.
  */
-export class Intake extends EventEmitter {
+export class Intake {
   private readonly reasons = new Set<PauseReason>();
   private running = false;
   private ready = false;
@@ -31,17 +51,11 @@ export class Intake extends EventEmitter {
   private dirty = false;
 
   constructor(
-    private readonly consumer: PausableConsumer,
+    private readonly consumer: IntakeConsumer,
     initial: readonly PauseReason[] = [],
+    private readonly hooks: IntakeHooks = {},
   ) {
-    super();
     for (const reason of initial) this.reasons.add(reason);
-    consumer.on('ready', () => {
-      if (!this.running) return;
-      this.ready = true;
-      this.lost = false;
-      this.emit('change', true);
-    });
   }
 
   /** True when the consumer is subscribed and no pause reason holds. */
@@ -61,28 +75,41 @@ export class Intake extends EventEmitter {
     return [this.lost ? 'amqp-down' : 'starting'];
   }
 
+  /** The consumer (every lane of it) is subscribed: called by it, after each start and each re-subscription. */
+  subscribed(): void {
+    if (!this.running) return;
+    this.ready = true;
+    this.lost = false;
+    this.changed(true);
+  }
+
   /**
    * The AMQP connection dropped under a running consumer. rabbitmq-client re-subscribes by itself
-   * and emits 'ready' again; until then we are not consuming.
+   * and the consumer reports subscribed() again; until then we are not consuming.
    */
   channelLost(): void {
+    this.consumer.channelLost?.();
     if (!this.ready) return;
     this.ready = false;
     this.lost = true;
-    this.emit('change', false);
+    this.changed(false);
   }
 
   pause(reason: PauseReason): Promise<void> {
     if (!this.reasons.has(reason)) {
       this.reasons.add(reason);
-      this.emit('reasons');
+      this.hooks.onReasons?.();
     }
     return this.reconcile();
   }
 
   resume(reason: PauseReason): Promise<void> {
-    if (this.reasons.delete(reason)) this.emit('reasons');
+    if (this.reasons.delete(reason)) this.hooks.onReasons?.();
     return this.reconcile();
+  }
+
+  private changed(consuming: boolean): void {
+    this.hooks.onChange?.(consuming, this.notConsumingFor);
   }
 
   /** Resolves once the consumer's state matches the reasons (a pause: all handlers settled). */
@@ -110,9 +137,22 @@ export class Intake extends EventEmitter {
         this.ready = false;
         // `consuming` is false from here on; the event waits until every handler has settled and
         // unstarted messages are back in the queue, so a listener sees the queue as it will stay.
-        await this.consumer.close();
-        if (wasReady) this.emit('change', false);
+        await this.closeConsumer();
+        if (wasReady) this.changed(false);
       }
     } while (this.dirty);
+  }
+
+  /** close() rejects when the channel drops mid-request (AMI and RabbitMQ lost together): close again, never throw. */
+  private async closeConsumer(): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.consumer.close();
+        return;
+      } catch (error) {
+        this.hooks.onCloseFailed?.(error);
+        if (tries >= CLOSE_TRIES) return;
+      }
+    }
   }
 }

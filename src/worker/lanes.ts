@@ -26,6 +26,8 @@ export interface LaneContext {
   readonly abandon: AbortSignal;
   readonly amiConnected: () => boolean;
   readonly pauseIntake: HandlerDeps['pauseIntake'];
+  /** Both lanes' consumers are subscribed (intake's subscribed()). */
+  readonly onSubscribed: () => void;
 }
 
 /** The live and bulk lanes behind one gate, their publishers (closed at shutdown) and the gate (closed first). */
@@ -36,7 +38,7 @@ export function createLanes(
   const gate = new ClassGate(c.config.worker.concurrency);
   const live = new BrokerPublisher(c.amqp, names.live);
   const bulk = new BrokerPublisher(c.amqp, names.bulk);
-  const lanes = new BothLanes(createLane('live', names.live, live, gate, c), createLane('bulk', names.bulk, bulk, gate, c));
+  const lanes = new BothLanes(createLane('live', names.live, live, gate, c), createLane('bulk', names.bulk, bulk, gate, c), c.onSubscribed);
   return { lanes, publishers: [live, bulk], gate };
 }
 
