@@ -116,22 +116,12 @@ async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStat
 }
 
 /**
- * Checks the message and runs one attempt, holding a slot; whatever happens is reported, never
- * thrown. A job still waiting for a slot when the service stops goes back untouched.
+ * Checks the message, then runs one attempt holding a slot; whatever happens is reported, never
+ * thrown. The checks come first and take no slot: an invalid message is dead-lettered at once,
+ * not after waiting behind the jobs on Asterisk. A job still waiting for a slot when the service
+ * stops goes back untouched.
  */
 async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
-  const release = await deps.acquireSlot();
-  if (release === undefined) return { kind: 'abandoned', started: false };
-  deps.counters.inFlight(1);
-  try {
-    return deps.abandon.aborted ? { kind: 'abandoned', started: false } : await attemptInSlot(deps, delivery);
-  } finally {
-    deps.counters.inFlight(-1);
-    release();
-  }
-}
-
-async function attemptInSlot(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
   const { message } = delivery;
   try {
     delivery.job = parseJob(message.body, message.messageId, deps.rules);
@@ -139,7 +129,19 @@ async function attemptInSlot(deps: HandlerDeps, delivery: Delivery): Promise<Hap
   } catch (error) {
     return { kind: 'thrown', error };
   }
-  const job = delivery.job;
+  const release = await deps.acquireSlot();
+  if (release === undefined) return { kind: 'abandoned', started: false };
+  deps.counters.inFlight(1);
+  try {
+    return deps.abandon.aborted ? { kind: 'abandoned', started: false } : await attemptInSlot(deps, delivery, delivery.job);
+  } finally {
+    deps.counters.inFlight(-1);
+    release();
+  }
+}
+
+async function attemptInSlot(deps: HandlerDeps, delivery: Delivery, job: Job): Promise<Happening> {
+  const { message } = delivery;
   // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
   // filtered line through its stream (~5 µs each), a cost paid for every job (docs/benchmarks.md).
   const debug = deps.logger.isLevelEnabled('debug');

@@ -111,6 +111,23 @@ describe('the Concurrency slot', () => {
     assert.equal(r.gate.busy, 0);
   });
 
+  it('an invalid message takes no slot: it is dead-lettered at once while every slot is busy with a job on Asterisk', async () => {
+    const r = rig(1);
+    const running = r.handler(message(1));
+    await settle();
+    assert.equal(r.gate.busy, 1);
+    const invalid = { body: { gsm_path: 'relative.gsm' }, messageId: 'bad', headers: {}, redelivered: false } as unknown as AsyncMessage;
+    const ended = r.handler(invalid);
+    await settle();
+    assert.ok(r.confirms.has('bad'), 'its failed result is being published while the only slot is still held');
+    r.confirms.get('bad')!();
+    assert.equal(await ended, ConsumerStatus.ACK);
+    r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    await settle();
+    r.confirms.get('j1')!();
+    assert.equal(await running, ConsumerStatus.ACK);
+  });
+
   it('a job still waiting for a slot when the service stops (the gate closes) goes back untouched; the running one finishes', async () => {
     const lines: Record<string, unknown>[] = [];
     const capture = createLogger({
