@@ -188,6 +188,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** The `code` of anything thrown when it is a string (Node's `ENOENT`, rabbitmq-client's `PRECONDITION_FAILED`), else undefined. */
+export function errorCode(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** The text of anything thrown: an Error's message, or the value as a string (for logs and results). */
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

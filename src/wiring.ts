@@ -7,10 +7,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Connection } from 'rabbitmq-client';
 import type { AmiClient } from './ami/client.js';
 import type { AppError } from './errors.js';
-import { errorText } from './errors.js';
+import { errorCode, errorText } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import { declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
+import { amqpErrorText, declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
 import { expBackoff } from './util/backoff.js';
 import type { Intake, IntakeHooks } from './worker/intake.js';
 import type { DeploymentProbe } from './worker/probe.js';
@@ -133,8 +133,7 @@ export interface AmqpWhere {
 /**
  * AMQP state → metrics and logs. One line per outage, not per retry: a refused login (a person must
  * fix it) at CRITICAL with the fix, like a refused AMI login; anything else at WARNING; then INFO
- * when connected again, with how long it was down. rabbitmq-client prefixes its messages with
- * "undefined: " when the broker closes the handshake: dropped here.
+ * when connected again, with how long it was down. The text is amqpErrorText's (queue/broker.ts).
  */
 export function followAmqp(
   amqp: Connection,
@@ -152,8 +151,8 @@ export function followAmqp(
     s.metrics.amqpConnected.set(0);
     s.onLost();
     changed();
-    const code = (error as { code?: unknown } | null)?.code;
-    const text = errorText(error).replace(/^undefined: /, '');
+    const code = errorCode(error);
+    const text = amqpErrorText(error);
     const kind = code === 'ACCESS_REFUSED' ? 'login refused' : code === 'NOT_ALLOWED' ? 'vhost refused' : 'unavailable';
     if (outage?.kind === kind) return s.log.debug('RabbitMQ reconnect attempt failed', { error: text });
     outage = { since: outage?.since ?? now(), kind };

@@ -13,7 +13,7 @@
 import type { Connection, Envelope, Publisher } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import { deadLetterQueueArguments, delayQueueArguments, inputQueueArguments } from './arguments.js';
-import { errorText } from '../errors.js';
+import { errorCode, errorText } from '../errors.js';
 
 export interface BrokerNames {
   readonly queueName: string;
@@ -71,29 +71,64 @@ export async function declareTopology(connection: Pick<Connection, 'queueDeclare
   await connection.exchangeDeclare(resultsExchangeDeclare(names));
 }
 
+// What rabbitmq-client and RabbitMQ say, matched in this one place where they expose no code for it.
+// test/integration/library-texts.test.ts pins each text against the library and the real broker.
+
+/** rabbitmq-client's consumer prefixes the error of a failed ack/nack with this (the error's own code is the channel's). */
+const SETTLE_FAILED_PREFIX = 'failed to ack/nack message; ';
+
+/** The consumer's 'error' is a failed ack/nack: the channel closed under a settled job, and the broker redelivers it. */
+export function isSettleFailure(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith(SETTLE_FAILED_PREFIX);
+}
+
 /**
- * Turns RabbitMQ's PRECONDITION_FAILED on a queue declare into a message that says what differs
- * and how to fix it. Returns undefined when the error is something else.
+ * The text of an AMQP error for a log line. rabbitmq-client names the broker's close method from a
+ * table that lacks the handshake's, so a login refused at the handshake reads "undefined: ACCESS_REFUSED…".
  */
-export function explainDeclareMismatch(error: unknown, queue: string): string | undefined {
+export function amqpErrorText(error: unknown): string {
+  return errorText(error).replace(/^undefined: /, '');
+}
+
+/** RabbitMQ's reply text for a declare whose arguments differ: which argument, of what, and how. */
+const INEQUIVALENT_ARG = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[^:]*:\s*(.*)$/;
+
+/** A piece that exists with other arguments: what differs, and what a person does about it. */
+export interface DeclareMismatch {
+  readonly problem: string;
+  readonly fix: string;
+}
+
+/**
+ * Turns RabbitMQ's PRECONDITION_FAILED on a declare into what differs and how to fix it.
+ * Undefined when the error is something else.
+ */
+export function describeDeclareMismatch(error: unknown, queue: string): DeclareMismatch | undefined {
+  if (errorCode(error) !== 'PRECONDITION_FAILED') return undefined;
   const text = errorText(error);
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code !== 'PRECONDITION_FAILED' && !text.includes('PRECONDITION_FAILED') && !text.includes('inequivalent arg')) return undefined;
-  const match = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[^:]*:\s*(.*)$/.exec(text);
+  const match = INEQUIVALENT_ARG.exec(text);
   const what = match ? `argument ${match[1]}: ${match[4]}` : text;
   if (match?.[2] === 'exchange') {
-    return (
-      `exchange '${match[3]}' already exists with other arguments (${what}). ` +
-      `Either delete it (rabbitmqadmin delete exchange name='${match[3]}') so the service can declare it again, ` +
-      `or point [RabbitMQ] ResultsExchange at another name.`
-    );
+    return {
+      problem: `exchange '${match[3]}' already exists with other arguments (${what})`,
+      fix:
+        `Either delete it (rabbitmqadmin delete exchange name='${match[3]}') so the service can declare it again, ` +
+        `or point [RabbitMQ] ResultsExchange at another name.`,
+    };
   }
   const name = match?.[3] ?? queue;
-  return (
-    `queue '${name}' already exists with other arguments (${what}). ` +
-    `Either make the config match the existing queue (e.g. [RabbitMQ] QueueType), or drain and delete it ` +
-    `(rabbitmqctl delete_queue '${name}') so the service can declare it again.`
-  );
+  return {
+    problem: `queue '${name}' already exists with other arguments (${what})`,
+    fix:
+      `Either make the config match the existing queue (e.g. [RabbitMQ] QueueType), or drain and delete it ` +
+      `(rabbitmqctl delete_queue '${name}') so the service can declare it again.`,
+  };
+}
+
+/** describeDeclareMismatch as one line: the problem, then the fix. */
+export function explainDeclareMismatch(error: unknown, queue: string): string | undefined {
+  const mismatch = describeDeclareMismatch(error, queue);
+  return mismatch && `${mismatch.problem}. ${mismatch.fix}`;
 }
 
 /** Properties kept from the job message when it is re-published for a retry. */

@@ -15,7 +15,7 @@
  */
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { AppError, InputUnreadableError, OutputUnreadableError, PathNotAllowedError } from '../errors.js';
+import { AppError, errorCode, InputUnreadableError, OutputUnreadableError, PathNotAllowedError } from '../errors.js';
 import type { Job, PathRules } from './message.js';
 
 /**
@@ -154,10 +154,6 @@ function isInside(real: string, roots: readonly string[], orEqual: boolean): boo
     const prefix = root.endsWith('/') ? root : `${root}/`;
     return real.startsWith(prefix) && real.length > prefix.length;
   });
-}
-
-function errorCode(error: unknown): unknown {
-  return typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
 }
 
 /** ENOENT, or ENOTDIR (a component is a file): either way the thing is not there. */

@@ -9,10 +9,10 @@
 import { statSync } from 'node:fs';
 import type { Connection } from 'rabbitmq-client';
 import { configFileWarnings, loadConfig, redactUrl, type Config } from '../config.js';
-import { ConfigError, errorText } from '../errors.js';
+import { ConfigError, errorCode, errorText } from '../errors.js';
 import {
   brokerNames,
-  explainDeclareMismatch,
+  describeDeclareMismatch,
   mainQueueDeclare,
   publisherQueues,
   resultsExchangeDeclare,
@@ -165,16 +165,16 @@ async function inspectQueue(connection: Connection, declare: QueueDeclare, compa
   // A refused declare closes its channel: one channel per step.
   const passive = await onChannel(connection, (ch) => ch.queueDeclare({ queue: declare.queue, passive: true }));
   if (passive instanceof Error) {
-    if (codeOf(passive) === 'NOT_FOUND') return { kind: 'absent' };
+    if (errorCode(passive) === 'NOT_FOUND') return { kind: 'absent' };
     throw passive;
   }
   if (compare) {
     const again = await onChannel(connection, (ch) => ch.queueDeclare(declare));
     if (again instanceof Error) {
-      const explained = explainDeclareMismatch(again, declare.queue);
-      if (explained === undefined) throw again;
-      // explainDeclareMismatch ends with the fix, which the report prints on its own line.
-      return { kind: 'mismatch', problem: explained.split('. Either')[0] ?? explained };
+      const mismatch = describeDeclareMismatch(again, declare.queue);
+      if (mismatch === undefined) throw again;
+      // The report prints the fix on its own line.
+      return { kind: 'mismatch', problem: mismatch.problem };
     }
   }
   return { kind: 'present', messageCount: passive.messageCount, consumerCount: passive.consumerCount };
@@ -184,12 +184,12 @@ async function inspectQueue(connection: Connection, declare: QueueDeclare, compa
 async function inspectExchange(connection: Connection, declare: ReturnType<typeof resultsExchangeDeclare>): Promise<QueueState> {
   const passive = await onChannel(connection, (ch) => ch.exchangeDeclare({ exchange: declare.exchange, passive: true }));
   if (passive instanceof Error) {
-    if (codeOf(passive) === 'NOT_FOUND') return { kind: 'absent' };
+    if (errorCode(passive) === 'NOT_FOUND') return { kind: 'absent' };
     throw passive;
   }
   const again = await onChannel(connection, (ch) => ch.exchangeDeclare(declare));
   if (again instanceof Error) {
-    if (codeOf(again) !== 'PRECONDITION_FAILED') throw again;
+    if (errorCode(again) !== 'PRECONDITION_FAILED') throw again;
     return { kind: 'mismatch', problem: `exists with other arguments (${again.message})` };
   }
   return { kind: 'present', messageCount: 0, consumerCount: 0 };
@@ -208,11 +208,6 @@ async function onChannel<T>(
   } finally {
     await channel.close().catch(() => undefined);
   }
-}
-
-function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 function plural(n: number, word: string): string {

@@ -6,7 +6,7 @@ import { Connection } from 'rabbitmq-client';
 import { redactUrl, type Config } from '../config.js';
 import { amqpTlsOptions } from '../connections.js';
 import { amqpTarget } from '../queue/nodes.js';
-import { errorText } from '../errors.js';
+import { errorCode, errorText } from '../errors.js';
 
 /** Why the broker could not be used, and what to do about it. */
 export class RabbitConnectError extends Error {
@@ -53,8 +53,7 @@ export async function connectRabbit(config: Config, name: string, timeoutMs = 50
 export function describeConnectFailure(config: Config, error: unknown): RabbitConnectError {
   const { rabbitmq, file } = config;
   const where = rabbitmq.hosts.length > 1 ? `${redactUrl(rabbitmq.url)} (or any of ${rabbitmq.hosts.join(', ')})` : redactUrl(rabbitmq.url);
-  const rawCode = (error as { code?: unknown } | null)?.code;
-  const code = typeof rawCode === 'string' ? rawCode : '';
+  const code = errorCode(error) ?? '';
   const text = errorText(error);
   if (code === 'ACCESS_REFUSED') {
     return new RabbitConnectError(

@@ -93,7 +93,7 @@ export class ClassGate {
 }
 
 /** The part of a rabbitmq-client Consumer (created with `lazy: true`) a lane is. */
-export type LaneConsumer = Pick<Consumer, 'start' | 'close' | 'on'>;
+export type LaneConsumer = Pick<Consumer, 'start' | 'close'> & { on(event: 'ready', listener: () => void): unknown };
 
 /**
  * The live and bulk consumers as the one consumer intake drives: started and closed together,

@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import { errorText } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobClass, Metrics } from '../metrics.js';
-import { BrokerPublisher, explainDeclareMismatch, mainQueueDeclare, type BrokerNames } from '../queue/broker.js';
+import { BrokerPublisher, explainDeclareMismatch, isSettleFailure, mainQueueDeclare, type BrokerNames } from '../queue/broker.js';
 import { BothLanes, ClassGate } from './classes.js';
 import { createJobHandler, type HandlerDeps, type JobCounters } from './handler.js';
 import type { TempFileReaper } from './tempfiles.js';
@@ -102,7 +102,7 @@ function createConsumer(
   consumer.on('error', (error: unknown) => {
     const mismatch = explainDeclareMismatch(error, names.queueName);
     if (mismatch !== undefined) log.crit(mismatch);
-    else if (errorText(error).includes('failed to ack/nack')) {
+    else if (isSettleFailure(error)) {
       // The channel closed under a settled job (pause or connection loss): nothing is lost, the
       // broker redelivers the message; at-least-once makes the re-run harmless.
       log.notice('a message could not be settled on a closed channel; RabbitMQ will redeliver it', { error: errorText(error) });

@@ -6,6 +6,7 @@
  * bound has passed since the attempt started, when the step (an orphan now) cannot be writing it
  * any more. It never looks at other files, and never at one that may still be in flight.
  */
+import { errorCode } from '../errors.js';
 import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import type { OriginateOutcome } from '../ami/originate.js';
@@ -87,9 +88,8 @@ export class TempFileReaper extends EventEmitter {
       this.log.notice('removed the temp file of an attempt that ended without a result', { path });
       this.emit('removed', path);
     } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
       // Usually gone: the orphan finished and renamed it, or the step never started.
-      if (code !== 'ENOENT')
+      if (errorCode(error) !== 'ENOENT')
         this.log.warning('cannot remove the temp file of an attempt that ended without a result', { path, error: String(error) });
     }
   }
