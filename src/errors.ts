@@ -13,50 +13,89 @@ export type Disposition =
   /** Not the job's fault and no attempt made: nack + requeue, the message stays untouched. */
   | 'requeue';
 
-/** Public error codes (docs/messages.md "Error codes"). */
-export type ErrorCode =
-  | 'INVALID_MESSAGE'
-  | 'PATH_NOT_ALLOWED'
-  | 'INPUT_MISSING'
-  | 'CONVERSION_FAILED'
-  | 'TIMEOUT'
-  | 'ORIGINATE_FAILED'
-  | 'HANGUP_WITHOUT_RESULT'
-  | 'AMI_DISCONNECTED'
-  | 'INPUT_UNREADABLE'
-  | 'OUTPUT_UNREADABLE'
-  | 'INTERNAL'
-  | 'DEPLOYMENT_ERROR'
-  | 'SHUTTING_DOWN';
+/** What the service does about one error code. */
+export interface CodePolicy {
+  readonly disposition: Disposition;
+  /** For `requeue`: stop taking messages until a person fixes the cause (deployment errors). */
+  readonly pausesIntake: boolean;
+  /**
+   * Not one of the outcomes the service expects (an I/O error on a path check, a bug): retried
+   * through the delay queues like a transient failure, so a storm of them is bounded; counted on
+   * `audioconvert_unexpected_errors_total` and logged rate-limited (worker/handler.ts).
+   */
+  readonly unexpected: boolean;
+}
 
-/** Base class: a code a program can switch on, a message a person can read, a policy, a cause. */
+const deadLetter = { disposition: 'dead-letter', pausesIntake: false, unexpected: false } as const;
+const retry = { disposition: 'retry', pausesIntake: false, unexpected: false } as const;
+const unexpected = { disposition: 'retry', pausesIntake: false, unexpected: true } as const;
+
+/**
+ * THE error policy, one row per public code (docs/messages.md "Error codes"): its disposition,
+ * whether it pauses intake, whether it is unexpected. ErrorCode, the metrics' code lists and every
+ * AppError's policy derive from it; worker/policy.ts is the one reader that acts on it.
+ */
+export const ERROR_POLICY = {
+  INVALID_MESSAGE: deadLetter,
+  PATH_NOT_ALLOWED: deadLetter,
+  INPUT_MISSING: deadLetter,
+  /** Retried: the usual causes (permissions, a full disk, an overloaded host) are fixed by people; bounded by MaxAttempts. */
+  CONVERSION_FAILED: retry,
+  TIMEOUT: retry,
+  ORIGINATE_FAILED: retry,
+  HANGUP_WITHOUT_RESULT: retry,
+  AMI_DISCONNECTED: retry,
+  INPUT_UNREADABLE: unexpected,
+  OUTPUT_UNREADABLE: unexpected,
+  INTERNAL: unexpected,
+  /** Retrying cannot help until a person fixes the deployment: consuming stops and messages stay queued. */
+  DEPLOYMENT_ERROR: { disposition: 'requeue', pausesIntake: true, unexpected: false },
+  SHUTTING_DOWN: { disposition: 'requeue', pausesIntake: false, unexpected: false },
+} as const satisfies Record<string, CodePolicy>;
+
+/** Public error codes: the rows of {@link ERROR_POLICY}. */
+export type ErrorCode = keyof typeof ERROR_POLICY;
+
+/** Every {@link ErrorCode}, in the table's order. */
+export const ERROR_CODES = Object.keys(ERROR_POLICY) as readonly ErrorCode[];
+
+/** The codes of errors that are not expected outcomes. */
+export const UNEXPECTED_CODES: readonly ErrorCode[] = ERROR_CODES.filter((code) => ERROR_POLICY[code].unexpected);
+
+/** Base class: a code a program can switch on, a message a person can read, a cause; the policy is its code's row. */
 export abstract class AppError extends Error {
   abstract readonly code: ErrorCode;
-  abstract readonly disposition: Disposition;
-  /** For `requeue`: stop taking messages until a person fixes the cause (deployment errors). */
-  readonly pausesIntake: boolean = false;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
+  }
+
+  get disposition(): Disposition {
+    return ERROR_POLICY[this.code].disposition;
+  }
+
+  get pausesIntake(): boolean {
+    return ERROR_POLICY[this.code].pausesIntake;
+  }
+
+  get unexpected(): boolean {
+    return ERROR_POLICY[this.code].unexpected;
   }
 }
 
 /** The body is not a valid job (not JSON, wrong shape, bad job_id, too large...). */
 export class InvalidMessageError extends AppError {
   readonly code = 'INVALID_MESSAGE' as const;
-  readonly disposition = 'dead-letter' as const;
 }
 
 /** A path is outside the allowed roots, has a forbidden character, a `..` segment or the wrong extension. */
 export class PathNotAllowedError extends AppError {
   readonly code = 'PATH_NOT_ALLOWED' as const;
-  readonly disposition = 'dead-letter' as const;
 }
 
 /** The dialplan reported that the GSM input does not exist. */
 export class InputMissingError extends AppError {
   readonly code = 'INPUT_MISSING' as const;
-  readonly disposition = 'dead-letter' as const;
 }
 
 /**
@@ -66,31 +105,26 @@ export class InputMissingError extends AppError {
  */
 export class ConversionFailedError extends AppError {
   readonly code = 'CONVERSION_FAILED' as const;
-  readonly disposition = 'retry' as const;
 }
 
 /** The job's hard deadline passed before Asterisk reported a result. */
 export class JobTimeoutError extends AppError {
   readonly code = 'TIMEOUT' as const;
-  readonly disposition = 'retry' as const;
 }
 
 /** Asterisk accepted the Originate but could not start the call (OriginateResponse: Failure). */
 export class OriginateFailedError extends AppError {
   readonly code = 'ORIGINATE_FAILED' as const;
-  readonly disposition = 'retry' as const;
 }
 
 /** The job's channel hung up without the dialplan's UserEvent (Asterisk restarted, channel killed). */
 export class HangupWithoutResultError extends AppError {
   readonly code = 'HANGUP_WITHOUT_RESULT' as const;
-  readonly disposition = 'retry' as const;
 }
 
 /** The AMI connection was lost (or was never up) while the job needed it. */
 export class AmiDisconnectedError extends AppError {
   readonly code = 'AMI_DISCONNECTED' as const;
-  readonly disposition = 'retry' as const;
 }
 
 /**
@@ -99,45 +133,31 @@ export class AmiDisconnectedError extends AppError {
  */
 export class DeploymentError extends AppError {
   readonly code = 'DEPLOYMENT_ERROR' as const;
-  readonly disposition = 'requeue' as const;
-  override readonly pausesIntake = true;
 }
 
 /** The service is stopping; the message goes back to the queue untouched. */
 export class ShuttingDownError extends AppError {
   readonly code = 'SHUTTING_DOWN' as const;
-  readonly disposition = 'requeue' as const;
-}
-
-/**
- * Not one of the outcomes the service expects: an I/O error while checking a path (EACCES, EIO,
- * ENAMETOOLONG), or a bug. Retried through the delay queues like a transient failure, so a storm
- * of them is bounded (never an immediate redelivery); counted on their own metric and logged
- * rate-limited (worker/handler.ts).
- */
-export abstract class UnexpectedError extends AppError {
-  readonly disposition = 'retry' as const;
 }
 
 /** The GSM input (or a directory above it) cannot be examined by the service's user. */
-export class InputUnreadableError extends UnexpectedError {
+export class InputUnreadableError extends AppError {
   readonly code = 'INPUT_UNREADABLE' as const;
 }
 
 /** The WAV's directory (or one above it) cannot be examined by the service's user. */
-export class OutputUnreadableError extends UnexpectedError {
+export class OutputUnreadableError extends AppError {
   readonly code = 'OUTPUT_UNREADABLE' as const;
 }
 
 /** Anything else thrown while handling a job: a bug, or an error nobody foresaw. */
-export class InternalError extends UnexpectedError {
+export class InternalError extends AppError {
   readonly code = 'INTERNAL' as const;
 }
 
 /** No Response to an AMI action within its deadline. The connection may be fine; the job may be retried. */
 export class AmiActionTimeoutError extends AppError {
   readonly code = 'TIMEOUT' as const;
-  readonly disposition = 'retry' as const;
   constructor(
     readonly action: string,
     readonly timeoutMs: number,

@@ -4,31 +4,7 @@
  * Labels are small closed sets (result, error code): never job ids or paths.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ErrorCode } from './errors.js';
-
-/** Every {@link ErrorCode}, so each `{code}` series exists (at 0) from the first scrape. */
-export const ERROR_CODES = [
-  'INVALID_MESSAGE',
-  'PATH_NOT_ALLOWED',
-  'INPUT_MISSING',
-  'CONVERSION_FAILED',
-  'TIMEOUT',
-  'ORIGINATE_FAILED',
-  'HANGUP_WITHOUT_RESULT',
-  'AMI_DISCONNECTED',
-  'INPUT_UNREADABLE',
-  'OUTPUT_UNREADABLE',
-  'INTERNAL',
-  'DEPLOYMENT_ERROR',
-  'SHUTTING_DOWN',
-] as const satisfies readonly ErrorCode[];
-
-/** The codes of errors that are not expected outcomes (errors.ts UnexpectedError). */
-export const UNEXPECTED_CODES = ['INPUT_UNREADABLE', 'OUTPUT_UNREADABLE', 'INTERNAL'] as const satisfies readonly ErrorCode[];
-
-// Compile-time check: a code added to errors.ts and not listed above fails the build here.
-type MissingCodes = Exclude<ErrorCode, (typeof ERROR_CODES)[number]>;
-const _allCodesListed: [MissingCodes] extends [never] ? true : MissingCodes = true;
+import { ERROR_CODES, UNEXPECTED_CODES } from './errors.js';
 
 /** How a job ended, as the result message says. */
 export type JobResult = 'converted' | 'failed';

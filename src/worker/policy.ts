@@ -17,7 +17,6 @@ import {
   OriginateFailedError,
   PathNotAllowedError,
   ShuttingDownError,
-  UnexpectedError,
 } from '../errors.js';
 import type { OriginateOutcome } from '../ami/originate.js';
 
@@ -122,9 +121,9 @@ export function outcomeError(outcome: Exclude<OriginateOutcome, { kind: 'convert
   }
 }
 
-/** The class carries the policy: dead-letter now, retry until `maxAttempts` attempts were made, or requeue. */
+/** The code's row of errors.ERROR_POLICY: dead-letter now, retry until `maxAttempts` attempts were made, or requeue. */
 function byDisposition(error: AppError, attempts: number, maxAttempts: number): Action {
-  const unexpected = error instanceof UnexpectedError;
+  const { unexpected } = error;
   switch (error.disposition) {
     case 'dead-letter':
       return { kind: 'dead-letter', attempts, error, reason: error.message, unexpected };

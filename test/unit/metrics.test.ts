@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { register as globalRegistry } from 'prom-client';
-import { createMetrics, ERROR_CODES, JOB_DURATION_BUCKETS } from '../../src/metrics.js';
+import { ERROR_CODES } from '../../src/errors.js';
+import { createMetrics, JOB_DURATION_BUCKETS } from '../../src/metrics.js';
 
 const NAMES = [
   'audioconvert_jobs_received_total',
