@@ -155,38 +155,6 @@ export class InternalError extends AppError {
   readonly code = 'INTERNAL' as const;
 }
 
-/** No Response to an AMI action within its deadline. The connection may be fine; the job may be retried. */
-export class AmiActionTimeoutError extends AppError {
-  readonly code = 'TIMEOUT' as const;
-  constructor(
-    readonly action: string,
-    readonly timeoutMs: number,
-  ) {
-    super(`AMI action ${action} got no response within ${timeoutMs} ms`);
-  }
-}
-
-/** A protocol violation on the AMI socket (hostile or broken peer). Not a job error: the connection is reset. */
-export class AmiProtocolError extends Error {
-  readonly code = 'AMI_PROTOCOL' as const;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'AmiProtocolError';
-  }
-}
-
-/**
- * A value or header name that must never be written to AMI (CR, LF, NUL, a line over the limit).
- * Thrown before a single byte is written.
- */
-export class AmiSerializeError extends Error {
-  readonly code = 'AMI_SERIALIZE' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'AmiSerializeError';
-  }
-}
-
 /**
  * The service cannot start (e.g. the HTTP port is taken). The message is one line that says what
  * and how to fix it; cli.ts prints it without a stack trace and exits 1.

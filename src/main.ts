@@ -6,7 +6,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { Connection } from 'rabbitmq-client';
 import { AmiClient } from './ami/client.js';
-import { ORIGINATOR_EVENTS, Originator } from './ami/originate.js';
+import { ORIGINATOR_EVENTS, Originator } from './worker/originate.js';
 import type { Config } from './config.js';
 import { amiTlsOptions, amqpServiceOptions } from './connections.js';
 import { startHttpServer, type HttpServer } from './http.js';

@@ -5,7 +5,7 @@
  */
 import type { Connection } from 'rabbitmq-client';
 import type { AmiClient } from './ami/client.js';
-import type { Originator } from './ami/originate.js';
+import type { Originator } from './worker/originate.js';
 import { errorText } from './errors.js';
 import type { HttpServer } from './http.js';
 import type { Logger } from './log.js';

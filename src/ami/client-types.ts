@@ -3,7 +3,7 @@
  * keep each file readable; import from client.ts, which re-exports all of it.
  */
 import type tls from 'node:tls';
-import type { DeploymentError } from '../errors.js';
+import type { AmiAuthError } from './errors.js';
 import type { BackoffOptions } from '../util/backoff.js';
 import type { AmiMessage } from './protocol.js';
 
@@ -105,7 +105,7 @@ export interface AmiClientEvents {
   /** The next attempt is scheduled after `delayMs`. */
   reconnecting: [info: ReconnectInfo];
   /** Asterisk answered "Authentication failed"; retrying continues with the slow authBackoff. */
-  authFailed: [error: DeploymentError];
+  authFailed: [error: AmiAuthError];
   fullyBooted: [event: AmiMessage];
   /** Asterisk is stopping or restarting; the socket closes next. */
   shutdown: [event: AmiMessage];
@@ -126,7 +126,7 @@ export interface ActionOptions {
 }
 
 /** Defined with the other error classes; re-exported here for AmiClient's users. */
-export { AmiActionTimeoutError } from '../errors.js';
+export { AmiActionTimeoutError } from './errors.js';
 
 /** A method called in a state that does not allow it (e.g. start() twice). */
 export class AmiClientStateError extends Error {

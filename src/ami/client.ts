@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { AmiActionTimeoutError, AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError, errorText } from '../errors.js';
+import { errorText } from '../errors.js';
+import { AmiActionTimeoutError, AmiAuthError, AmiConnectionError, AmiProtocolError, AmiSerializeError } from './errors.js';
 import { PendingMap } from '../util/deferred.js';
 import { AMI_CLIENT_DEFAULTS, AmiClientStateError, silentLogger } from './client-types.js';
 import type { ActionOptions, AmiClientEvents, AmiClientOptions, AmiClientState, AmiLogger, DisconnectReason } from './client-types.js';
@@ -74,13 +75,13 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   /**
    * Sends one action with a fresh ActionID; resolves with its Response (Success, Error, Goodbye:
-   * the caller reads `Response:`). Rejects with AmiDisconnectedError when not open or when the
+   * the caller reads `Response:`). Rejects with AmiConnectionError when not open or when the
    * connection drops, AmiSerializeError (nothing written) for a bad value, AmiActionTimeoutError.
    */
   action(pairs: readonly AmiPair[], options: ActionOptions = {}): Promise<AmiMessage> {
     try {
       const conn = this.current;
-      if (this.stateValue !== 'open' || conn === undefined) throw new AmiDisconnectedError(`AMI not connected (state ${this.stateValue})`);
+      if (this.stateValue !== 'open' || conn === undefined) throw new AmiConnectionError(`AMI not connected (state ${this.stateValue})`);
       if (pairs.some(([key]) => key.toLowerCase() === 'actionid'))
         throw new AmiSerializeError('ActionID is set by AmiClient (use options.actionId)');
       const id = options.actionId ?? randomUUID();
@@ -107,7 +108,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       await endSocket(conn.socket);
       this.lose(conn, 'closed');
     }
-    this.pending.rejectAll(() => new AmiDisconnectedError('AMI client closed'));
+    this.pending.rejectAll(() => new AmiConnectionError('AMI client closed'));
     this.stateValue = 'closed';
     this.emitSafe('closed');
   }
@@ -188,7 +189,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     else if (step.kind === 'logged-in') this.onLoggedIn(conn);
     else if (step.kind === 'not-ami') this.fail(conn, 'protocol-error', new AmiProtocolError(step.message));
     else if (step.kind === 'auth-failed') this.onAuthFailed(conn, `AMI login refused for user "${this.opts.username}": ${step.message}`);
-    else this.fail(conn, 'login-failed', new AmiDisconnectedError(`AMI login refused: ${step.message}`));
+    else this.fail(conn, 'login-failed', new AmiConnectionError(`AMI login refused: ${step.message}`));
   }
 
   /** Writes a login action; its Response comes back to loginStep through dispatch. */
@@ -212,7 +213,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private onAuthFailed(conn: Conn, text: string): void {
     // Not logged here: the outage's first failure is logged by scheduleReconnect, and the
     // composition root reports a deployment error at CRITICAL from this event.
-    const error = new DeploymentError(`${text} (check [AsteriskAMI] User/Secret and manager.conf)`);
+    const error = new AmiAuthError(`${text} (check [AsteriskAMI] User/Secret and manager.conf)`);
     this.outage.authFailing = true;
     this.emitSafe('authFailed', error);
     this.fail(conn, 'auth-failed', error);
@@ -273,7 +274,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const wasOpen = conn.phase === 'open';
     const stopping = this.stateValue === 'closing' || this.stateValue === 'closed';
     if (!stopping) this.stateValue = 'connecting';
-    this.pending.rejectAll(() => new AmiDisconnectedError(`AMI connection lost (${reason})`, { cause: error }));
+    this.pending.rejectAll(() => new AmiConnectionError(`AMI connection lost (${reason})`, { cause: error }));
     if (wasOpen) this.emitSafe('disconnected', error === undefined ? { reason } : { reason, error });
     if (!stopping) this.scheduleReconnect(reason, error);
   }

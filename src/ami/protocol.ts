@@ -6,7 +6,7 @@
  * Keys repeat (`Variable:`, `Output:`), so a message is an ordered list of pairs, never a map.
  */
 import { isAscii } from 'node:buffer';
-import { AmiProtocolError } from '../errors.js';
+import { AmiProtocolError } from './errors.js';
 
 /** One `Key: Value` line. */
 export type AmiPair = readonly [key: string, value: string];

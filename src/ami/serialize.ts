@@ -2,7 +2,7 @@
  * AMI wire format, the writing half, pure: ordered pairs in, the bytes of one message out.
  * Refuses anything that would change the action's meaning on the wire (see serialize()).
  */
-import { AmiSerializeError } from '../errors.js';
+import { AmiSerializeError } from './errors.js';
 import type { AmiPair } from './protocol.js';
 
 /** Asterisk's own input buffer: a line (with its CRLF) longer than this is dropped by Asterisk. */

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { AmiClient, type DisconnectReason } from '../ami/client.js';
 import { getHeader, type AmiMessage } from '../ami/protocol.js';
-import { Originator, type OriginateOutcome } from '../ami/originate.js';
+import { Originator, type OriginateOutcome } from '../worker/originate.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Config } from '../config.js';
 import { amiTlsOptions } from '../connections.js';

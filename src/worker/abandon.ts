@@ -2,7 +2,7 @@
  * Waiting that a shutdown cuts short: the handler's pause before handing back a message it could
  * not settle, and an attempt raced against the drain deadline.
  */
-import type { OriginateOutcome } from '../ami/originate.js';
+import type { OriginateOutcome } from './originate.js';
 import { errorText } from '../errors.js';
 
 /** Resolves after `ms`, or at once when `signal` aborts (a shutdown past its deadline does not wait). */

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { AppError } from '../errors.js';
-import type { Originator } from '../ami/originate.js';
+import type { Originator } from './originate.js';
 import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
 import { invalidMessageFields, parseJob, type Job, type PathRules } from '../queue/message.js';
 import { checkRealPaths } from '../queue/paths.js';

@@ -4,7 +4,7 @@
  * first. The consumers are lazy: Intake starts and stops them.
  */
 import type { Connection, Consumer } from 'rabbitmq-client';
-import type { Originator } from '../ami/originate.js';
+import type { Originator } from './originate.js';
 import type { Config } from '../config.js';
 import { errorText } from '../errors.js';
 import type { Logger } from '../log.js';

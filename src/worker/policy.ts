@@ -18,7 +18,7 @@ import {
   PathNotAllowedError,
   ShuttingDownError,
 } from '../errors.js';
-import type { OriginateOutcome } from '../ami/originate.js';
+import type { OriginateOutcome } from './originate.js';
 
 /** What happened to one delivery, as the handler saw it. */
 export type Happening =

@@ -6,7 +6,7 @@
  * Any answer other than a refusal of the action itself means the dialplan is back.
  */
 import { EventEmitter } from 'node:events';
-import type { Originator } from '../ami/originate.js';
+import type { Originator } from './originate.js';
 import type { Logger } from '../log.js';
 import { expBackoff } from '../util/backoff.js';
 

@@ -9,7 +9,7 @@
 import { errorCode } from '../errors.js';
 import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
-import type { OriginateOutcome } from '../ami/originate.js';
+import type { OriginateOutcome } from './originate.js';
 import type { Logger } from '../log.js';
 
 /**

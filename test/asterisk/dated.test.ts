@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AmiClient } from '../../src/ami/client.js';
-import { Originator, type OriginateOutcome } from '../../src/ami/originate.js';
+import { Originator, type OriginateOutcome } from '../../src/worker/originate.js';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { readWav } from '../helpers/wav.js';
 import { realAsterisk, DIALPLAN_ROOT, type RealAsterisk, type Result } from './setup.js';

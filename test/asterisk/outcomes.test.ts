@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { AmiClient, CLIENT_EVENTS } from '../../src/ami/client.js';
-import { ORIGINATOR_EVENTS, Originator } from '../../src/ami/originate.js';
+import { ORIGINATOR_EVENTS, Originator } from '../../src/worker/originate.js';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 import { AMQP_URL, job, makeDataRoot, onServiceEvent } from '../helpers/stack.js';

@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { originateAction, type OriginateTarget } from '../../src/ami/originate.js';
+import { originateAction, type OriginateTarget } from '../../src/worker/originate.js';
 import { makeDataRoot, makeStackOn, type ConfigOverrides, type DataRoot, type ExternalStack } from '../helpers/stack.js';
 import { startAsterisk, type AsteriskInstance, type InstanceOptions } from './instance.js';
 

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { AmiActionTimeoutError, AmiClient, AmiClientStateError, type ReconnectInfo } from '../../src/ami/client.js';
 import { AmiParser, getHeader, type AmiMessage } from '../../src/ami/protocol.js';
-import { AmiDisconnectedError, AmiProtocolError, AmiSerializeError, DeploymentError } from '../../src/errors.js';
+import { AmiAuthError, AmiConnectionError, AmiProtocolError, AmiSerializeError } from '../../src/ami/errors.js';
 import { clientFor, onConnected, onNth } from '../helpers/ami-client.js';
 
 const BANNER = 'Asterisk Call Manager/11.0.0\r\n';
@@ -201,11 +201,11 @@ void describe('AmiClient vs a scripted AMI server', () => {
     const started = Date.now();
     const onDisconnected = once(client, 'disconnected');
     const pending = [1, 2, 3].map(() => client.action([['Action', 'Slow']], { timeoutMs: 60_000 }));
-    for (const p of pending) await assert.rejects(p, AmiDisconnectedError);
+    for (const p of pending) await assert.rejects(p, AmiConnectionError);
     assert.ok(Date.now() - started < 5000);
     const [info] = (await onDisconnected) as [{ reason: string }];
     assert.equal(info.reason, 'peer-closed');
-    await assert.rejects(client.action([['Action', 'Ping']]), AmiDisconnectedError, 'not open while reconnecting');
+    await assert.rejects(client.action([['Action', 'Ping']]), AmiConnectionError, 'not open while reconnecting');
     await once(client, 'connected');
   });
 
@@ -236,13 +236,13 @@ void describe('AmiClient vs a scripted AMI server', () => {
     assert.equal(((await onDisconnected) as [{ reason: string }])[0].reason, 'closed');
     assert.equal(client.state, 'closed');
     await client.close();
-    await assert.rejects(client.action([['Action', 'Ping']]), AmiDisconnectedError);
+    await assert.rejects(client.action([['Action', 'Ping']]), AmiConnectionError);
     assert.throws(() => client.start(), AmiClientStateError);
   });
 
-  void test('not started: action() fails fast with AmiDisconnectedError; close() from idle', TEST, async (t) => {
+  void test('not started: action() fails fast with AmiConnectionError; close() from idle', TEST, async (t) => {
     const client = clientFor(ami.port, t);
-    await assert.rejects(client.action([['Action', 'Ping']]), AmiDisconnectedError);
+    await assert.rejects(client.action([['Action', 'Ping']]), AmiConnectionError);
     await client.close();
     assert.equal(client.state, 'closed');
   });
@@ -256,14 +256,14 @@ void describe('AmiClient vs a scripted AMI server', () => {
     assert.match(client.lastError?.message ?? '', /PEM/);
   });
 
-  void test('"Authentication failed" → authFailed with a DeploymentError, retried with authBackoff', TEST, async (t) => {
+  void test('"Authentication failed" → authFailed with an AmiAuthError, retried with authBackoff', TEST, async (t) => {
     const client = clientFor(ami.port, t, { secret: 'wrong', authBackoff: { baseMs: 30, capMs: 30, jitter: 'none' } });
     const delays: number[] = [];
     client.on('reconnecting', (info) => delays.push(info.delayMs));
     const onAuthFailed = once(client, 'authFailed');
     client.start();
     const [error] = (await onAuthFailed) as [Error];
-    assert.ok(error instanceof DeploymentError);
+    assert.ok(error instanceof AmiAuthError);
     assert.doesNotMatch(error.message, /wrong/, 'the secret is not in the message');
     await once(client, 'authFailed');
     assert.deepEqual(delays.slice(0, 2), [30, 30]);

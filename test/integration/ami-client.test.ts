@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import type { DisconnectInfo, ReconnectInfo } from '../../src/ami/client.js';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
-import { AmiDisconnectedError, DeploymentError } from '../../src/errors.js';
+import { AmiAuthError, AmiConnectionError } from '../../src/ami/errors.js';
 import { expBackoff } from '../../src/util/backoff.js';
 import { clientFor, closedPort, onConnected, onNth } from '../helpers/ami-client.js';
 import { selfSigned } from '../helpers/tls.js';
@@ -55,39 +55,35 @@ void describe('AmiClient vs the AMI emulator', () => {
     assert.equal(emu.stats.logins, 1);
   });
 
-  void test(
-    'login refused: authFailed (DeploymentError) each time, slow authBackoff, connects once logins are allowed',
-    TEST,
-    async (t) => {
-      const emu = await emulator(t);
-      emu.refuseLogins(true);
-      const client = clientFor(emu.port, t, {
-        backoff: { baseMs: 1, capMs: 1, jitter: 'none' },
-        authBackoff: { baseMs: 40, capMs: 40, jitter: 'none' },
-      });
-      const reconnecting: ReconnectInfo[] = [];
-      client.on('reconnecting', (info) => reconnecting.push(info));
-      const failures = onNth<Error>(client, 'authFailed', 3);
-      client.start();
-      const errors = await failures;
-      assert.ok(errors.every((e) => e instanceof DeploymentError && e.disposition === 'requeue' && e.pausesIntake));
-      assert.ok(
-        errors.every((e) => !e.message.includes('simulator')),
-        'the secret is never in a message',
-      );
-      assert.ok(reconnecting.length >= 2);
-      assert.ok(
-        reconnecting.every((r) => r.reason === 'auth-failed' && r.delayMs === 40),
-        JSON.stringify(reconnecting),
-      );
-      assert.equal(client.connected, false);
-      const back = once(client, 'connected');
-      emu.refuseLogins(false);
-      await back;
-      assert.equal(client.state, 'open');
-      assert.ok(emu.stats.loginFailures >= 3);
-    },
-  );
+  void test('login refused: authFailed (AmiAuthError) each time, slow authBackoff, connects once logins are allowed', TEST, async (t) => {
+    const emu = await emulator(t);
+    emu.refuseLogins(true);
+    const client = clientFor(emu.port, t, {
+      backoff: { baseMs: 1, capMs: 1, jitter: 'none' },
+      authBackoff: { baseMs: 40, capMs: 40, jitter: 'none' },
+    });
+    const reconnecting: ReconnectInfo[] = [];
+    client.on('reconnecting', (info) => reconnecting.push(info));
+    const failures = onNth<Error>(client, 'authFailed', 3);
+    client.start();
+    const errors = await failures;
+    assert.ok(errors.every((e) => e instanceof AmiAuthError));
+    assert.ok(
+      errors.every((e) => !e.message.includes('simulator')),
+      'the secret is never in a message',
+    );
+    assert.ok(reconnecting.length >= 2);
+    assert.ok(
+      reconnecting.every((r) => r.reason === 'auth-failed' && r.delayMs === 40),
+      JSON.stringify(reconnecting),
+    );
+    assert.equal(client.connected, false);
+    const back = once(client, 'connected');
+    emu.refuseLogins(false);
+    await back;
+    assert.equal(client.state, 'open');
+    assert.ok(emu.stats.loginFailures >= 3);
+  });
 
   void test('abrupt drop: disconnected, pending actions rejected at once, reconnected', TEST, async (t) => {
     const emu = await emulator(t);
@@ -100,7 +96,7 @@ void describe('AmiClient vs the AMI emulator', () => {
     const started = Date.now();
     emu.goSilent(false);
     emu.dropConnections();
-    await assert.rejects(pending, AmiDisconnectedError);
+    await assert.rejects(pending, AmiConnectionError);
     assert.ok(Date.now() - started < 5000, 'rejected on the drop, not at the 60 s deadline');
     // An abrupt close arrives as FIN or as RST (ECONNRESET), depending on what was unread.
     assert.match(((await onDisconnected) as [DisconnectInfo])[0].reason, /^(peer-closed|socket-error)$/);
@@ -137,7 +133,7 @@ void describe('AmiClient vs the AMI emulator', () => {
     const pending = client.action([['Action', 'Ping']], { timeoutMs: 60_000 });
     const [info] = (await onDisconnected) as [DisconnectInfo];
     assert.equal(info.reason, 'ping-timeout');
-    await assert.rejects(pending, AmiDisconnectedError);
+    await assert.rejects(pending, AmiConnectionError);
     // Attempts against a hung server fail by their own deadlines (no Login answer).
     const [retry] = await onNth<ReconnectInfo>(client, 'reconnecting', 1);
     assert.equal(retry?.reason, 'login-timeout');

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { AmiClient, DisconnectInfo, ReconnectInfo } from '../../src/ami/client.js';
 import { AmiParser, getHeader } from '../../src/ami/protocol.js';
-import { AmiProtocolError } from '../../src/errors.js';
+import { AmiProtocolError } from '../../src/ami/errors.js';
 import { clientFor, onConnected, onNth } from '../helpers/ami-client.js';
 import { Rng } from '../helpers/fuzz.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { ORIGINATOR_EVENTS, Originator } from '../../src/ami/originate.js';
+import { ORIGINATOR_EVENTS, Originator } from '../../src/worker/originate.js';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { AsteriskEmulator, type ReorderMode } from '../../src/emulator/server.js';
 import { clientFor, onConnected } from '../helpers/ami-client.js';

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs'
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AmiClient } from '../../src/ami/client.js';
-import { Originator, type OriginateOutcome } from '../../src/ami/originate.js';
+import { Originator, type OriginateOutcome } from '../../src/worker/originate.js';
 import type { AsteriskEmulator } from '../../src/emulator/server.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
 import { readWav } from '../helpers/wav.js';

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AmiParser } from '../../src/ami/protocol.js';
-import { AmiProtocolError } from '../../src/errors.js';
+import { AmiProtocolError } from '../../src/ami/errors.js';
 import { checkParserInput, checkSerialize, fuzz, mutate, randomChunks, recordedStreams, Rng, type FuzzOptions } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env['AUDIOCONVERT_FUZZ_SEED'] ?? 20261126);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
-import type { OriginateOutcome } from '../../src/ami/originate.js';
+import type { OriginateOutcome } from '../../src/worker/originate.js';
 import { createLogger } from '../../src/log.js';
 import { ClassGate } from '../../src/worker/classes.js';
 import { createJobHandler, type HandlerDeps, type JobCounters } from '../../src/worker/handler.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CLIENT_EVENTS } from '../../src/ami/client.js';
-import { ORIGINATOR_EVENTS } from '../../src/ami/originate.js';
+import { ORIGINATOR_EVENTS } from '../../src/worker/originate.js';
 
 const conf = readFileSync(new URL('../../config/asterisk/manager.conf', import.meta.url), 'utf8');
 const user = conf

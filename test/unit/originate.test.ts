@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { AmiActionTimeoutError, AmiDisconnectedError, AmiSerializeError } from '../../src/errors.js';
-import { Originator, originateAction, type OriginateOutcome } from '../../src/ami/originate.js';
+import { AmiActionTimeoutError, AmiConnectionError, AmiSerializeError } from '../../src/ami/errors.js';
+import { Originator, originateAction, type OriginateOutcome } from '../../src/worker/originate.js';
 import { getHeader, type AmiMessage, type AmiPair } from '../../src/ami/protocol.js';
 import { serialize } from '../../src/ami/serialize.js';
 import { clientActions, serverMessages } from '../helpers/transcripts.js';
@@ -244,7 +244,7 @@ describe('Originator lifecycle', () => {
     const client = new ScriptedClient();
     const originator = new Originator(client, TARGET);
     const lost = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000 });
-    client.sent[0]?.reject(new AmiDisconnectedError('AMI connection lost (login-timeout)'));
+    client.sent[0]?.reject(new AmiConnectionError('AMI connection lost (login-timeout)'));
     assert.equal((await lost).kind, 'disconnected');
     const slow = originator.run({ gsmPath: '/g', wavPath: '/w', timeoutMs: 60_000 });
     client.sent[1]?.reject(new AmiActionTimeoutError('Originate', 60_000));

@@ -1,7 +1,7 @@
 /** The outcomes table (docs/messages.md), row by row, through the one policy function. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { OriginateOutcome } from '../../src/ami/originate.js';
+import type { OriginateOutcome } from '../../src/worker/originate.js';
 import { InputMissingError, InputUnreadableError, PathNotAllowedError } from '../../src/errors.js';
 import { retryDelayMs } from '../../src/queue/broker.js';
 import { decide, type Action } from '../../src/worker/policy.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { setImmediate as turn } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import type { AttemptRequest, OriginateOutcome } from '../../src/ami/originate.js';
+import type { AttemptRequest, OriginateOutcome } from '../../src/worker/originate.js';
 import { nullLogger } from '../../src/log.js';
 import { DeploymentProbe } from '../../src/worker/probe.js';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AmiProtocolError } from '../../src/errors.js';
+import { AmiProtocolError } from '../../src/ami/errors.js';
 import { AmiParser, getHeader, type AmiFrame, type ParserOptions } from '../../src/ami/protocol.js';
 import { listTranscripts, readTranscript, serverStream } from '../helpers/transcripts.js';
 

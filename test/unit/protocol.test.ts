@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AmiProtocolError, AmiSerializeError } from '../../src/errors.js';
+import { AmiProtocolError, AmiSerializeError } from '../../src/ami/errors.js';
 import {
   AmiParser,
   getHeader,

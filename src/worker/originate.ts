@@ -17,8 +17,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { AmiActionTimeoutError, AmiSerializeError, errorText } from '../errors.js';
-import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
+import { errorText } from '../errors.js';
+import { AmiActionTimeoutError, AmiSerializeError } from '../ami/errors.js';
+import { getHeader, type AmiMessage, type AmiPair } from '../ami/protocol.js';
 
 /** What one attempt ended in. Exactly one per attempt. */
 export type OriginateOutcome =

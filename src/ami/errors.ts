@@ -1,0 +1,56 @@
+/**
+ * The AMI client's own errors: transport and protocol, nothing about jobs (ADR 0001). What a
+ * failure means for a job — retry, dead-letter, pause intake — is decided beside the worker
+ * (worker/originate.ts maps these to an outcome, worker/policy.ts the outcome to an action).
+ */
+
+/** An action could not be sent or got no answer: the client is not open, or the session ended with it pending. */
+export class AmiConnectionError extends Error {
+  readonly code = 'AMI_CONNECTION' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AmiConnectionError';
+  }
+}
+
+/** Asterisk refused the login ("Authentication failed"): a person must fix the secret or manager.conf. */
+export class AmiAuthError extends Error {
+  readonly code = 'AMI_AUTH' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'AmiAuthError';
+  }
+}
+
+/** No Response to an AMI action within its deadline. The connection may be fine. */
+export class AmiActionTimeoutError extends Error {
+  readonly code = 'AMI_ACTION_TIMEOUT' as const;
+  constructor(
+    readonly action: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`AMI action ${action} got no response within ${timeoutMs} ms`);
+    this.name = 'AmiActionTimeoutError';
+  }
+}
+
+/** A protocol violation on the AMI socket (hostile or broken peer). The connection is reset. */
+export class AmiProtocolError extends Error {
+  readonly code = 'AMI_PROTOCOL' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AmiProtocolError';
+  }
+}
+
+/**
+ * A value or header name that must never be written to AMI (CR, LF, NUL, a line over the limit).
+ * Thrown before a single byte is written.
+ */
+export class AmiSerializeError extends Error {
+  readonly code = 'AMI_SERIALIZE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'AmiSerializeError';
+  }
+}
