@@ -22,7 +22,7 @@ import { AsteriskEmulator } from '../src/emulator/server.js';
 import { nullLogger } from '../src/log.js';
 import { brokerNames } from '../src/queue/broker.js';
 import { start } from '../src/main.js';
-import { bulkQueueName, serviceQueues } from '../src/worker/classes.js';
+import { bulkQueueName, serviceQueues } from '../src/worker/lanes.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config.js';
 import { brokerNames } from '../src/queue/broker.js';
-import { serviceQueues } from '../src/worker/classes.js';
+import { serviceQueues } from '../src/worker/lanes.js';
 import { jobIdOf, seqOf, type BenchBroker } from './amqp.js';
 import { bridgeMemory, queueNames, startBridge, startWorker, writeBridgeConfig, type BridgeOptions } from './env.js';
 import { measure, type MeasureSpec, type RunResult } from './measure.js';

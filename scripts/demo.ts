@@ -15,7 +15,7 @@ import { start } from '../src/main.js';
 import { brokerNames } from '../src/queue/broker.js';
 import { runEnqueue } from '../src/tools/enqueue.js';
 import { connectRabbit, RabbitConnectError } from '../src/tools/rabbit.js';
-import { serviceQueues } from '../src/worker/classes.js';
+import { serviceQueues } from '../src/worker/lanes.js';
 
 // Not under the checkout: the dialplan (and the emulator, which follows it) accepts only roots made of
 // [A-Za-z0-9_-] names, and a checkout's path may hold a dot or a hidden directory.

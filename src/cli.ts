@@ -12,7 +12,7 @@ import { start } from './main.js';
 import type { EnqueueArgs } from './tools/enqueue-plan.js';
 import { runEnqueue, ENQUEUE_HELP } from './tools/enqueue.js';
 import { runDoctor } from './tools/doctor.js';
-import { bulkQueueName } from './worker/classes.js';
+import { bulkQueueName } from './worker/lanes.js';
 import { REDRIVE_HELP, redriveArgs, RedriveUsageError, runRedrive } from './tools/redrive.js';
 import { AsteriskEmulator } from './emulator/server.js';
 import { followService, systemdNotifier } from './systemd/notify.js';

@@ -14,7 +14,7 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { brokerNames } from './queue/broker.js';
 import { closer } from './shutdown.js';
-import { bulkBrokerNames } from './worker/classes.js';
+import { bulkBrokerNames } from './worker/lanes.js';
 import { Intake } from './worker/intake.js';
 import { createLanes } from './worker/lanes.js';
 import { DeploymentProbe } from './worker/probe.js';

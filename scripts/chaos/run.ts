@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseConfig } from '../../src/config.js';
 import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
-import { serviceQueues } from '../../src/worker/classes.js';
+import { serviceQueues } from '../../src/worker/lanes.js';
 import { BridgeProcess, configText, uniqueNames, type BridgeConfig, type BridgeExit } from './bridge.js';
 import { inject, rabbitmqctl, type FaultKind } from './faults.js';
 import { makeDataRoot, tempFiles, wavProblem, type DataRoot } from './files.js';

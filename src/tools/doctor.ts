@@ -19,7 +19,7 @@ import {
   type BrokerNames,
   type QueueDeclare,
 } from '../queue/broker.js';
-import { bulkBrokerNames } from '../worker/classes.js';
+import { bulkBrokerNames } from '../worker/lanes.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { DoctorReport } from './doctor-report.js';

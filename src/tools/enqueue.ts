@@ -8,7 +8,7 @@ import type { Connection, Envelope } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import { errorText } from '../errors.js';
 import { brokerNames, explainDeclareMismatch, mainQueueDeclare } from '../queue/broker.js';
-import { bulkBrokerNames } from '../worker/classes.js';
+import { bulkBrokerNames } from '../worker/lanes.js';
 import { EnqueueUsageError, planEnqueue, type EnqueueArgs, type EnqueuePlan, type JobBody } from './enqueue-plan.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { ReplyCollector, type Output } from './replies.js';

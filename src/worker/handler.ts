@@ -2,28 +2,202 @@
  * The job handler: one AMQP message in, exactly one end for it out — converted (result + ack),
  * retried (delayed copy + ack), dead-lettered (failed result + DLQ record + ack), or left in the
  * queue (nack + requeue) when the deployment is broken or the service is stopping.
- * What to do is decided by policy.ts, from whatever happened; this file carries the action out,
- * logs it and counts it.
+ *
+ * Three parts, read top to bottom: POLICY (pure: what happened → the action; the one decider,
+ * reading errors.ts's ERROR_POLICY table; docs/messages.md "Where every message ends" is the table
+ * it implements), the waits a shutdown cuts short (the hold before handing back a message, an
+ * attempt raced against the drain deadline), and the HANDLER that checks the message, runs the
+ * attempt, carries the action out (publish, confirm, then ack), logs it and counts it.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
-import type { AppError } from '../errors.js';
-import type { Originator } from './originate.js';
+import {
+  AmiDisconnectedError,
+  AppError,
+  ConversionFailedError,
+  DeploymentError,
+  errorText,
+  HangupWithoutResultError,
+  InputMissingError,
+  InternalError,
+  InvalidMessageError,
+  JobTimeoutError,
+  OriginateFailedError,
+  PathNotAllowedError,
+  ShuttingDownError,
+} from '../errors.js';
+import type { Logger } from '../log.js';
 import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
 import { invalidMessageFields, parseJob, type Job, type PathRules } from '../queue/message.js';
 import { checkRealPaths } from '../queue/paths.js';
 import { convertedResult, deadLetterEnvelope, failedResult } from '../queue/result.js';
 import { RateLimit } from '../util/ratelimit.js';
-import { asAppError, decide, type Action, type Happening } from './policy.js';
-import type { ReleaseSlot } from './classes.js';
-import { hold, raceAbandon } from './abandon.js';
+import type { OriginateOutcome, Originator } from './originate.js';
 import { mayLeaveTempFile, type TempFileReaper } from './tempfiles.js';
-import type { Logger } from '../log.js';
+
+// ---- POLICY (pure) ----
+
+/** What happened to one delivery, as the handler saw it. */
+export type Happening =
+  /** Parsing or checking the message threw (an AppError, or anything else: a bug, EACCES…). */
+  | { readonly kind: 'thrown'; readonly error: unknown }
+  /** AMI was not logged in when the message arrived: no attempt was made. */
+  | { readonly kind: 'ami-down' }
+  /**
+   * The service is stopping: the drain deadline passed while the attempt ran (`started`), or the
+   * job was handed back before it reached Asterisk (still waiting for a slot).
+   */
+  | { readonly kind: 'abandoned'; readonly started: boolean }
+  /** The attempt ended. */
+  | { readonly kind: 'attempt'; readonly outcome: OriginateOutcome };
+
+/** What the handler does with the message. `attempts`: the count the result and headers carry. */
+export type Action =
+  /** Publish `converted`, ack. */
+  | { readonly kind: 'complete'; readonly attempts: number; readonly wavBytes: number }
+  /** Publish `failed`, copy to the dead-letter queue, ack. */
+  | {
+      readonly kind: 'dead-letter';
+      readonly attempts: number;
+      readonly error: AppError;
+      readonly reason: string;
+      readonly unexpected: boolean;
+    }
+  /** Copy to the delay queue for this attempt, ack; the broker brings it back after the delay. */
+  | {
+      readonly kind: 'retry';
+      readonly attempts: number;
+      readonly error: AppError;
+      readonly delayLevel: number;
+      readonly unexpected: boolean;
+    }
+  /**
+   * Nack with requeue: the message stays in the queue untouched. `pauseIntake`: stop taking
+   * messages until the cause is fixed (deployment error); `quiet`: no log line (AMI down: the
+   * service already says so once, and intake is pausing).
+   */
+  | { readonly kind: 'requeue'; readonly error: AppError; readonly pauseIntake: boolean; readonly quiet: boolean };
+
+/**
+ * Decides what to do with a delivery after `attemptsBefore` attempts already made (our header).
+ * An attempt counts when one was made, and also for an unexpected error (so it is bounded);
+ * a message refused as invalid counts none; a requeue counts none.
+ */
+export function decide(happening: Happening, attemptsBefore: number, maxAttempts: number): Action {
+  switch (happening.kind) {
+    case 'ami-down':
+      return requeue(new AmiDisconnectedError('AMI not connected: handed back untouched'), true);
+    case 'abandoned':
+      return requeue(
+        new ShuttingDownError(
+          happening.started ? 'the service stopped before the job finished' : 'the service is stopping: handed back before it started',
+        ),
+        false,
+      );
+    case 'thrown': {
+      const error = asAppError(happening.error);
+      return byDisposition(error, error.disposition === 'dead-letter' ? attemptsBefore : attemptsBefore + 1, maxAttempts);
+    }
+    case 'attempt': {
+      const { outcome } = happening;
+      if (outcome.kind === 'converted') return { kind: 'complete', attempts: attemptsBefore + 1, wavBytes: outcome.wavBytes };
+      return byDisposition(outcomeError(outcome), attemptsBefore + 1, maxAttempts);
+    }
+  }
+}
+
+/** An error that is not one of ours becomes INTERNAL, keeping the original as its cause. */
+export function asAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new InternalError(`unexpected error while handling the job: ${text}`, { cause: error });
+}
+
+/** The error an unsuccessful attempt outcome stands for. */
+export function outcomeError(outcome: Exclude<OriginateOutcome, { kind: 'converted' }>): AppError {
+  switch (outcome.kind) {
+    case 'conversion-failed':
+      if (outcome.inputMissing) return new InputMissingError('the GSM input file does not exist (dialplan: input-missing)');
+      if (outcome.invalidPath)
+        return new PathNotAllowedError('the dialplan refused the paths (invalid-path): check AllowedRoots against extensions.conf');
+      return new ConversionFailedError(
+        `the conversion step failed (dialplan: ${outcome.detail || 'no detail'}${outcome.reason ? ` — ${outcome.reason}` : ''})`,
+      );
+    case 'rejected':
+      return new DeploymentError(`Asterisk refused the Originate: ${outcome.message}`);
+    case 'invalid-request':
+      return new InvalidMessageError(`the job's values cannot be sent to AMI: ${outcome.message}`);
+    case 'start-failed':
+      return new OriginateFailedError(`Asterisk could not start the conversion call (${outcome.reason})`);
+    case 'hangup-without-result':
+      return new HangupWithoutResultError(`the conversion call hung up without a result (${outcome.cause})`);
+    case 'timeout':
+      return new JobTimeoutError('no result from Asterisk before the job deadline');
+    case 'disconnected':
+      return new AmiDisconnectedError(`AMI connection lost during the job: ${outcome.message}`);
+  }
+}
+
+/** The code's row of errors.ERROR_POLICY: dead-letter now, retry until `maxAttempts` attempts were made, or requeue. */
+function byDisposition(error: AppError, attempts: number, maxAttempts: number): Action {
+  const { unexpected } = error;
+  switch (error.disposition) {
+    case 'dead-letter':
+      return { kind: 'dead-letter', attempts, error, reason: error.message, unexpected };
+    case 'requeue':
+      return requeue(error, false);
+    case 'retry':
+      if (attempts < maxAttempts) return { kind: 'retry', attempts, error, delayLevel: attempts, unexpected };
+      return {
+        kind: 'dead-letter',
+        attempts,
+        error,
+        reason: `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`,
+        unexpected,
+      };
+  }
+}
+
+function requeue(error: AppError, quiet: boolean): Action {
+  return { kind: 'requeue', error, pauseIntake: error.pausesIntake, quiet };
+}
+
+// ---- Waits a shutdown cuts short ----
+
+/** Resolves after `ms`, or at once when `signal` aborts (a shutdown past its deadline does not wait). */
+export function hold(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
+}
+
+/** The attempt's outcome, or 'abandoned' as soon as `signal` aborts (the drain deadline); a rejection is a lost AMI connection. */
+export function raceAbandon(attempt: Promise<OriginateOutcome>, signal: AbortSignal): Promise<OriginateOutcome | 'abandoned'> {
+  if (signal.aborted) return Promise.resolve('abandoned');
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve('abandoned');
+    signal.addEventListener('abort', onAbort, { once: true });
+    attempt.then(
+      (outcome) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(outcome);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ kind: 'disconnected', message: errorText(error) });
+      },
+    );
+  });
+}
+
+// ---- HANDLER ----
 
 /** At most one log line per this window for errors that are not ours (a storm shows on the metric). */
 export const UNEXPECTED_LOG_WINDOW_MS = 10_000;
 /** A message whose handling threw (AMQP failed under a publish) is held this long before it goes back. */
 export const HOLD_BEFORE_REQUEUE_MS = 1000;
+
+/** Frees a Concurrency slot (the lanes' gate); calling it again does nothing. */
+export type ReleaseSlot = () => void;
 
 /** Counting hooks (main.ts binds them to the Prometheus metrics). */
 export interface JobCounters {

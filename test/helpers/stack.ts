@@ -16,7 +16,7 @@ import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/serve
 import { createLogger, nullLogger, type Logger } from '../../src/log.js';
 import { start, type Service, type ServiceEventMap } from '../../src/main.js';
 import { brokerNames, mainQueueDeclare, publisherQueues } from '../../src/queue/broker.js';
-import { serviceQueues } from '../../src/worker/classes.js';
+import { serviceQueues } from '../../src/worker/lanes.js';
 
 export const AMQP_URL = process.env['AUDIOCONVERT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 

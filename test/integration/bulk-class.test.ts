@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { bulkQueueName } from '../../src/worker/classes.js';
+import { bulkQueueName } from '../../src/worker/lanes.js';
 import { makeStack } from '../helpers/stack.js';
 
 type Result = { job_id: string; status: string };

@@ -17,7 +17,7 @@ import { AsteriskEmulator } from '../../src/emulator/server.js';
 import { runDoctor } from '../../src/tools/doctor.js';
 import { loadConfig } from '../../src/config.js';
 import { brokerNames, declareTopology } from '../../src/queue/broker.js';
-import { bulkBrokerNames, serviceQueues } from '../../src/worker/classes.js';
+import { bulkBrokerNames, serviceQueues } from '../../src/worker/lanes.js';
 
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -15,7 +15,7 @@ import type { Connection } from 'rabbitmq-client';
 import { deadLetterEnvelope } from '../../src/queue/result.js';
 import { REDRIVEN_HEADER } from '../../src/tools/redrive-record.js';
 import { redrive, runRedrive, type RedriveArgs } from '../../src/tools/redrive.js';
-import { bulkQueueName } from '../../src/worker/classes.js';
+import { bulkQueueName } from '../../src/worker/lanes.js';
 import { AMQP_URL, job, makeStack, type Stack } from '../helpers/stack.js';
 
 type Result = { job_id: string; status: string; attempts: number; error?: { code: string } };

@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { OriginateOutcome } from '../../src/worker/originate.js';
 import { createLogger } from '../../src/log.js';
-import { ClassGate } from '../../src/worker/classes.js';
+import { ClassGate } from '../../src/worker/lanes.js';
 import { createJobHandler, type HandlerDeps, type JobCounters } from '../../src/worker/handler.js';
 import { createDeferred as deferred } from '../../src/util/deferred.js';
 

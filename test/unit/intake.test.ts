@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { BothLanes } from '../../src/worker/classes.js';
+import { BothLanes } from '../../src/worker/lanes.js';
 import { Intake } from '../../src/worker/intake.js';
 
 /** Like rabbitmq-client's Consumer: start() does nothing unless closed; a rejected close() leaves it closing. */

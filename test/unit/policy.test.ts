@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { OriginateOutcome } from '../../src/worker/originate.js';
 import { InputMissingError, InputUnreadableError, PathNotAllowedError } from '../../src/errors.js';
 import { retryDelayMs } from '../../src/queue/broker.js';
-import { decide, type Action } from '../../src/worker/policy.js';
+import { decide, type Action } from '../../src/worker/handler.js';
 
 const MAX = 5;
 

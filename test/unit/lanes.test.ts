@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { publisherQueues, retryQueueName, type BrokerNames } from '../../src/queue/broker.js';
-import { bulkBrokerNames, ClassGate, serviceQueues, type ReleaseSlot } from '../../src/worker/classes.js';
+import type { ReleaseSlot } from '../../src/worker/handler.js';
+import { bulkBrokerNames, ClassGate, serviceQueues } from '../../src/worker/lanes.js';
 
 describe('ClassGate', () => {
   it('hands a freed slot to a waiting live job before any waiting bulk job, each class in arrival order', async () => {
