@@ -1,6 +1,6 @@
 /**
  * The error tree. Every failure a job can meet is one of these classes, and the class
- * carries the policy: what the worker does with the message (see worker/policy.ts, the
+ * carries the policy: what the worker does with the message (see worker/handler.ts, the
  * one function that reads it). Imports nothing of ours.
  */
 
@@ -33,7 +33,7 @@ const unexpected = { disposition: 'retry', pausesIntake: false, unexpected: true
 /**
  * THE error policy, one row per public code (docs/messages.md "Error codes"): its disposition,
  * whether it pauses intake, whether it is unexpected. ErrorCode, the metrics' code lists and every
- * AppError's policy derive from it; worker/policy.ts is the one reader that acts on it.
+ * AppError's policy derive from it; worker/handler.ts (its policy part) is the one reader that acts on it.
  */
 export const ERROR_POLICY = {
   INVALID_MESSAGE: deadLetter,

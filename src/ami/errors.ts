@@ -1,7 +1,7 @@
 /**
  * The AMI client's own errors: transport and protocol, nothing about jobs (ADR 0001). What a
  * failure means for a job — retry, dead-letter, pause intake — is decided beside the worker
- * (worker/originate.ts maps these to an outcome, worker/policy.ts the outcome to an action).
+ * (worker/originate.ts maps these to an outcome, worker/handler.ts the outcome to an action).
  */
 
 /** An action could not be sent or got no answer: the client is not open, or the session ended with it pending. */

@@ -1,5 +1,7 @@
 /**
- * Job messages, pure: an AMQP body in, a validated Job out, or an error a person can read.
+ * The job message and the records a job ends in (docs/messages.md): an AMQP body in, a validated
+ * Job out, or an error a person can read; then the result and dead-letter records out. All pure
+ * but checkRealPaths, the one look at the disk.
  *
  * This is a security boundary. Both paths reach AMI verbatim, as `Variable: GSM_PATH=…` headers,
  * and from there the shell of the dialplan's System() step. The recordings show what a bad value
@@ -10,11 +12,120 @@
  * and no error message ever echoes a character that failed it.
  */
 import { randomUUID } from 'node:crypto';
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { InvalidMessageError, PathNotAllowedError } from '../errors.js';
+import { AppError, errorCode, InputUnreadableError, InvalidMessageError, OutputUnreadableError, PathNotAllowedError } from '../errors.js';
 import { hasOnlyPathChars, isJobId, JOB_ID_CHAR, JOB_ID_CHARS_TEXT, MAX_JOB_ID_LENGTH, PATH_CHAR, PATH_CHARS_TEXT } from '../names.js';
-import { describeCodePoint, typeName } from '../util/text.js';
-import { decodeBody } from './body.js';
+import { asciiSafe, describeCodePoint, typeName } from '../util/text.js';
+import { ATTEMPTS_HEADER } from './broker.js';
+
+// ---- Body → one JSON object ----
+// Job message bodies, pure: whatever rabbitmq-client hands over (bytes, text, or a value it already
+// parsed for content-type application/json) → one JSON object, within the size and depth limits.
+
+/** Largest body accepted, in bytes (docs/messages.md "Job"). */
+export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Deepest JSON nesting accepted. A job is flat; this leaves room for extra fields and keeps
+ * recursive code (JSON.stringify, loggers) safe.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** An AMQP body as rabbitmq-client hands it over → the JSON object it holds, or InvalidMessageError. */
+export function decodeBody(body: unknown): Record<string, unknown> {
+  if (body instanceof Uint8Array) return parseText(decodeBytes(body));
+  if (typeof body === 'string') {
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (bytes > MAX_BODY_BYTES) throw tooLarge(bytes);
+    return parseText(body);
+  }
+  return checkDecoded(body);
+}
+
+function decodeBytes(bytes: Uint8Array): string {
+  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge(bytes.byteLength);
+  try {
+    // fatal: invalid bytes must not turn silently into U+FFFD; ignoreBOM: keep a BOM so it is refused below.
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (cause) {
+    throw new InvalidMessageError('body is not valid UTF-8', { cause });
+  }
+}
+
+function parseText(text: string): Record<string, unknown> {
+  if (text.startsWith('\ufeff')) {
+    throw new InvalidMessageError('body starts with a byte order mark (U+FEFF); send the JSON object without it');
+  }
+  if (text.trim() === '') throw new InvalidMessageError('body is empty; expected a JSON object');
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) throw tooDeep();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    // V8 quotes part of the input in its message: make it printable, keep it short.
+    const why = cause instanceof Error ? asciiSafe(cause.message).slice(0, 160) : 'syntax error';
+    throw new InvalidMessageError(`body is not valid JSON: ${why}`, { cause });
+  }
+  return asObject(value);
+}
+
+/**
+ * A value rabbitmq-client already parsed (content-type application/json): turned back into JSON
+ * text once, then held to the same size and depth rules as a raw body. JSON.stringify of a
+ * pathologically deep value overflows the stack; that RangeError is the depth refusal.
+ */
+function checkDecoded(value: unknown): Record<string, unknown> {
+  const object = asObject(value);
+  const proto: unknown = Object.getPrototypeOf(object);
+  if (proto !== Object.prototype && proto !== null) throw new InvalidMessageError('body must be a JSON object, got a non-plain object');
+  let json: string;
+  try {
+    json = JSON.stringify(object);
+  } catch (cause) {
+    // Too deep for the stack, or a cycle (only a caller's own object can have one): endless nesting.
+    if (cause instanceof RangeError || (cause instanceof TypeError && /circular/i.test(cause.message))) throw tooDeep();
+    throw new InvalidMessageError('body cannot be measured as JSON', { cause });
+  }
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > MAX_BODY_BYTES) throw tooLarge(bytes);
+  if (nestsDeeperThan(json, MAX_JSON_DEPTH)) throw tooDeep();
+  return object;
+}
+
+/** Bracket depth outside strings: refuses a 10,000-level body before anything recursive sees it. */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidMessageError(`body must be a JSON object, got ${typeName(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function tooLarge(bytes: number): InvalidMessageError {
+  return new InvalidMessageError(`body is ${bytes} bytes; the limit is ${MAX_BODY_BYTES} (64 KiB)`);
+}
+
+function tooDeep(): InvalidMessageError {
+  return new InvalidMessageError(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
+}
+
+// ---- The job ----
+// parseJob: the rules of docs/messages.md, in order.
 
 /** A job that passed every rule: safe to put on AMI. The reply info is the consumer's business. */
 export interface Job {
@@ -200,4 +311,345 @@ function checkExtension(field: PathField, name: string, extension: string, rules
       throw new PathNotAllowedError(`${field} has a doubled extension: ${name}`);
     }
   }
+}
+
+// ---- On disk: symlinks ----
+// The one part of job validation that looks at the disk: symlinks.
+//
+// parseJob (above) proves the paths are lexically inside an allowed root. A symlink inside
+// the root can still point out of it: the dialplan would then read a file it must not read, or
+// overwrite one it must not touch. This check resolves what exists now. It is defence in depth,
+// not a lock: someone who can write in the data directories can swap a link after the check
+// (time of check to time of use); the data directories' ownership and permissions are what keep
+// such people out.
+//
+// The file system calls are synchronous on purpose: four metadata lookups on a local disk take
+// ~5 µs together, while the same calls through fs/promises cost ~50 µs of CPU per job in thread
+// pool hand-offs (measured, docs/benchmarks.md). The data directories are local (Asterisk reads
+// the same files); a data directory on a hung network file system would stall the event loop.
+
+/**
+ * Refuses a job whose existing files or directories resolve outside the allowed roots.
+ * - the GSM, if it exists: its real path must be a regular file inside a (real) root, with the input extension;
+ * - the WAV's directory, or when it does not exist yet its deepest existing ancestor (what the
+ *   dialplan's `mkdir -p` builds on): its real path must be a directory inside a (real) root or be one;
+ * - the WAV itself, if it exists: must be a regular file, not a symlink (the conversion would write through it).
+ * A missing file or directory is fine (the dialplan reports it), except a GSM that is a dangling symlink.
+ * @throws PathNotAllowedError; InputUnreadableError / OutputUnreadableError when the service's user
+ * cannot examine a path (EACCES, EIO, ENAMETOOLONG…: retried, then dead-lettered, by the policy);
+ * an error on a configured root itself is thrown as it is (the policy makes it INTERNAL).
+ */
+// eslint-disable-next-line @typescript-eslint/require-await -- async: every refusal arrives as a rejection, as before
+export async function checkRealPaths(job: Job, rules: PathRules): Promise<void> {
+  const roots = realRoots(rules.allowedRoots);
+  try {
+    checkInput(job.gsmPath, roots, rules.inputExtension);
+  } catch (error) {
+    throw unreadable(error, (m, o) => new InputUnreadableError(m, o), 'gsm_path', job.gsmPath);
+  }
+  try {
+    checkOutput(job.wavPath, roots, rules.allowedRoots.map(withoutSlash));
+  } catch (error) {
+    throw unreadable(error, (m, o) => new OutputUnreadableError(m, o), 'wav_path', job.wavPath);
+  }
+}
+
+/** Our refusals pass through; a file system error becomes a readable error naming the directory. */
+function unreadable(
+  error: unknown,
+  make: (message: string, options: { cause: unknown }) => AppError,
+  field: string,
+  path: string,
+): unknown {
+  if (error instanceof AppError) return error;
+  const code = errorCode(error);
+  if (typeof code !== 'string') return error;
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : error instanceof Error ? error.message : code;
+  return make(
+    `the service cannot examine ${field} ${path} (${code}: ${why}); check that its user may search the directory ${posix.dirname(path)} and every one above it`,
+    { cause: error },
+  );
+}
+
+function checkInput(gsmPath: string, roots: readonly string[], extension: string): void {
+  const real = resolve('gsm_path', gsmPath);
+  if (real === undefined) {
+    // Missing is fine, but not a dangling link: its target could be created, anywhere, before the dialplan runs.
+    if (lstatOrUndefined(gsmPath)?.isSymbolicLink() === true) {
+      throw new PathNotAllowedError(`gsm_path ${gsmPath} is a symlink to a file that does not exist`);
+    }
+    return;
+  }
+  if (!isInside(real, roots, false)) {
+    throw new PathNotAllowedError(`gsm_path ${gsmPath} resolves to a file outside the allowed roots (a symlink?)`);
+  }
+  if (!posix.basename(real).endsWith(extension)) {
+    throw new PathNotAllowedError(`gsm_path ${gsmPath} resolves to a file without the ${extension} extension (a symlink?)`);
+  }
+  const stats = statSync(real);
+  if (!stats.isFile()) throw new PathNotAllowedError(`gsm_path ${gsmPath} is not a regular file`);
+}
+
+function checkOutput(wavPath: string, roots: readonly string[], written: readonly string[]): void {
+  checkOutputDir(posix.dirname(wavPath), roots, written);
+  const stats = lstatOrUndefined(wavPath);
+  if (stats === undefined) return;
+  if (stats.isSymbolicLink()) {
+    throw new PathNotAllowedError(`wav_path ${wavPath} is a symlink; the conversion would write through it`);
+  }
+  if (!stats.isFile()) throw new PathNotAllowedError(`wav_path ${wavPath} exists and is not a regular file`);
+}
+
+/**
+ * The WAV's directory may not exist yet: the dialplan creates it (dated trees). What `mkdir -p`
+ * would build on is the deepest ancestor that exists; its real path must be inside a root (or be
+ * one) and a directory, or the new directories would land wherever a symlink points.
+ */
+function checkOutputDir(dir: string, roots: readonly string[], written: readonly string[]): void {
+  let existing = dir;
+  while (lstatOrUndefined(existing) === undefined) {
+    // A root that does not exist yet is created as written: nothing above it is reached.
+    if (written.includes(existing) || existing === '/') return;
+    existing = posix.dirname(existing);
+  }
+  const real = resolve('wav_path', existing);
+  if (real === undefined) {
+    throw new PathNotAllowedError(`wav_path's directory ${existing} is a symlink to something that does not exist`);
+  }
+  if (!isInside(real, roots, true)) {
+    const what = existing === dir ? `wav_path's directory ${dir}` : `wav_path's directory ${dir} would be created in ${existing}, which`;
+    throw new PathNotAllowedError(`${what} resolves outside the allowed roots (a symlink?)`);
+  }
+  if (!statSync(real).isDirectory()) throw new PathNotAllowedError(`wav_path's directory ${existing} is not a directory`);
+}
+
+const withoutSlash = (root: string): string => (root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root);
+
+/** Real path of each root; a root that does not exist (yet) is kept as written. */
+function realRoots(roots: readonly string[]): string[] {
+  return roots.map((root) => {
+    const written = withoutSlash(root);
+    try {
+      return realpathSync.native(written);
+    } catch (error) {
+      if (isMissing(error)) return written;
+      throw error;
+    }
+  });
+}
+
+/** Real path, or undefined when something on the way does not exist. A symlink loop is refused. */
+function resolve(field: string, path: string): string | undefined {
+  try {
+    return realpathSync.native(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    if (errorCode(error) === 'ELOOP') throw new PathNotAllowedError(`${field} ${path} is a symlink loop`, { cause: error });
+    throw error;
+  }
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+function isInside(real: string, roots: readonly string[], orEqual: boolean): boolean {
+  return roots.some((root) => {
+    if (orEqual && real === root) return true;
+    const prefix = root.endsWith('/') ? root : `${root}/`;
+    return real.startsWith(prefix) && real.length > prefix.length;
+  });
+}
+
+/** ENOENT, or ENOTDIR (a component is a file): either way the thing is not there. */
+function isMissing(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+// ---- Records out: results and dead letters ----
+// Result messages and dead-letter envelopes, pure: plain values in, JSON-ready objects out
+// (docs/messages.md "Result"). No clock reads: every time comes in as an argument.
+
+/** What every result says about the job. */
+export interface ResultBase {
+  jobId: string;
+  /** Omitted from the result when absent or not safe to echo (an invalid message's raw path). */
+  gsmPath?: string;
+  wavPath?: string;
+  attempts: number;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+interface ResultCommon {
+  readonly job_id: string;
+  readonly gsm_path?: string;
+  readonly wav_path?: string;
+  readonly attempts: number;
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly duration_ms: number;
+}
+
+/** Routing key `converted`. */
+export interface ConvertedResult extends ResultCommon {
+  readonly status: 'converted';
+  readonly wav_bytes: number;
+}
+
+/** Routing key `failed`. */
+export interface FailedResult extends ResultCommon {
+  readonly status: 'failed';
+  readonly error: { readonly code: string; readonly message: string };
+}
+
+/** The `converted` result: the WAV exists and has `wavBytes` bytes. */
+export function convertedResult(job: ResultBase & { wavBytes: number }): ConvertedResult {
+  return { job_id: job.jobId, status: 'converted', ...safePaths(job), wav_bytes: job.wavBytes, ...timing(job) };
+}
+
+/** The `failed` result; `code` is one of the codes in docs/messages.md "Error codes" (an AppError's `code`). */
+export function failedResult(job: ResultBase & { code: string; message: string }): FailedResult {
+  return { job_id: job.jobId, status: 'failed', ...safePaths(job), ...timing(job), error: { code: job.code, message: job.message } };
+}
+
+/** Defence in depth: a path that would not pass the character rule is never echoed. */
+function safePaths(job: ResultBase): Pick<ResultCommon, 'gsm_path' | 'wav_path'> {
+  return {
+    ...(job.gsmPath !== undefined && hasOnlyPathChars(job.gsmPath) ? { gsm_path: job.gsmPath } : {}),
+    ...(job.wavPath !== undefined && hasOnlyPathChars(job.wavPath) ? { wav_path: job.wavPath } : {}),
+  };
+}
+
+function timing(job: ResultBase): Pick<ResultCommon, 'attempts' | 'started_at' | 'finished_at' | 'duration_ms'> {
+  return {
+    attempts: job.attempts,
+    started_at: job.startedAt.toISOString(),
+    finished_at: job.finishedAt.toISOString(),
+    duration_ms: Math.max(0, Math.round(job.finishedAt.getTime() - job.startedAt.getTime())),
+  };
+}
+
+// ---- dead letters ---------------------------------------------------------------------------
+
+/** Longest x-audioconvert-reason header, in characters (after escaping to ASCII). */
+export const MAX_REASON_HEADER_CHARS = 1000;
+/**
+ * Most bytes of the original body kept in the envelope. A body is refused above 64 KiB, but the
+ * broker may deliver far more; base64 grows it by a third, and the envelope must still fit the
+ * broker's message size limit, or the dead letter itself would fail to publish.
+ */
+export const MAX_DEAD_LETTER_BODY_BYTES = 1024 * 1024;
+
+export interface DeadLetterArgs {
+  jobId: string;
+  code: string;
+  reason: string;
+  attempts: number;
+  originalBody: Buffer;
+  originalHeaders?: Record<string, unknown>;
+  messageId?: string;
+  failedAt: Date;
+  queue: string;
+}
+
+/** What is published to the dead-letter queue: a JSON body (with the original message) and AMQP headers. */
+export interface DeadLetterEnvelope {
+  body: {
+    readonly job_id: string;
+    readonly error: { readonly code: string; readonly reason: string };
+    readonly attempts: number;
+    readonly failed_at: string;
+    readonly original_queue: string;
+    readonly message_id?: string;
+    readonly original_headers?: Record<string, unknown>;
+    /** `utf8` when the original body was valid UTF-8 (kept as text), else `base64`. */
+    readonly body_encoding: 'utf8' | 'base64';
+    readonly original_body: string;
+    readonly original_body_bytes: number;
+    /** True when only the first MAX_DEAD_LETTER_BODY_BYTES were kept. */
+    readonly original_body_truncated: boolean;
+  };
+  headers: Record<string, string | number>;
+}
+
+/** The dead-letter message for a job that will never succeed (or ran out of attempts). */
+export function deadLetterEnvelope(args: DeadLetterArgs): DeadLetterEnvelope {
+  const failedAt = args.failedAt.toISOString();
+  const original = encodeOriginalBody(args.originalBody);
+  return {
+    body: {
+      job_id: args.jobId,
+      error: { code: args.code, reason: args.reason },
+      attempts: args.attempts,
+      failed_at: failedAt,
+      original_queue: args.queue,
+      ...(args.messageId === undefined ? {} : { message_id: args.messageId }),
+      ...(args.originalHeaders === undefined ? {} : { original_headers: jsonSafeRecord(args.originalHeaders) }),
+      ...original,
+    },
+    headers: {
+      'x-audioconvert-error-code': headerText(args.code, 64),
+      'x-audioconvert-reason': headerText(args.reason, MAX_REASON_HEADER_CHARS),
+      'x-audioconvert-job-id': headerText(args.jobId, 256),
+      [ATTEMPTS_HEADER]: args.attempts,
+      'x-audioconvert-failed-at': failedAt,
+      'x-audioconvert-original-queue': headerText(args.queue, 256),
+    },
+  };
+}
+
+/** Printable ASCII only (others as `<U+XXXX>`), at most `max` characters, marked `...` when cut. */
+function headerText(text: string, max: number): string {
+  const safe = asciiSafe(text);
+  return safe.length <= max ? safe : `${safe.slice(0, max - 3)}...`;
+}
+
+function encodeOriginalBody(
+  body: Buffer,
+): Pick<DeadLetterEnvelope['body'], 'body_encoding' | 'original_body' | 'original_body_bytes' | 'original_body_truncated'> {
+  const truncated = body.byteLength > MAX_DEAD_LETTER_BODY_BYTES;
+  let text: string | undefined;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body);
+  } catch {
+    text = undefined;
+  }
+  const common = { original_body_bytes: body.byteLength, original_body_truncated: truncated };
+  if (text === undefined) {
+    return { body_encoding: 'base64', original_body: body.subarray(0, MAX_DEAD_LETTER_BODY_BYTES).toString('base64'), ...common };
+  }
+  if (!truncated) return { body_encoding: 'utf8', original_body: text, ...common };
+  // Cut on a character boundary: step back over UTF-8 continuation bytes (10xxxxxx).
+  let end = MAX_DEAD_LETTER_BODY_BYTES;
+  while (end > 0 && ((body[end] ?? 0) & 0xc0) === 0x80) end--;
+  return { body_encoding: 'utf8', original_body: body.subarray(0, end).toString('utf8'), ...common };
+}
+
+/** AMQP header tables may hold bigints, Buffers and Dates; JSON holds none of them. Depth-bounded. */
+function jsonSafeRecord(record: Record<string, unknown>, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) {
+    const safe = jsonSafe(value, depth + 1);
+    if (safe !== undefined) out[key] = safe;
+  }
+  return out;
+}
+
+function jsonSafe(value: unknown, depth: number): unknown {
+  if (depth > 8) return '[nested too deep]';
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (Array.isArray(value)) return value.map((item) => jsonSafe(item, depth + 1) ?? null);
+  if (typeof value === 'object') return jsonSafeRecord(value as Record<string, unknown>, depth);
+  return undefined;
 }

@@ -29,9 +29,16 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
-import { invalidMessageFields, parseJob, type Job, type PathRules } from '../queue/message.js';
-import { checkRealPaths } from '../queue/paths.js';
-import { convertedResult, deadLetterEnvelope, failedResult } from '../queue/result.js';
+import {
+  invalidMessageFields,
+  parseJob,
+  type Job,
+  type PathRules,
+  checkRealPaths,
+  convertedResult,
+  deadLetterEnvelope,
+  failedResult,
+} from '../queue/message.js';
 import { RateLimit } from '../util/ratelimit.js';
 import type { OriginateOutcome, Originator } from './originate.js';
 import { mayLeaveTempFile, type TempFileReaper } from './tempfiles.js';

@@ -4,7 +4,7 @@
  * (unstarted prefetched messages go back to the queue, in-flight ones finish), so while Asterisk
  * is away messages wait in RabbitMQ — no hot requeue loop, no delivery-limit burn on quorum queues.
  *
- * Conversions on Asterisk are bounded by the lanes' shared gate (worker/classes.ts), not here.
+ * Conversions on Asterisk are bounded by the lanes' shared gate (worker/lanes.ts), not here.
  */
 
 /** `topology`: at start-up, until every queue and the results exchange are declared. */

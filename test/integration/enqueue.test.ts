@@ -14,7 +14,7 @@ import { Connection, type AsyncMessage } from 'rabbitmq-client';
 import { capture } from '../helpers/capture.js';
 import { openRabbit } from '../helpers/stack.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { convertedResult, failedResult } from '../../src/queue/result.js';
+import { convertedResult, failedResult } from '../../src/queue/message.js';
 import { jobIdFor, type EnqueueArgs } from '../../src/tools/enqueue-plan.js';
 import { runEnqueue, ENQUEUE_HELP } from '../../src/tools/enqueue.js';
 

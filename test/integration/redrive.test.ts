@@ -12,7 +12,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { Connection } from 'rabbitmq-client';
-import { deadLetterEnvelope } from '../../src/queue/result.js';
+import { deadLetterEnvelope } from '../../src/queue/message.js';
 import { REDRIVEN_HEADER } from '../../src/tools/redrive-record.js';
 import { redrive, runRedrive, type RedriveArgs } from '../../src/tools/redrive.js';
 import { bulkQueueName } from '../../src/worker/lanes.js';

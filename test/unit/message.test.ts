@@ -3,9 +3,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ASTERISK_MAX_LINE_BYTES } from '../../src/ami/serialize.js';
 import { InvalidMessageError } from '../../src/errors.js';
-import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/queue/body.js';
+import {
+  MAX_BODY_BYTES,
+  MAX_JSON_DEPTH,
+  MAX_PATH_BYTES,
+  idForInvalid,
+  invalidMessageFields,
+  parseJob,
+  type PathRules,
+} from '../../src/queue/message.js';
 import { asciiSafe, describeCodePoint } from '../../src/util/text.js';
-import { MAX_PATH_BYTES, idForInvalid, invalidMessageFields, parseJob, type PathRules } from '../../src/queue/message.js';
 
 const RULES: PathRules = { allowedRoots: ['/var/local/auditorai'], inputExtension: '.gsm', outputExtension: '.wav' };
 const GSM = '/var/local/auditorai/gsm/call-123.gsm';

@@ -1,7 +1,7 @@
 // The dead-letter record → the job redrive publishes again (pure).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deadLetterEnvelope } from '../../src/queue/result.js';
+import { deadLetterEnvelope } from '../../src/queue/message.js';
 import { matches, REDRIVEN_HEADER, toRedrive } from '../../src/tools/redrive-record.js';
 
 const record = (originalBody: Buffer, originalHeaders: Record<string, unknown> = {}) =>

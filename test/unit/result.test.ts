@@ -8,7 +8,7 @@ import {
   deadLetterEnvelope,
   failedResult,
   type DeadLetterArgs,
-} from '../../src/queue/result.js';
+} from '../../src/queue/message.js';
 
 const GSM = '/var/local/auditorai/gsm/call-123.gsm';
 const WAV = '/var/local/auditorai/wav/call-123.wav';

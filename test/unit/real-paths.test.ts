@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PathNotAllowedError } from '../../src/errors.js';
-import type { Job, PathRules } from '../../src/queue/message.js';
-import { checkRealPaths } from '../../src/queue/paths.js';
+import { type Job, type PathRules, checkRealPaths } from '../../src/queue/message.js';
 
 let base = '';
 let root = '';
