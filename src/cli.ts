@@ -118,8 +118,7 @@ async function cmdRun(args: string[]): Promise<number> {
   // delivered, so a SIGTERM while start() runs (AMQP and AMI may already be connecting) drains and
   // exits 0 too, instead of killing the process by the signal's default action.
   const starting = start(config, { logger, version: version() });
-  let stopped!: () => void;
-  const stopping = new Promise<void>((resolve) => (stopped = resolve));
+  const { promise: stopping, resolve: stopped } = Promise.withResolvers<void>();
   // Type=notify under systemd (READY, STATUS, WATCHDOG, STOPPING); nothing at all outside it.
   const notifier = systemdNotifier(process.env, { onError: (error) => logger.warning('sd_notify failed', { error: error.message }) });
   let supervision: { stopping(): void } | undefined;
@@ -132,7 +131,12 @@ async function cmdRun(args: string[]): Promise<number> {
     }
     logger.notice(`${signal} received: draining (send it again to exit at once)`);
     supervision?.stopping();
-    void starting.then((service) => service.close()).then(stopped, stopped);
+    void starting
+      .then((service) => service.close())
+      .then(
+        () => stopped(),
+        () => stopped(),
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -1,6 +1,6 @@
 /**
- * The error tree. Every failure a job can meet is one of these classes, and the class
- * carries the policy: what the worker does with the message (see worker/handler.ts, the
+ * The error tree. Every failure a job can meet is one of these classes; its code's row of
+ * ERROR_POLICY carries the policy: what the worker does with the message (worker/handler.ts, the
  * one function that reads it). Imports nothing of ours.
  */
 

@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { errorText } from '../errors.js';
 import { AmiActionTimeoutError, AmiAuthError, AmiConnectionError, AmiProtocolError, AmiSerializeError } from './errors.js';
-import { PendingMap } from '../util/deferred.js';
 import { AMI_CLIENT_DEFAULTS, AmiClientStateError, silentLogger } from './client-types.js';
 import type { ActionOptions, AmiClientEvents, AmiClientOptions, AmiClientState, AmiLogger, DisconnectReason } from './client-types.js';
 import { closeReason, endSocket, openConn, writeCorked, type Conn, type ConnHandlers } from './connection.js';
@@ -294,6 +293,67 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       (this.emit as (name: K, ...args: AmiClientEvents[K]) => boolean)(name, ...args);
     } catch (err) {
       this.log.error(`AmiClient '${name}' listener threw`, { error: errorText(err) });
+    }
+  }
+}
+
+// ---- Correlation: ActionID → the action's Response ----
+
+interface Entry<T> {
+  readonly deferred: PromiseWithResolvers<T>;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * `Map<id, Deferred>` with a timer per entry. Every entry ends exactly once: settled by `resolve`,
+ * by its deadline, or by `rejectAll` (a disconnect) — and leaves the map when it ends.
+ */
+export class PendingMap<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  /**
+   * Registers `id`; its promise rejects with `onTimeout()` after `timeoutMs`. The caller checks
+   * `has(id)` first: a duplicate id is a bug and throws here.
+   */
+  add(id: string, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+    if (this.entries.has(id)) throw new Error(`duplicate pending id ${id}`);
+    const deferred = Promise.withResolvers<T>();
+    const timer = setTimeout(() => {
+      this.entries.delete(id);
+      deferred.reject(onTimeout());
+    }, timeoutMs);
+    this.entries.set(id, { deferred, timer });
+    return deferred.promise;
+  }
+
+  /** Settles `id` with `value`; false when nothing waits for it (late or unknown answer). */
+  resolve(id: string, value: T): boolean {
+    const entry = this.take(id);
+    entry?.deferred.resolve(value);
+    return entry !== undefined;
+  }
+
+  /** Removes `id` and stops its timer; the entry, or undefined when nothing waits for it. */
+  private take(id: string): Entry<T> | undefined {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return undefined;
+    this.entries.delete(id);
+    clearTimeout(entry.timer);
+    return entry;
+  }
+
+  /** Rejects every entry at once and empties the map (the connection is gone). */
+  rejectAll(makeError: () => Error): void {
+    if (this.entries.size === 0) return;
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of entries) {
+      clearTimeout(entry.timer);
+      entry.deferred.reject(makeError());
     }
   }
 }

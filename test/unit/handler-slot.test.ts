@@ -12,7 +12,6 @@ import type { OriginateOutcome } from '../../src/worker/originate.js';
 import { createLogger } from '../../src/log.js';
 import { ClassGate } from '../../src/worker/lanes.js';
 import { createJobHandler, type HandlerDeps, type JobCounters } from '../../src/worker/handler.js';
-import { createDeferred as deferred } from '../../src/util/deferred.js';
 
 /** A real directory: the handler resolves the roots on disk. */
 const ROOT = mkdtempSync(path.join(os.tmpdir(), 'ac-slot-'));
@@ -62,14 +61,14 @@ function rig(slots: number, abandon = new AbortController().signal, logger = qui
       run: ({ wavPath }) => {
         const id = /out-(\d+)/.exec(wavPath)![1]!;
         originated.push(`j${id}`);
-        const d = deferred<OriginateOutcome>();
+        const d = Promise.withResolvers<OriginateOutcome>();
         outcomes.set(`j${id}`, d.resolve);
         return d.promise;
       },
     },
     publisher: {
       publishResult: (_status, result) => {
-        const d = deferred<void>();
+        const d = Promise.withResolvers<void>();
         confirms.set((result as { job_id: string }).job_id, () => d.resolve());
         return d.promise;
       },
