@@ -9,7 +9,7 @@ import { AmiClient } from './ami/client.js';
 import { ORIGINATOR_EVENTS, Originator } from './worker/originate.js';
 import type { Config } from './config.js';
 import { amiTlsOptions, amqpServiceOptions } from './connections.js';
-import { startHttpServer, type HttpServer } from './http.js';
+import { startHttpServer, type HttpServer, type Readiness } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { brokerNames } from './queue/broker.js';
@@ -20,9 +20,9 @@ import { createLanes } from './worker/lanes.js';
 import { DeploymentProbe } from './worker/probe.js';
 import { TempFileReaper } from './worker/tempfiles.js';
 import { declareAtStart, followAmi, followAmqp, followDeployment, intakeHooks, readinessOf } from './wiring.js';
-import type { Readiness, ServiceEventMap, ServiceEvents, Troubles } from './wiring.js';
+import type { ServiceEventMap, ServiceEvents, Troubles } from './wiring.js';
 
-export type { Readiness } from './wiring.js';
+export type { Readiness } from './http.js';
 
 export type { ServiceEventMap, ServiceEvents } from './wiring.js';
 

@@ -82,3 +82,12 @@ export const DIALPLAN_PATH_TAIL = {
   gsm: `/(${DIALPLAN_NAME}/)*${DIALPLAN_NAME}[.]gsm$`,
   wav: `/(${DIALPLAN_NAME}/)*${DIALPLAN_NAME}[.]wav$`,
 } as const;
+
+/**
+ * The dialplan's temp file of one attempt (extensions.conf priority 11): `${WAV_PATH}.tmp-${JOB_ID}.wav`,
+ * beside the target so the final rename is atomic. JOB_ID is the attempt's UUID. The bridge's
+ * temp-file reaper and the emulator's dialplan both name it with this.
+ */
+export function tempPathOf(wavPath: string, attemptId: string): string {
+  return `${wavPath}.tmp-${attemptId}.wav`;
+}

@@ -8,6 +8,7 @@ import type { Connection } from 'rabbitmq-client';
 import type { AmiClient } from './ami/client.js';
 import type { AppError } from './errors.js';
 import { errorCode, errorText } from './errors.js';
+import type { Readiness } from './http.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { amqpErrorText, declareTopology, explainDeclareMismatch, type BrokerNames } from './queue/broker.js';
@@ -42,11 +43,6 @@ export interface Troubles {
   auth: string | undefined;
   /** The topology could not be declared yet; cleared once it is. */
   topology: string | undefined;
-}
-
-export interface Readiness {
-  readonly ready: boolean;
-  readonly checks: Record<string, { ok: boolean; detail: string }>;
 }
 
 /** Intake on/off → metric, event, log line; a failed consumer close → a log line (intake closes it again). */

@@ -14,7 +14,6 @@ import {
   inputMissing,
   pong,
   stepResult,
-  tempPathFor,
   userEventBody,
   WAV_DIR_MODE,
   wavDirOf,
@@ -22,6 +21,7 @@ import {
   type DialplanOutcome,
   type PathRulesOfDialplan,
 } from './dialplan.js';
+import { tempPathOf } from '../names.js';
 import * as ev from './events.js';
 import type { ChanSnap, WireEvent } from './events.js';
 import type { ConversionInfo, EmulatorStats, JobResultInfo, ReorderMode } from './types.js';
@@ -210,7 +210,7 @@ export class Call {
         {
           soxPath: host.soxPath,
           gsmPath: info.gsmPath,
-          tmpPath: tempPathFor(info.wavPath, info.channelId),
+          tmpPath: tempPathOf(info.wavPath, info.channelId),
           wavPath: info.wavPath,
           timeoutMs: host.conversionTimeoutMs,
         },
@@ -243,7 +243,7 @@ export class Call {
     } else if (host.mode === 'instant') status = 'SUCCESS';
     else if (host.stopped) status = 'APPERROR';
     else {
-      const tmpPath = tempPathFor(info.wavPath, info.jobId);
+      const tmpPath = tempPathOf(info.wavPath, info.jobId);
       status = await convert(
         { soxPath: host.soxPath, gsmPath: info.gsmPath, tmpPath, wavPath: info.wavPath, timeoutMs: host.conversionTimeoutMs },
         host.children,

@@ -203,8 +203,5 @@ export const pong = (vars: ReadonlyMap<string, string>, roots: PathRulesOfDialpl
 export const wavDirOf = (wavPath: string): string => wavPath.slice(0, wavPath.lastIndexOf('/'));
 export const WAV_DIR_MODE = 0o2775;
 
-/** Priority 11: `${WAV_PATH}.tmp-${JOB_ID}.wav`, beside the target so the final rename is atomic. */
-export const tempPathFor = (wavPath: string, jobId: string): string => `${wavPath}.tmp-${jobId}.wav`;
-
 /** WAV size of `instant` mode: 3 s of 8 kHz 16-bit mono (the recordings' files) + 44-byte header. */
 export const INSTANT_WAV_BYTES = 48044;

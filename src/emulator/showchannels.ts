@@ -3,7 +3,8 @@
  * reconnect-query-inflight.txt: a bridge that reconnects can find its in-flight jobs by Uniqueid.
  */
 import type { Call } from './call.js';
-import { ANSWER_HOLD_MS, HOLD_ANSWER_PRIORITY, HOLD_WAIT_PRIORITY, tempPathFor } from './dialplan.js';
+import { tempPathOf } from '../names.js';
+import { ANSWER_HOLD_MS, HOLD_ANSWER_PRIORITY, HOLD_WAIT_PRIORITY } from './dialplan.js';
 import { chanBlock, response, type ChanSnap } from './events.js';
 import type { AmiSession } from './session.js';
 
@@ -23,7 +24,7 @@ function jobApp(call: Call): [string, string] {
   const v = call.spec.vars;
   const gsm = v.get('GSM_PATH') ?? '';
   const wav = v.get('WAV_PATH') ?? '';
-  const tmp = tempPathFor(wav, v.get('JOB_ID') ?? '');
+  const tmp = tempPathOf(wav, v.get('JOB_ID') ?? '');
   return [
     'Set',
     `STEP_OUT=\${SHELL(exec perl -e '… exec "untoast", "-l") … waitpid $dec, 0; $s = $?; $dec = 0; $s == 0 && -s $tmp == 44 + $n && rename($tmp, $wav) && print "OK\\n"' -- ${gsm} ${tmp} ${wav})}`,

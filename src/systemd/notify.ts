@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
+import type { Readiness } from '../http.js';
 
 /** The environment systemd gives a Type=notify service (cli.ts passes process.env). */
 export interface NotifyEnv {
@@ -111,11 +112,11 @@ export function systemdNotifier(env: NotifyEnv, options: NotifierOptions = {}): 
 /** What `followService` needs of a running service (main.ts's Service). */
 export interface Observable {
   readonly events: EventEmitter;
-  readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
+  readiness(): Readiness;
 }
 
 /** One line for STATUS=: what is not ready, or that it consumes. */
-export function describe(readiness: ReturnType<Observable['readiness']>): string {
+export function describe(readiness: Readiness): string {
   if (readiness.ready) return 'consuming';
   const down = Object.entries(readiness.checks)
     .filter(([, c]) => !c.ok)

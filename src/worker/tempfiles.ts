@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import type { OriginateOutcome } from './originate.js';
 import type { Logger } from '../log.js';
+import { tempPathOf } from '../names.js';
 
 /**
  * The dialplan's bound on the conversion step: 100 s, then SIGKILL (config/asterisk/extensions.conf,
@@ -22,11 +23,6 @@ export const STEP_KILL_AFTER_S = 5;
 export const TEMP_FILE_MARGIN_MS = 15_000;
 /** From an attempt's start until its temp file cannot be in flight any more: 120 s. */
 export const TEMP_FILE_REMOVE_AFTER_MS = (STEP_TIMEOUT_S + STEP_KILL_AFTER_S) * 1000 + TEMP_FILE_MARGIN_MS;
-
-/** The dialplan's temp file of one attempt (priority 11). */
-export function tempPathOf(wavPath: string, attemptId: string): string {
-  return `${wavPath}.tmp-${attemptId}.wav`;
-}
 
 /**
  * Whether the attempt may have left its temp file: nobody told us its step ended (AMI dropped,

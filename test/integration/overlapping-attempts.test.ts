@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { tempPathFor } from '../../src/emulator/dialplan.js';
+import { tempPathOf } from '../../src/names.js';
 import type { AsteriskEmulator } from '../../src/emulator/server.js';
 import type { JobResultInfo, OriginateInfo } from '../../src/emulator/types.js';
 import { repoRoot } from '../../scripts/chaos/bridge.js';
@@ -106,7 +106,7 @@ async function overlap(interrupt: (stack: Stack) => Promise<void> | void): Promi
   assert.ok(Math.abs(readWav(body.wav_path).seconds - 1) < 0.05, 'the WAV is the retry’s complete file');
 
   // The orphan now writes, half way: into its own temp file, so the WAV stays the complete one.
-  const temp1 = tempPathFor(body.wav_path, attempt1);
+  const temp1 = tempPathOf(body.wav_path, attempt1);
   const writing = onFileCreated(stack.data.wavDir, path.basename(temp1));
   sox.go();
   await writing;
@@ -132,7 +132,7 @@ describe('overlapping attempts on one WAV (orphaned conversion + retry)', { time
     // and OK printed ($tmp, $wav: perl's arguments).
     assert.match(dialplan, /open\(O, ">", \$tmp\).* \$s == 0 && -s \$tmp == 44 \+ \$n && rename\(\$tmp, \$wav\) && print "OK\\n"' -- /);
     assert.match(dialplan, /' -- \$\{GSM_PATH\} \$\{TMP_PATH\} \$\{WAV_PATH\}\)\}\)/);
-    assert.equal(tempPathFor('/d/wav/a.wav', 'U'), '/d/wav/a.wav.tmp-U.wav');
+    assert.equal(tempPathOf('/d/wav/a.wav', 'U'), '/d/wav/a.wav.tmp-U.wav');
   });
 
   it('AMI dropped mid-conversion: the orphan keeps running in Asterisk, the retry converts first; the WAV stays complete', async () => {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { nullLogger } from '../../src/log.js';
-import { mayLeaveTempFile, tempPathOf, TempFileReaper } from '../../src/worker/tempfiles.js';
+import { tempPathOf } from '../../src/names.js';
+import { mayLeaveTempFile, TempFileReaper } from '../../src/worker/tempfiles.js';
 
 describe('temp files', () => {
   it('only attempts that ended without the dialplan saying so may leave one', () => {
