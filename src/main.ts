@@ -56,7 +56,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const events: ServiceEvents = new EventEmitter<ServiceEventMap>();
   const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
 
-  // `intake` and `onDeploymentError` are created below: the callbacks that use them only run later.
+  // `intake` is created below: the callbacks that use it only run later.
   const amqp = connectAmqp(config, metrics, logger, {
     onLost: () => intake.channelLost(),
     onChange: () => events.emit('readiness'),
@@ -66,17 +66,20 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const abandon = new AbortController();
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
   setMaxListeners(2 * config.worker.concurrency + 10, abandon.signal);
-  const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }));
-  const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), options.tempFileRemoveAfterMs);
-  tempFiles.on('removed', (path: string) => events.emit('tempFileRemoved', path));
+  // `intake` and `probe` are used by the callbacks only once they run, after both exist.
+  const deployment = followDeployment({ troubles, events, intake: () => intake, probe: () => probe, log });
+  const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }), deployment.fixed);
+  const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), {
+    removeAfterMs: options.tempFileRemoveAfterMs,
+    onRemoved: (path) => events.emit('tempFileRemoved', path),
+  });
   const laneContext = { config, amqp, originator, metrics, logger, tempFiles, abandon: abandon.signal, amiConnected: () => ami.connected };
   const { lanes, publishers, gate } = createLanes(
-    { ...laneContext, pauseIntake: (error) => onDeploymentError(error), onSubscribed: () => intake.subscribed() },
+    { ...laneContext, pauseIntake: deployment.found, onSubscribed: () => intake.subscribed() },
     names,
   );
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
   const intake = new Intake(lanes, ['ami-down', 'topology'], intakeHooks({ metrics, events, log }));
-  const onDeploymentError = followDeployment(probe, { troubles, events, intake, log });
   followAmi(ami, { metrics, events, troubles, intake, probe, log });
   ami.start();
   const stopping = new AbortController();

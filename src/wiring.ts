@@ -63,28 +63,36 @@ export function intakeHooks(s: { metrics: Metrics; events: ServiceEvents; log: L
 
 /**
  * A deployment error (the policy's action says: pause intake) → CRITICAL once, /readyz, intake
- * paused, the probe started; the probe's 'fixed' undoes it. Returns the handler's hook.
+ * paused, the probe started (`found`, the handler's hook); the probe's answer (`fixed`) undoes it.
  */
-export function followDeployment(
-  probe: DeploymentProbe,
-  s: { troubles: Troubles; events: ServiceEvents; intake: Intake; log: Logger },
-): (error: AppError) => void {
-  probe.on('fixed', () => {
-    s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
-    s.troubles.deployment = undefined;
-    s.events.emit('deployment', undefined);
-    s.events.emit('readiness');
-    void s.intake.resume('deployment');
-  });
-  return (error) => {
-    if (s.troubles.deployment === undefined) {
-      s.log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
-    }
-    s.troubles.deployment = error.message;
-    s.events.emit('deployment', s.troubles.deployment);
-    s.events.emit('readiness');
-    void s.intake.pause('deployment');
-    probe.start();
+export function followDeployment(s: {
+  troubles: Troubles;
+  events: ServiceEvents;
+  intake: () => Intake;
+  probe: () => DeploymentProbe;
+  log: Logger;
+}): {
+  found: (error: AppError) => void;
+  fixed: () => void;
+} {
+  return {
+    fixed: () => {
+      s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
+      s.troubles.deployment = undefined;
+      s.events.emit('deployment', undefined);
+      s.events.emit('readiness');
+      void s.intake().resume('deployment');
+    },
+    found: (error) => {
+      if (s.troubles.deployment === undefined) {
+        s.log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
+      }
+      s.troubles.deployment = error.message;
+      s.events.emit('deployment', s.troubles.deployment);
+      s.events.emit('readiness');
+      void s.intake().pause('deployment');
+      s.probe().start();
+    },
   };
 }
 

@@ -5,29 +5,28 @@
  * the shipped dialplan's path check refuses (`invalid-path`), so nothing is ever executed.
  * Any answer other than a refusal of the action itself means the dialplan is back.
  */
-import { EventEmitter } from 'node:events';
 import type { Originator } from './originate.js';
 import type { Logger } from '../log.js';
 import { expBackoff } from '../util/backoff.js';
 
 const PROBE_TIMEOUT_MS = 10_000;
 
-export class DeploymentProbe extends EventEmitter {
+export class DeploymentProbe {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  /** Between start() and stop() (or 'fixed'): a probe in flight reschedules only while active. */
+  /** Between start() and stop() (or onFixed): a probe in flight reschedules only while active. */
   private active = false;
   private tries = 0;
 
   constructor(
     private readonly originator: Pick<Originator, 'run'>,
     private readonly logger: Logger,
+    /** The dialplan answers again: called once per start(), then the probe stops. */
+    private readonly onFixed: () => void,
     private readonly backoff = { baseMs: 2000, capMs: 60_000 },
-  ) {
-    super();
-  }
+  ) {}
 
-  /** Starts probing (idempotent). Emits 'fixed' once, then stops. */
+  /** Starts probing (idempotent). Calls onFixed once, then stops. */
   start(): void {
     this.active = true;
     // A probe in flight schedules the next one itself.
@@ -67,7 +66,7 @@ export class DeploymentProbe extends EventEmitter {
       if (outcome.kind === 'conversion-failed' || outcome.kind === 'converted') {
         this.active = false;
         this.tries = 0;
-        this.emit('fixed');
+        this.onFixed();
         return;
       }
     } finally {

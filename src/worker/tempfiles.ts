@@ -7,7 +7,6 @@
  * any more. It never looks at other files, and never at one that may still be in flight.
  */
 import { errorCode } from '../errors.js';
-import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import type { OriginateOutcome } from './originate.js';
 import type { Logger } from '../log.js';
@@ -38,18 +37,23 @@ export function mayLeaveTempFile(outcome: OriginateOutcome | 'abandoned'): boole
  * Removes the temp files of attempts that ended without a result, each after `removeAfterMs` from
  * its attempt's start. Timers are unref'd (they never hold a stopping process) and cleared by
  * close(); a bridge that restarts forgets them (docs/operations.md says what cleans those).
- * Emits 'removed' (path) for each file it removed.
+ * Calls onRemoved (path) for each file it removed.
  */
-export class TempFileReaper extends EventEmitter {
+export class TempFileReaper {
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
+  private readonly removeAfterMs: number;
+  private readonly now: () => number;
+  private readonly onRemoved: (path: string) => void;
+
   constructor(
     private readonly log: Logger,
-    private readonly removeAfterMs = TEMP_FILE_REMOVE_AFTER_MS,
-    private readonly now: () => number = Date.now,
+    options: { removeAfterMs?: number | undefined; now?: () => number; onRemoved?: (path: string) => void } = {},
   ) {
-    super();
+    this.removeAfterMs = options.removeAfterMs ?? TEMP_FILE_REMOVE_AFTER_MS;
+    this.now = options.now ?? Date.now;
+    this.onRemoved = options.onRemoved ?? ((): void => undefined);
   }
 
   /** Files waiting for their time. */
@@ -82,7 +86,7 @@ export class TempFileReaper extends EventEmitter {
     try {
       await unlink(path);
       this.log.notice('removed the temp file of an attempt that ended without a result', { path });
-      this.emit('removed', path);
+      this.onRemoved(path);
     } catch (error) {
       // Usually gone: the orphan finished and renamed it, or the step never started.
       if (errorCode(error) !== 'ENOENT')

@@ -35,9 +35,8 @@ const REFUSED: OriginateOutcome = { kind: 'rejected', message: 'Extension does n
 /** A probe stopped while its first Originate is in flight; `fixed` records any report. */
 async function stoppedWhileProbing(): Promise<{ originator: ReturnType<typeof fakeOriginator>; probe: DeploymentProbe; fixed: unknown[] }> {
   const originator = fakeOriginator();
-  const probe = new DeploymentProbe(originator, nullLogger(), { baseMs: 1, capMs: 1 });
   const fixed: unknown[] = [];
-  probe.on('fixed', () => fixed.push(1));
+  const probe = new DeploymentProbe(originator, nullLogger(), () => fixed.push(1), { baseMs: 1, capMs: 1 });
   const called = originator.onCall();
   probe.start();
   await called;
@@ -66,8 +65,8 @@ describe('DeploymentProbe', () => {
 
   it('keeps probing while refused, and reports fixed once the dialplan answers', async (t) => {
     const originator = fakeOriginator();
-    const probe = new DeploymentProbe(originator, nullLogger(), { baseMs: 1, capMs: 1 });
-    const fixed = new Promise<void>((resolve) => probe.once('fixed', resolve));
+    const { promise: fixed, resolve: onFixed } = Promise.withResolvers<void>();
+    const probe = new DeploymentProbe(originator, nullLogger(), () => onFixed(), { baseMs: 1, capMs: 1 });
     // The probe's timer is unref'd (it must not hold a stopping process): hold the loop open meanwhile.
     const keepAlive = setInterval(() => undefined, 60_000);
     t.after(() => clearInterval(keepAlive));
