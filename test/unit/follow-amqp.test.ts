@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { Connection } from 'rabbitmq-client';
 import { createMetrics } from '../../src/metrics.js';
 import type { Logger } from '../../src/log.js';
-import { followAmqp } from '../../src/wiring.js';
+import { followAmqp } from '../../src/main.js';
 
 function recorder(): { log: Logger; lines: [string, string, Record<string, unknown>][] } {
   const lines: [string, string, Record<string, unknown>][] = [];
