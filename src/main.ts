@@ -61,7 +61,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const live = brokerNames(config);
   const names = { live, bulk: bulkBrokerNames(live) };
   const events: ServiceEvents = new EventEmitter<ServiceEventMap>();
-  const troubles: Troubles = { deployment: undefined, auth: undefined, topology: undefined };
+  const problems: ReadinessProblems = { deployment: undefined, auth: undefined, topology: undefined };
 
   // `intake` is created below: the callbacks that use it only run later.
   const amqp = connectAmqp(config, metrics, logger, {
@@ -74,7 +74,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   // Every job in flight listens on it (removed when the job ends): Concurrency listeners is normal, not a leak.
   setMaxListeners(2 * config.worker.concurrency + 10, abandon.signal);
   // `intake` and `probe` are used by the callbacks only once they run, after both exist.
-  const deployment = followDeployment({ troubles, events, intake: () => intake, probe: () => probe, log });
+  const deployment = followDeployment({ problems, events, intake: () => intake, probe: () => probe, log });
   const probe = new DeploymentProbe(originator, logger.child({ component: 'probe' }), deployment.fixed);
   const tempFiles = new TempFileReaper(logger.child({ component: 'tempfiles' }), {
     removeAfterMs: options.tempFileRemoveAfterMs,
@@ -87,12 +87,12 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   );
   // Paused until AMI logs in and the whole topology is declared: nothing is consumed before both.
   const intake = new Intake(lanes, ['ami-down', 'topology'], intakeHooks({ metrics, events, log }));
-  followAmi(ami, { metrics, events, troubles, intake, probe, log });
+  followAmi(ami, { metrics, events, problems, intake, probe, log });
   ami.start();
   const stopping = new AbortController();
   const declaring = declareAtStart(amqp, [names.live, names.bulk], {
     intake,
-    troubles,
+    problems,
     log: logger.child({ component: 'amqp' }),
     stop: stopping.signal,
   });
@@ -100,7 +100,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   let http: HttpServer | undefined;
   const parts = { stopping, abandon, probe, gate, declaring, intake, originator, ami, publishers, amqp, tempFiles, http: () => http };
   const close = closer(log, config.worker.drainTimeoutMs, parts);
-  const readiness = (): Readiness => readinessOf(amqp, ami, intake, troubles);
+  const readiness = (): Readiness => readinessOf(amqp, ami, intake, problems);
   try {
     http = await startHttp(config, metrics, readiness, logger);
   } catch (error) {
@@ -170,8 +170,8 @@ export interface ServiceEventMap {
 
 export type ServiceEvents = EventEmitter<ServiceEventMap>;
 
-/** What the service knows of its own troubles; /readyz and the logs read it. */
-export interface Troubles {
+/** The problems a person must fix that keep the service not ready, each as the text /readyz and the logs show (undefined: none). */
+export interface ReadinessProblems {
   /** Asterisk refused the Originate itself (dialplan or permission); cleared by the probe. */
   deployment: string | undefined;
   /** AMI refused the login; cleared by the next successful login. */
@@ -201,7 +201,7 @@ export function intakeHooks(s: { metrics: Metrics; events: ServiceEvents; log: L
  * paused, the probe started (`found`, the handler's hook); the probe's answer (`fixed`) undoes it.
  */
 export function followDeployment(s: {
-  troubles: Troubles;
+  problems: ReadinessProblems;
   events: ServiceEvents;
   intake: () => Intake;
   probe: () => DeploymentProbe;
@@ -212,18 +212,18 @@ export function followDeployment(s: {
 } {
   return {
     fixed: () => {
-      s.log.notice('deployment error fixed: consuming again', { was: s.troubles.deployment });
-      s.troubles.deployment = undefined;
+      s.log.notice('deployment error fixed: consuming again', { was: s.problems.deployment });
+      s.problems.deployment = undefined;
       s.events.emit('deployment', undefined);
       s.events.emit('readiness');
       void s.intake().resume('deployment');
     },
     found: (error) => {
-      if (s.troubles.deployment === undefined) {
+      if (s.problems.deployment === undefined) {
         s.log.crit('deployment error: consuming stopped, messages stay queued until it is fixed', { reason: error.message });
       }
-      s.troubles.deployment = error.message;
-      s.events.emit('deployment', s.troubles.deployment);
+      s.problems.deployment = error.message;
+      s.events.emit('deployment', s.problems.deployment);
       s.events.emit('readiness');
       void s.intake().pause('deployment');
       s.probe().start();
@@ -234,18 +234,18 @@ export function followDeployment(s: {
 /** AMI state → metrics, events, intake (pause while down) and the deployment probe. */
 export function followAmi(
   ami: AmiClient,
-  s: { metrics: Metrics; events: ServiceEvents; troubles: Troubles; intake: Intake; probe: DeploymentProbe; log: Logger },
+  s: { metrics: Metrics; events: ServiceEvents; problems: ReadinessProblems; intake: Intake; probe: DeploymentProbe; log: Logger },
 ): void {
   let logins = 0;
   ami.on('connected', () => {
     // A reconnect is a login after the first one (the metric counts sessions re-established).
     if (logins++ > 0) s.metrics.amiReconnects.inc();
     s.metrics.amiConnected.set(1);
-    s.troubles.auth = undefined;
+    s.problems.auth = undefined;
     s.events.emit('ami', true);
     s.events.emit('readiness');
     void s.intake.resume('ami-down');
-    if (s.troubles.deployment !== undefined) s.probe.start();
+    if (s.problems.deployment !== undefined) s.probe.start();
   });
   ami.on('disconnected', () => {
     s.metrics.amiConnected.set(0);
@@ -254,9 +254,9 @@ export function followAmi(
     void s.intake.pause('ami-down');
   });
   ami.on('authFailed', (error: Error) => {
-    if (s.troubles.auth === undefined)
+    if (s.problems.auth === undefined)
       s.log.crit('AMI login refused: check [AsteriskAMI] User/Secret and manager.conf', { reason: error.message });
-    s.troubles.auth = 'AMI login refused';
+    s.problems.auth = 'AMI login refused';
     s.events.emit('readiness');
   });
 }
@@ -330,12 +330,12 @@ export function followAmqp(
 export async function declareAtStart(
   amqp: Connection,
   lanes: readonly BrokerNames[],
-  s: { intake: Intake; troubles: Troubles; log: Logger; stop: AbortSignal; backoff?: { baseMs: number; capMs: number } },
+  s: { intake: Intake; problems: ReadinessProblems; log: Logger; stop: AbortSignal; backoff?: { baseMs: number; capMs: number } },
 ): Promise<void> {
   for (let failures = 0; !s.stop.aborted; failures++) {
     try {
       for (const names of lanes) await declareTopology(amqp, names);
-      s.troubles.topology = undefined;
+      s.problems.topology = undefined;
       const names = lanes[0]!;
       s.log.info('topology declared', {
         queues: lanes.map((l) => l.queueName).join(','),
@@ -348,11 +348,11 @@ export async function declareAtStart(
     } catch (error) {
       const mismatch = explainDeclareMismatch(error, lanes[0]!.queueName);
       const text = mismatch ?? errorText(error);
-      if (s.troubles.topology !== text) {
+      if (s.problems.topology !== text) {
         if (mismatch !== undefined) s.log.crit(mismatch);
         else s.log.warning('cannot declare the queues and the results exchange yet; retrying', { error: text });
       }
-      s.troubles.topology = text;
+      s.problems.topology = text;
       await delay(expBackoff(failures, s.backoff ?? { baseMs: 1000, capMs: 30_000 }), undefined, { signal: s.stop, ref: false }).catch(
         () => undefined,
       );
@@ -360,11 +360,11 @@ export async function declareAtStart(
   }
 }
 
-export function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, troubles: Troubles): Readiness {
+export function readinessOf(amqp: Connection, ami: AmiClient, intake: Intake, problems: ReadinessProblems): Readiness {
   const checks = {
     amqp: { ok: amqp.ready, detail: amqp.ready ? 'connected' : 'RabbitMQ not connected' },
-    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (troubles.auth ?? 'AMI not connected') },
-    dialplan: { ok: troubles.deployment === undefined, detail: troubles.deployment ?? 'ok' },
+    ami: { ok: ami.connected, detail: ami.connected ? 'logged in' : (problems.auth ?? 'AMI not connected') },
+    dialplan: { ok: problems.deployment === undefined, detail: problems.deployment ?? 'ok' },
     consuming: { ok: intake.consuming, detail: intake.consuming ? 'consuming' : `paused: ${intake.notConsumingFor.join(', ')}` },
   };
   return { ready: Object.values(checks).every((c) => c.ok), checks };

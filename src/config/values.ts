@@ -1,11 +1,11 @@
 /**
  * PURE: one converter per kind of config value. A converter turns the text of a value into the
  * typed value, or returns an `Invalid` saying what is allowed (the caller adds file, section, key
- * and value to the message). Imports nothing of ours but the character rules (names.ts).
+ * and value to the message). Imports nothing of ours but the character rules (characters.ts).
  */
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { isAbsolutePathText } from '../names.js';
+import { isAbsolutePathText } from '../characters.js';
 
 /** What a rejected value should have been, phrased to follow `Key = "value": `. */
 export class Invalid {
@@ -147,7 +147,7 @@ export const absolutePath: Converter<string> = (v) =>
 
 /**
  * Allowed roots: absolute, normalised directory paths separated by commas or spaces, in the job path
- * character set (names.ts). `/` itself is refused: it would allow jobs to write anywhere.
+ * character set (characters.ts). `/` itself is refused: it would allow jobs to write anywhere.
  */
 export const roots: Converter<readonly string[]> = (v) => {
   const items = v.split(/[\s,]+/).filter((s) => s !== '');

@@ -21,7 +21,7 @@ import {
   type DialplanOutcome,
   type PathRulesOfDialplan,
 } from './dialplan.js';
-import { tempPathOf } from '../names.js';
+import { tempPathOf } from '../characters.js';
 import * as ev from './events.js';
 import type { ChanSnap, WireEvent } from './events.js';
 import type { ConversionInfo, EmulatorStats, JobResultInfo, ReorderMode } from './types.js';

@@ -3,7 +3,7 @@
  * and extensions exist, the checks of exten `convert` in their order, the names it builds, and
  * the UserEvent each outcome sends. Pure: no sockets, no files, no timers.
  */
-import { DIALPLAN_PATH_TAIL, isDialplanRoot, isJobId } from '../names.js';
+import { DIALPLAN_PATH_TAIL, isDialplanRoot, isJobId } from '../characters.js';
 
 /** Priorities of the UserEvent lines in extensions.conf; the Hangup() after each is +1. */
 export const PRIORITY = {

@@ -3,7 +3,7 @@
  * (fail-unknown-extension.txt, dup-channelid.txt, hdr-crlf-injection.txt), then handed to a Call.
  */
 import { getHeader, getHeaders, type AmiMessage } from '../ami/protocol.js';
-import { hasOnlyPathChars } from '../names.js';
+import { hasOnlyPathChars } from '../characters.js';
 import type { Call, CallSpec } from './call.js';
 import { extensionExists, findLabel, HOLD_CONTEXT, parseVariableHeader, type DialplanState } from './dialplan.js';
 import * as ev from './events.js';

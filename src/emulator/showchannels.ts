@@ -3,7 +3,7 @@
  * reconnect-query-inflight.txt: a bridge that reconnects can find its in-flight jobs by Uniqueid.
  */
 import type { Call } from './call.js';
-import { tempPathOf } from '../names.js';
+import { tempPathOf } from '../characters.js';
 import { ANSWER_HOLD_MS, HOLD_ANSWER_PRIORITY, HOLD_WAIT_PRIORITY } from './dialplan.js';
 import { chanBlock, response, type ChanSnap } from './events.js';
 import type { AmiSession } from './session.js';

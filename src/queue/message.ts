@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { AppError, errorCode, InputUnreadableError, InvalidMessageError, OutputUnreadableError, PathNotAllowedError } from '../errors.js';
-import { hasOnlyPathChars, isJobId, JOB_ID_CHAR, JOB_ID_CHARS_TEXT, MAX_JOB_ID_LENGTH, PATH_CHAR, PATH_CHARS_TEXT } from '../names.js';
+import { hasOnlyPathChars, isJobId, JOB_ID_CHAR, JOB_ID_CHARS_TEXT, MAX_JOB_ID_LENGTH, PATH_CHAR, PATH_CHARS_TEXT } from '../characters.js';
 import { asciiSafe, describeCodePoint, typeName } from '../util/text.js';
 import { ATTEMPTS_HEADER } from './broker.js';
 

@@ -1,5 +1,5 @@
 /** What `audio-convert doctor` prints, one check at a time (shared by the RabbitMQ and the AMI checks). */
-import type { Output } from './replies.js';
+import type { Output } from './output.js';
 
 /** The doctor's printed lines: `OK   what`, `FAIL what: problem` + `     fix: …`, `INFO`, `WARN`, `SKIP`. */
 export class DoctorReport {

@@ -4,7 +4,7 @@
  * which the `ping` extension reports in its UserEvent as `GsmRoot` / `WavRoot`). Pure.
  */
 import { getHeader, type AmiMessage } from '../ami/protocol.js';
-import { DIALPLAN_ROOT_TEXT, isDialplanRoot } from '../names.js';
+import { DIALPLAN_ROOT_TEXT, isDialplanRoot } from '../characters.js';
 
 export interface DialplanRoots {
   /** undefined: the header is absent (an extensions.conf older than the roots in [globals]). */

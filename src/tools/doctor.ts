@@ -23,7 +23,7 @@ import { bulkBrokerNames } from '../worker/lanes.js';
 import { checkAmi } from './doctor-ami.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { DoctorReport } from './doctor-report.js';
-import type { Output } from './replies.js';
+import type { Output } from './output.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Config } from '../config.js';
-import { toJobIdChars } from '../names.js';
+import { toJobIdChars } from '../characters.js';
 import { gsmFiles, mapBounded, TreeError, wavExists } from './enqueue-tree.js';
 
 /** A bad command line: printed with a hint, exit code 2. */

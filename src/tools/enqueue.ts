@@ -11,7 +11,8 @@ import { brokerNames, explainDeclareMismatch, mainQueueDeclare } from '../queue/
 import { bulkBrokerNames } from '../worker/lanes.js';
 import { EnqueueUsageError, planEnqueue, type EnqueueArgs, type EnqueuePlan, type JobBody } from './enqueue-plan.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
-import { ReplyCollector, type Output } from './replies.js';
+import { ReplyCollector } from './enqueue-wait.js';
+import type { Output } from './output.js';
 import { formatSummary, totalsOf } from './summary.js';
 
 export const ENQUEUE_HELP = `audio-convert enqueue IN.gsm OUT.wav [--skip-existing] [--dry-run] [--bulk] [--wait] [--timeout SECONDS] [--config PATH]

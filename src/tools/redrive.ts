@@ -15,7 +15,7 @@ import type { Channel, Connection, SyncMessage } from 'rabbitmq-client';
 import type { Config } from '../config.js';
 import { RabbitConnectError, connectRabbit } from './rabbit.js';
 import { matches, toRedrive, type RedriveFilter } from './redrive-record.js';
-import type { Output } from './replies.js';
+import type { Output } from './output.js';
 import { errorText } from '../errors.js';
 
 export const REDRIVE_HELP = `audio-convert redrive [--code CODE]... [--job-id ID]... [--limit N] [--dry-run] [--config PATH]

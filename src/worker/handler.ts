@@ -45,8 +45,13 @@ import { mayLeaveTempFile, type TempFileReaper } from './tempfiles.js';
 
 // ---- POLICY (pure) ----
 
-/** What happened to one delivery, as the handler saw it. */
-export type Happening =
+/**
+ * What happened to one delivery: the attempt's outcome (worker/originate.ts's OriginateOutcome,
+ * the same kinds), or what ended it before or instead of an attempt. One vocabulary from the
+ * Originator to the policy; the policy turns it into an error code (errors.ts) and an Action.
+ */
+export type Outcome =
+  | OriginateOutcome
   /** Parsing or checking the message threw (an AppError, or anything else: a bug, EACCES…). */
   | { readonly kind: 'thrown'; readonly error: unknown }
   /** AMI was not logged in when the message arrived: no attempt was made. */
@@ -55,9 +60,7 @@ export type Happening =
    * The service is stopping: the drain deadline passed while the attempt ran (`started`), or the
    * job was handed back before it reached Asterisk (still waiting for a slot).
    */
-  | { readonly kind: 'abandoned'; readonly started: boolean }
-  /** The attempt ended. */
-  | { readonly kind: 'attempt'; readonly outcome: OriginateOutcome };
+  | { readonly kind: 'abandoned'; readonly started: boolean };
 
 /** What the handler does with the message. `attempts`: the count the result and headers carry. */
 export type Action =
@@ -91,26 +94,25 @@ export type Action =
  * An attempt counts when one was made, and also for an unexpected error (so it is bounded);
  * a message refused as invalid counts none; a requeue counts none.
  */
-export function decide(happening: Happening, attemptsBefore: number, maxAttempts: number): Action {
-  switch (happening.kind) {
+export function decide(outcome: Outcome, attemptsBefore: number, maxAttempts: number): Action {
+  switch (outcome.kind) {
     case 'ami-down':
       return requeue(new AmiDisconnectedError('AMI not connected: handed back untouched'), true);
     case 'abandoned':
       return requeue(
         new ShuttingDownError(
-          happening.started ? 'the service stopped before the job finished' : 'the service is stopping: handed back before it started',
+          outcome.started ? 'the service stopped before the job finished' : 'the service is stopping: handed back before it started',
         ),
         false,
       );
     case 'thrown': {
-      const error = asAppError(happening.error);
+      const error = asAppError(outcome.error);
       return byDisposition(error, error.disposition === 'dead-letter' ? attemptsBefore : attemptsBefore + 1, maxAttempts);
     }
-    case 'attempt': {
-      const { outcome } = happening;
-      if (outcome.kind === 'converted') return { kind: 'complete', attempts: attemptsBefore + 1, wavBytes: outcome.wavBytes };
+    case 'converted':
+      return { kind: 'complete', attempts: attemptsBefore + 1, wavBytes: outcome.wavBytes };
+    default:
       return byDisposition(outcomeError(outcome), attemptsBefore + 1, maxAttempts);
-    }
   }
 }
 
@@ -290,8 +292,8 @@ async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStat
     startedAt: ctx.now(),
     attemptsBefore: attemptsDone(message.headers),
   };
-  const happening = await attempt(ctx.deps, delivery);
-  const action = decide(happening, delivery.attemptsBefore, ctx.deps.maxAttempts);
+  const outcome = await attempt(ctx.deps, delivery);
+  const action = decide(outcome, delivery.attemptsBefore, ctx.deps.maxAttempts);
   if (action.kind === 'requeue' && action.pauseIntake) ctx.deps.pauseIntake(action.error);
   return finish(ctx, delivery, action);
 }
@@ -302,7 +304,7 @@ async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStat
  * not after waiting behind the jobs on Asterisk. A job still waiting for a slot when the service
  * stops goes back untouched.
  */
-async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening> {
+async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Outcome> {
   const { message } = delivery;
   try {
     delivery.job = parseJob(message.body, message.messageId, deps.rules);
@@ -321,7 +323,7 @@ async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Happening
   }
 }
 
-async function attemptInSlot(deps: HandlerDeps, delivery: Delivery, job: Job): Promise<Happening> {
+async function attemptInSlot(deps: HandlerDeps, delivery: Delivery, job: Job): Promise<Outcome> {
   const { message } = delivery;
   // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
   // filtered line through its stream (~5 µs each), a cost paid for every job (docs/benchmarks.md).
@@ -342,7 +344,7 @@ async function attemptInSlot(deps: HandlerDeps, delivery: Delivery, job: Job): P
   const run = deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId });
   const outcome = await raceAbandon(run, deps.abandon);
   if (mayLeaveTempFile(outcome)) deps.tempFiles.schedule(job.wavPath, attemptId, attemptStart);
-  return outcome === 'abandoned' ? { kind: 'abandoned', started: true } : { kind: 'attempt', outcome };
+  return outcome === 'abandoned' ? { kind: 'abandoned', started: true } : outcome;
 }
 
 /** Carries out the policy's action: publish first (with confirms), then ack — never the other way round. */

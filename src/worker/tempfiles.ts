@@ -10,7 +10,7 @@ import { errorCode } from '../errors.js';
 import { unlink } from 'node:fs/promises';
 import type { OriginateOutcome } from './originate.js';
 import type { Logger } from '../log.js';
-import { tempPathOf } from '../names.js';
+import { tempPathOf } from '../characters.js';
 
 /**
  * The dialplan's bound on the conversion step: 100 s, then SIGKILL (config/asterisk/extensions.conf,

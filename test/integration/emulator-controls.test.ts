@@ -23,7 +23,7 @@ import {
   WAV_DIR_MODE,
   wavDirOf,
 } from '../../src/emulator/dialplan.js';
-import { DIALPLAN_PATH_TAIL, DIALPLAN_ROOT_PATTERN } from '../../src/names.js';
+import { DIALPLAN_PATH_TAIL, DIALPLAN_ROOT_PATTERN } from '../../src/characters.js';
 import { AsteriskEmulator, type EmulatorOptions, type ReorderMode } from '../../src/emulator/server.js';
 import { detail, ev, isEnd, jobEnd, names, RawAmi } from './emulator-client.js';
 

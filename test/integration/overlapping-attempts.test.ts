@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { tempPathOf } from '../../src/names.js';
+import { tempPathOf } from '../../src/characters.js';
 import type { AsteriskEmulator } from '../../src/emulator/server.js';
 import type { JobResultInfo, OriginateInfo } from '../../src/emulator/types.js';
 import { repoRoot } from '../../scripts/chaos/bridge.js';

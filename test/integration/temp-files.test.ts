@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { nullLogger } from '../../src/log.js';
 import { start } from '../../src/main.js';
-import { tempPathOf } from '../../src/names.js';
+import { tempPathOf } from '../../src/characters.js';
 import { TEMP_FILE_REMOVE_AFTER_MS } from '../../src/worker/tempfiles.js';
 import { job, makeStack } from '../helpers/stack.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidMessageError, PathNotAllowedError } from '../../src/errors.js';
 import { MAX_BODY_BYTES, idForInvalid, invalidMessageFields, parseJob, type PathRules } from '../../src/queue/message.js';
-import { hasOnlyPathChars } from '../../src/names.js';
+import { hasOnlyPathChars } from '../../src/characters.js';
 
 const RULES: PathRules = { allowedRoots: ['/var/local/auditorai'], inputExtension: '.gsm', outputExtension: '.wav' };
 const GSM = '/var/local/auditorai/gsm/call-123.gsm';

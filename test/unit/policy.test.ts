@@ -10,7 +10,7 @@ const MAX = 5;
 
 /** Attempt number `attempt` (1-based) ended in `outcome`. */
 function actionFor(outcome: OriginateOutcome, attempt = 1): { kind: string; code?: string } {
-  const action = decide({ kind: 'attempt', outcome }, attempt - 1, MAX);
+  const action = decide(outcome, attempt - 1, MAX);
   return action.kind === 'complete' ? { kind: 'complete' } : { kind: action.kind, code: action.error.code };
 }
 
@@ -60,19 +60,19 @@ describe('policy: outcome → what happens to the message', () => {
   }
 
   it('a transient failure on the last attempt is dead-lettered, saying it gave up', () => {
-    const action = decide({ kind: 'attempt', outcome: { kind: 'timeout', afterMs: 1 } }, MAX - 1, MAX);
+    const action = decide({ kind: 'timeout', afterMs: 1 }, MAX - 1, MAX);
     assert.equal(action.kind, 'dead-letter');
     assert.match(action.kind === 'dead-letter' ? action.reason : '', /gave up after 5 attempts/);
   });
 
   it('retry levels follow the attempt number', () => {
-    const action = decide({ kind: 'attempt', outcome: { kind: 'timeout', afterMs: 1 } }, 2, MAX);
+    const action = decide({ kind: 'timeout', afterMs: 1 }, 2, MAX);
     assert.equal(action.kind === 'retry' && action.delayLevel, 3);
     assert.equal(action.kind === 'retry' && action.attempts, 3);
   });
 
   it('converted → complete, carrying the WAV size and the attempt count', () => {
-    assert.deepEqual(decide({ kind: 'attempt', outcome: { kind: 'converted', wavBytes: 96044, detail: 'SUCCESS' } }, 1, MAX), {
+    assert.deepEqual(decide({ kind: 'converted', wavBytes: 96044, detail: 'SUCCESS' }, 1, MAX), {
       kind: 'complete',
       attempts: 2,
       wavBytes: 96044,
@@ -80,7 +80,7 @@ describe('policy: outcome → what happens to the message', () => {
   });
 
   it('a deployment error is the one requeue that pauses intake', () => {
-    const action = decide({ kind: 'attempt', outcome: { kind: 'rejected', message: 'Extension does not exist.' } }, 0, MAX);
+    const action = decide({ kind: 'rejected', message: 'Extension does not exist.' }, 0, MAX);
     assert.deepEqual(action.kind === 'requeue' && [action.pauseIntake, action.quiet], [true, false]);
   });
 
@@ -106,14 +106,11 @@ describe("policy: Convert()'s reason reaches the error message", () => {
   it('detail and reason both appear, so a person reads why without the Asterisk log', () => {
     const action = decide(
       {
-        kind: 'attempt',
-        outcome: {
-          kind: 'conversion-failed',
-          inputMissing: false,
-          invalidPath: false,
-          detail: 'input-corrupt',
-          reason: 'GSM frame 51 of 150 cannot be decoded',
-        },
+        kind: 'conversion-failed',
+        inputMissing: false,
+        invalidPath: false,
+        detail: 'input-corrupt',
+        reason: 'GSM frame 51 of 150 cannot be decoded',
       },
       0,
       5,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { nullLogger } from '../../src/log.js';
-import { tempPathOf } from '../../src/names.js';
+import { tempPathOf } from '../../src/characters.js';
 import { mayLeaveTempFile, TempFileReaper } from '../../src/worker/tempfiles.js';
 
 describe('temp files', () => {

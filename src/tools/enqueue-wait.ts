@@ -5,10 +5,8 @@
  */
 import cliProgress from 'cli-progress';
 import type { AsyncMessage, Channel, Connection } from 'rabbitmq-client';
+import type { Output } from './output.js';
 import { parseResult, type ResultView } from './summary.js';
-
-/** A stream the tools write to (process.stdout/stderr, or a capture in tests). */
-export type Output = NodeJS.WritableStream & { readonly isTTY?: boolean };
 
 /** How waiting ended: every result in, the deadline, or why results can no longer arrive. */
 export type WaitOutcome = 'complete' | 'timeout' | `lost ${string}`;

@@ -1,4 +1,4 @@
-// The character rules of names.ts: what each accepts and refuses, at the edges.
+// The character rules of characters.ts: what each accepts and refuses, at the edges.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -12,7 +12,7 @@ import {
   MAX_JOB_ID_LENGTH,
   PATH_CHAR,
   toJobIdChars,
-} from '../../src/names.js';
+} from '../../src/characters.js';
 
 describe('names: the character rules', () => {
   it('a job path holds letters, digits and . _ / - only', () => {
