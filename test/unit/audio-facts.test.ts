@@ -12,7 +12,7 @@ const pcm = (samples: readonly number[]): Buffer => {
 
 describe('audio facts', () => {
   test('digital silence: the floor level, every block silent, nothing clipped', () => {
-    const [f] = audioFacts(pcm(new Array(1600).fill(0)), 1, [1600]);
+    const [f] = audioFacts(pcm(new Array<number>(1600).fill(0)), 1, [1600]);
     assert.deepEqual(f, { duration_ms: 200, peak_dbfs: FLOOR_DBFS, rms_dbfs: FLOOR_DBFS, silence_ratio: 1, clipped_ratio: 0 });
   });
 
@@ -24,7 +24,7 @@ describe('audio facts', () => {
   test('the silence level is -50 dBFS per 20 ms block: a block just under it is silent, one just over is not', () => {
     const under = Math.floor(32768 * 10 ** (-50 / 20)) - 1; // constant amplitude: RMS = amplitude
     const over = Math.ceil(32768 * 10 ** (-50 / 20)) + 1;
-    const [f] = audioFacts(pcm([...new Array(160).fill(under), ...new Array(160).fill(over)]), 1, [320]);
+    const [f] = audioFacts(pcm([...new Array<number>(160).fill(under), ...new Array<number>(160).fill(over)]), 1, [320]);
     assert.equal(f?.silence_ratio, 0.5);
   });
 
