@@ -12,8 +12,8 @@ import {
   HOLD_WAIT_PRIORITY,
   INSTANT_WAV_BYTES,
   inputMissing,
-  legsNeedConvert,
   pong,
+  PRIORITY,
   stepResult,
   tempPathFor,
   userEventBody,
@@ -235,13 +235,12 @@ export class Call {
     if (host.mode === 'real' && forced === undefined && info.gsmPath2 !== '' && !(await exists(info.gsmPath2)))
       return inputMissing(info.jobId);
     if (host.step === 'convert-app') return this.appStep(info, forced);
-    if (info.gsmPath2 !== '') return legsNeedConvert(info.jobId);
     if (host.mode === 'real' && forced === undefined && !host.stopped) {
       this.priority = 20;
       // A failed mkdir goes on to the step, which then fails to write (APPERROR), as in the dialplan.
       await ensureDir(wavDirOf(info.wavPath), WAV_DIR_MODE);
     }
-    this.priority = 12;
+    this.priority = info.gsmPath2 === '' ? 12 : PRIORITY.legsStep;
     host.stats.conversionsStarted++;
     host.emitConversion('conversionStart', info);
     if (host.latencyMs > 0) await host.sleep(host.latencyMs);
@@ -256,7 +255,14 @@ export class Call {
     else {
       const tmpPath = tempPathFor(info.wavPath, info.jobId);
       status = await convert(
-        { soxPath: host.soxPath, gsmPath: info.gsmPath, tmpPath, wavPath: info.wavPath, timeoutMs: host.conversionTimeoutMs },
+        {
+          soxPath: host.soxPath,
+          gsmPath: info.gsmPath,
+          gsmPath2: info.gsmPath2,
+          tmpPath,
+          wavPath: info.wavPath,
+          timeoutMs: host.conversionTimeoutMs,
+        },
         host.children,
       );
     }

@@ -36,11 +36,16 @@ export function soxArgs(gsmPath: string, outPath: string): string[] {
  * Runs one step. `children` tracks the live sox processes so the emulator can kill them on close();
  * an Asterisk restart does not (the recordings show the steps running on as orphans).
  */
-export async function convert(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemStatus> {
-  let status = await runSox(job, children);
+export async function convert(job: ConvertJob & { readonly gsmPath2?: string }, children: Set<ChildProcess>): Promise<SystemStatus> {
+  const legs = job.gsmPath2 ? [job.gsmPath, job.gsmPath2] : [job.gsmPath];
+  let status = await runSox(job, children, legs.length === 1 ? soxArgs(job.gsmPath, job.tmpPath) : soxMergeArgs(legs, job.tmpPath));
   // The shipped step renames only a whole output (`-s $tmp == 44 + $n`): sox exits 0 on a corrupt
-  // recording with an empty or short WAV, which the step's size check turns into APPERROR.
-  if (status === 'SUCCESS' && (await statSize(job.tmpPath)) !== wholeWavBytes(await statSize(job.gsmPath))) status = 'APPERROR';
+  // recording with an empty or short WAV, which the step's size check turns into APPERROR. Two legs
+  // (priority 26): each leg's decode must give 320 bytes per whole frame, the WAV 640 per frame of the longer.
+  const frames = await Promise.all(legs.map(async (g) => Math.floor((await statSize(g)) / 33)));
+  const whole = 44 + 320 * legs.length * Math.max(...frames);
+  if (status === 'SUCCESS' && (await statSize(job.tmpPath)) !== whole) status = 'APPERROR';
+  if (status === 'SUCCESS' && legs.length === 2 && (await anyBadFrame(legs, frames))) status = 'APPERROR';
   if (status !== 'SUCCESS') {
     await rm(job.tmpPath, { force: true }).catch(() => undefined);
     return status;
@@ -248,6 +253,12 @@ const sha256 = (data: Buffer): string => createHash('sha256').update(data).diges
 function firstBadFrame(data: Buffer, frames: number): number | undefined {
   for (let i = 0; i < frames; i++) if (data[i * GSM_FRAME_BYTES]! >> 4 !== 0xd) return i + 1;
   return undefined;
+}
+
+/** A leg with a frame untoast refuses (the two-leg program checks each leg's decoded size; sox -M pads a failed one). */
+async function anyBadFrame(legs: readonly string[], frames: readonly number[]): Promise<boolean> {
+  for (const [i, g] of legs.entries()) if (firstBadFrame(await readFile(g), frames[i]!) !== undefined) return true;
+  return false;
 }
 
 /** Each missing directory of `dir` created with mode 2775 exactly (app_convert's make_dirs: mkdir, then chmod). */

@@ -13,8 +13,8 @@ export const PRIORITY = {
   result: 16,
   /** The UserEvent after Convert() (priority 22), when app_convert is loaded. */
   convertAppResult: 23,
-  /** A two-leg job on a host without app_convert: the perl step converts one input only. */
-  legsNeedConvert: 25,
+  /** Priority 26: the perl step's two-leg program (a two-leg job where app_convert is not loaded). */
+  legsStep: 26,
   ping: 1,
 } as const;
 
@@ -40,7 +40,7 @@ export interface DialplanState {
 const EXTENSIONS: Record<string, Record<string, { last: number; labels: Record<string, number> }>> = {
   [HOLD_CONTEXT]: { s: { last: 3, labels: {} } },
   [CONVERT_CONTEXT]: {
-    convert: { last: 26, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18, app: 22, legs: 25 } },
+    convert: { last: 30, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18, app: 22, legs: 25 } },
     ping: { last: 2, labels: {} },
     h: { last: 1, labels: {} },
   },
@@ -205,15 +205,6 @@ export const convertAppResult = (
   jobId,
   wavBytes: result.bytes,
   facts: { inputSha256: result.inputSha256 ?? '', wavSha256: result.wavSha256 ?? '', audio: result.audio ?? '' },
-});
-
-/** Priority 25: a two-leg job where app_convert is not loaded. */
-export const legsNeedConvert = (jobId: string): DialplanOutcome => ({
-  priority: PRIORITY.legsNeedConvert,
-  status: 'FAILED',
-  detail: 'legs-need-convert',
-  jobId,
-  wavBytes: undefined,
 });
 
 /** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong,GsmRoot: …,WavRoot: …,Step: Convert|perl)`. */

@@ -216,18 +216,23 @@ describe('Convert() on a real Asterisk', () => {
     assert.deepEqual(audioOf(event?.get('Audio')), audioFacts(wav.subarray(44), 2, [24000, 16000]), 'the facts are each leg’s own');
   });
 
-  it('a two-leg job whose second leg is missing fails input-missing; without app_convert, legs-need-convert', async () => {
+  it('a two-leg job whose second leg is missing fails input-missing; without app_convert the perl step writes the same stereo WAV', async () => {
     const ami = { port: asterisk.port, user: asterisk.user, secret: asterisk.secret };
     const gone = await originateConvert(ami, gsmOf('sine'), wavOf('gone-leg'), 30_000, [`GSM_PATH2=${gsmOf('no-such-leg')}`]);
     assert.equal(gone.event?.get('Detail'), 'input-missing');
+    const cut = sine.subarray(0, 33 * 90 + 20);
+    writeFileSync(gsmOf('leg-cut'), cut);
+    const app = await originateConvert(ami, gsmOf('sine'), wavOf('app-legs'), 30_000, [`GSM_PATH2=${gsmOf('leg-cut')}`]);
+    assert.equal(app.event?.get('Detail'), 'converted');
     await asterisk.cli('module unload app_convert.so');
     try {
-      const perl = await originateConvert(ami, gsmOf('sine'), wavOf('perl-legs'), 30_000, [`GSM_PATH2=${gsmOf('sine')}`]);
-      assert.equal(perl.event?.get('Detail'), 'legs-need-convert');
-      assert.ok(!existsSync(wavOf('perl-legs')));
+      const perl = await originateConvert(ami, gsmOf('sine'), wavOf('perl-legs'), 30_000, [`GSM_PATH2=${gsmOf('leg-cut')}`]);
+      assert.equal(perl.event?.get('Detail'), 'SUCCESS', 'the perl step’s two-leg program (priority 26)');
+      assert.equal(perl.event?.get('Priority'), '16');
     } finally {
       await asterisk.cli('module load app_convert.so');
     }
+    assert.ok(readFileSync(wavOf('perl-legs')).equals(readFileSync(wavOf('app-legs'))), 'byte-equal 2-channel WAVs from both steps');
   });
 
   describe('hostile inputs: a failure each, with its detail; no WAV, no temp file; Asterisk stays up', () => {

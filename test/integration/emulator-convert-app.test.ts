@@ -110,9 +110,12 @@ describe('AMI emulator: the Convert() step', () => {
     assert.equal(statSync(path.dirname(dated)).mode & 0o7777, 0o2775);
   });
 
-  test('without app_convert (the perl step), a two-leg job fails legs-need-convert at priority 25', async () => {
+  test('without app_convert, the perl step’s two-leg program (priority 26) writes the same 2-channel WAV', async () => {
     const c = await emulator({ step: 'perl' });
     const e = await convert(c, gsm('tone'), wav('perl-legs'), gsm('short'));
-    assert.deepEqual([getHeader(e, 'Priority'), getHeader(e, 'Detail')], ['25', 'legs-need-convert']);
+    assert.deepEqual([getHeader(e, 'Priority'), getHeader(e, 'Detail')], ['16', 'SUCCESS']);
+    const app = await emulator();
+    assert.equal(getHeader(await convert(app, gsm('tone'), wav('app-legs'), gsm('short')), 'Detail'), 'converted');
+    assert.ok(readFileSync(wav('perl-legs')).equals(readFileSync(wav('app-legs'))), 'the same bytes from both steps');
   });
 });
