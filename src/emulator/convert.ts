@@ -82,11 +82,6 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>, args = soxArgs(job
   });
 }
 
-/** The size of the WAV the shipped step accepts: a 44-byte header and 320 bytes per whole 33-byte GSM frame. */
-export function wholeWavBytes(gsmBytes: number): number {
-  return 44 + 320 * Math.floor(gsmBytes / 33);
-}
-
 /** STAT(s,path): the size, or 0 when it cannot be read (func_env prints 0 then). */
 export async function statSize(path: string): Promise<number> {
   try {
