@@ -89,3 +89,16 @@ export function parseAudio(text: string | undefined): AudioFacts[] | undefined {
   }
   return out;
 }
+
+/** A channel whose 20 ms blocks are silent at least this often is flagged `silent`. */
+export const SILENT_RATIO = 0.98;
+/** A channel with at least this share of samples at full scale is flagged `clipped`. */
+export const CLIPPED_RATIO = 0.001;
+
+/** The flags of docs/messages.md: `silent`, `clipped`. */
+export function audioFlags(f: AudioFacts): string[] {
+  const flags: string[] = [];
+  if (f.silence_ratio >= SILENT_RATIO) flags.push('silent');
+  if (f.clipped_ratio >= CLIPPED_RATIO) flags.push('clipped');
+  return flags;
+}
