@@ -10,7 +10,6 @@ import { open, readFile } from 'node:fs/promises';
 import { audioFacts, type AudioFacts } from './facts.js';
 
 export const WAV_HEADER_BYTES = 44;
-export const GSM_FRAME_BYTES = 33;
 const SAMPLES_PER_FRAME = 160;
 
 /** What the WAV must hold: one channel per leg, as many samples as the longer leg has whole frames × 160. */

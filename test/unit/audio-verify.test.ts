@@ -75,7 +75,7 @@ describe('verified output', () => {
         .digest('hex'),
     );
     assert.equal(c.audio[0]?.duration_ms, 40);
-    assert.deepEqual(audioFlags(c.audio[0]!), ['silent']);
+    assert.deepEqual(audioFlags(c.audio[0]), ['silent']);
   });
 
   test('flags: silent at 98 % silent blocks, clipped at 0.1 % full-scale samples', () => {
