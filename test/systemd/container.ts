@@ -110,17 +110,32 @@ export class Container {
       { stdio: ['ignore', log, log] },
     );
     fs.closeSync(log);
+    try {
+      return await Container.onBooted(dir, root, nspawn);
+    } catch (error) {
+      // A container that did not come up is torn down here: the caller never gets one to shut down.
+      killHard(nspawn);
+      host('umount', ['-l', root]);
+      const console = fs.readFileSync(path.join(dir, 'console.log'), 'utf8').split('\n').slice(-20).join('\n');
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${(error as Error).message}\n--- console (last lines)\n${console}`, { cause: error });
+    }
+  }
+
+  private static async onBooted(dir: string, root: string, nspawn: ReturnType<typeof spawn>): Promise<Container> {
     const nspawnPid = nspawn.pid;
     if (nspawnPid === undefined) throw new Error('systemd-nspawn did not start');
     const leader = await waitFor(
       'the container PID 1',
       () => {
+        if (nspawn.exitCode !== null) return -1;
         const children = fs.readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim();
         return children === '' ? undefined : Number(children.split(' ')[0]);
       },
       30_000,
       100,
     );
+    if (leader === -1) throw new Error(`systemd-nspawn exited (${String(nspawn.exitCode)}) before the container booted`);
     const c = new Container(dir, root, nspawn, leader);
     const state = await waitFor(
       'systemd in the container to finish booting',
@@ -242,7 +257,7 @@ export class Container {
     if (nspawn.exitCode === null && nspawn.signalCode === null) {
       const exited = new Promise<void>((resolve) => nspawn.once('exit', () => resolve()));
       this.run(['systemctl', 'poweroff', '--no-block']);
-      const timer = setTimeout(() => nspawn.kill('SIGKILL'), 60_000);
+      const timer = setTimeout(() => killHard(nspawn), 60_000);
       await exited;
       clearTimeout(timer);
     }
@@ -250,6 +265,24 @@ export class Container {
     if (umount.status !== 0 && host('mountpoint', ['-q', this.root]).status === 0) throw new Error(explain('umount', umount));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * SIGKILL to the container's PID 1 (which ends every process of its PID namespace), then to
+ * systemd-nspawn: killing nspawn alone would leave the container running.
+ */
+function killHard(nspawn: ReturnType<typeof spawn>): void {
+  try {
+    for (const pid of fs
+      .readFileSync(`/proc/${String(nspawn.pid)}/task/${String(nspawn.pid)}/children`, 'utf8')
+      .trim()
+      .split(' ')) {
+      if (pid !== '') process.kill(Number(pid), 'SIGKILL');
+    }
+  } catch {
+    /* nspawn already gone, or no child yet */
+  }
+  nspawn.kill('SIGKILL');
 }
 
 /**
