@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/systemd/prepare.sh -- what `npm run test:systemd` needs before test/systemd/ runs:
 #   1. the cached Debian 12 root file system (scripts/systemd/rootfs.sh; built once, minutes);
-#   2. dist/systemd/: this tree's package twice, as <version>+systemd.1 and +systemd.2 (an
+#   2. dist/systemd-debs/: this tree's package twice, as <version>+systemd.1 and +systemd.2 (an
 #      upgrade between two builds), and the last release that shipped transcoding.conf as a
 #      conffile (0.1.0, built from commit $CONFFILE_COMMIT, cached: it never changes), for the
 #      migration to ADR 0016.
@@ -27,7 +27,7 @@ grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || die "no ov
 
 bash scripts/systemd/rootfs.sh >/dev/null
 
-out=dist/systemd
+out=dist/systemd-debs
 mkdir -p "$out"
 rm -f "$out"/audio-convert_*+systemd.*_all.deb
 version=$(node -p 'require("./package.json").version')

@@ -14,7 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 export const REPO = path.resolve(import.meta.dirname, '..', '..');
 export const ROOTFS = process.env.AUDIOCONVERT_NSPAWN_ROOTFS ?? '/var/cache/audio-convert-ci/nspawn-bookworm';
 /** Where scripts/systemd/prepare.sh puts the packages the suite installs. */
-export const DEBS = path.join(REPO, 'dist', 'systemd');
+export const DEBS = path.join(REPO, 'dist', 'systemd-debs');
 const PKG = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 export const VERSION = { old: '0.1.0', one: `${PKG.version}+systemd.1`, two: `${PKG.version}+systemd.2` } as const;
 
@@ -340,7 +340,7 @@ export function dpkgInstall(c: Container, deb: string): Run {
   return c.run(['dpkg', '-i', `/root/${deb}`], { timeoutMs: 180_000 });
 }
 
-/** Puts a package of dist/systemd/ into the container's /root. */
+/** Puts a package of dist/systemd-debs/ into the container's /root. */
 export function copyDeb(c: Container, deb: string): void {
   fs.copyFileSync(path.join(DEBS, deb), path.join(c.root, 'root', deb));
 }
