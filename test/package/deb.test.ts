@@ -1,7 +1,7 @@
 // The Debian package, for real: `npm run package:deb` builds it offline, lintian finds no error,
 // and `dpkg -i` on THIS machine (root; CI is a throw-away machine) puts audio-convert on PATH,
 // creates the users, the group, the data directories and a 0640 configuration (made by postinst
-// from the shipped example: not a conffile, ADR 0016), ships a root-owned code tree nobody else
+// from the shipped example: not a conffile, ADR 0017), ships a root-owned code tree nobody else
 // can write and a unit that passes `systemd-analyze verify`; a reinstall keeps an edited
 // configuration; remove takes the code, purge the config, and a recording stays. (Upgrades
 // between two versions run in the booted container of test/systemd/.)
