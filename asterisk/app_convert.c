@@ -46,6 +46,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,9 +136,14 @@ static const char app[] = "Convert";
  * see a multiple of 65 bytes, which it takes for Microsoft's WAV49 framing. */
 #define FRAMES_PER_BATCH ((size_t) 50)
 #define WAV_HEADER_BYTES 44
+#define MAX_LEGS 2
 /*! The RIFF sizes are 32-bit: the largest data chunk a WAV can describe, in whole frames. */
-#define MAX_FRAMES ((UINT32_MAX - (WAV_HEADER_BYTES - 8)) / (GSM_FRAME_SAMPLES * 2))
+#define MAX_FRAMES(channels) ((UINT32_MAX - (WAV_HEADER_BYTES - 8)) / (GSM_FRAME_SAMPLES * 2 * (channels)))
 #define OUTPUT_DIR_MODE 02775
+/*! A 20 ms block is silent below this RMS: -50 dBFS (docs/messages.md, "audio"). */
+#define SILENCE_DBFS -50.0
+/*! What a level of no signal at all reports, instead of minus infinity. */
+#define FLOOR_DBFS -120.0
 
 enum {
 	OPT_MKDIR = (1 << 0),
@@ -146,12 +153,192 @@ AST_APP_OPTIONS(convert_opts, {
 	AST_APP_OPTION('d', OPT_MKDIR),
 });
 
+/*! SHA-256 (FIPS 180-4), for the hashes the next stage checks the files against. */
+struct sha256 {
+	uint32_t h[8];
+	uint64_t bytes;
+	unsigned char block[64];
+	size_t used;
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_init(struct sha256 *c)
+{
+	static const uint32_t h0[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(c->h, h0, sizeof(h0));
+	c->bytes = 0;
+	c->used = 0;
+}
+
+static void sha256_block(struct sha256 *c, const unsigned char *p)
+{
+	uint32_t w[64], a, b, d, e, f, g, h, cc, t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		w[i] = ((uint32_t) p[4 * i] << 24) | ((uint32_t) p[4 * i + 1] << 16) | ((uint32_t) p[4 * i + 2] << 8) | p[4 * i + 3];
+	}
+	for (i = 16; i < 64; i++) {
+		uint32_t s0 = ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = c->h[0]; b = c->h[1]; cc = c->h[2]; d = c->h[3];
+	e = c->h[4]; f = c->h[5]; g = c->h[6]; h = c->h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = h + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+		t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
+		h = g; g = f; f = e; e = d + t1;
+		d = cc; cc = b; b = a; a = t1 + t2;
+	}
+	c->h[0] += a; c->h[1] += b; c->h[2] += cc; c->h[3] += d;
+	c->h[4] += e; c->h[5] += f; c->h[6] += g; c->h[7] += h;
+}
+
+static void sha256_update(struct sha256 *c, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	c->bytes += len;
+	if (c->used) {
+		size_t take = MIN(len, sizeof(c->block) - c->used);
+
+		memcpy(c->block + c->used, p, take);
+		c->used += take;
+		p += take;
+		len -= take;
+		if (c->used < sizeof(c->block)) {
+			return;
+		}
+		sha256_block(c, c->block);
+		c->used = 0;
+	}
+	for (; len >= sizeof(c->block); p += sizeof(c->block), len -= sizeof(c->block)) {
+		sha256_block(c, p);
+	}
+	memcpy(c->block, p, len);
+	c->used = len;
+}
+
+/*! \brief Finishes \a c into 64 lower-case hex digits and a NUL in \a hex. */
+static void sha256_hex(struct sha256 *c, char hex[65])
+{
+	uint64_t bits = c->bytes * 8;
+	unsigned char pad[72] = { 0x80 };
+	size_t padlen = (c->used < 56 ? 56 : 120) - c->used;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		pad[padlen + i] = (unsigned char) (bits >> (56 - 8 * i));
+	}
+	sha256_update(c, pad, padlen + 8);
+	for (i = 0; i < 8; i++) {
+		snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+	}
+}
+
+/*! What the next stage is told of one channel's audio (docs/messages.md, "audio"). */
+struct audio_stats {
+	uint64_t samples;
+	uint64_t sum_squares;
+	uint64_t clipped;
+	uint64_t silent_blocks;
+	int peak;
+};
+
+/*! \brief Counts one 20 ms block (160 samples) of a channel. */
+static void audio_block(struct audio_stats *a, const int16_t *s, size_t n, size_t stride)
+{
+	static double silence_sum = 0;
+	uint64_t sq = 0;
+	size_t i;
+
+	if (!silence_sum) {
+		/* The sum of squares of a 160-sample block whose RMS is SILENCE_DBFS. */
+		double rms = 32768.0 * pow(10.0, SILENCE_DBFS / 20.0);
+
+		silence_sum = rms * rms * GSM_FRAME_SAMPLES;
+	}
+	for (i = 0; i < n; i++) {
+		int v = s[i * stride];
+		int mag = v < 0 ? -v : v;
+
+		sq += (uint64_t) ((int64_t) v * v);
+		if (mag > a->peak) {
+			a->peak = mag;
+		}
+		if (v == INT16_MAX || v == INT16_MIN) {
+			a->clipped++;
+		}
+	}
+	a->samples += n;
+	a->sum_squares += sq;
+	if ((double) sq < silence_sum * ((double) n / GSM_FRAME_SAMPLES)) {
+		a->silent_blocks++;
+	}
+}
+
+static double dbfs(double amplitude)
+{
+	return amplitude <= 0 ? FLOOR_DBFS : MAX(FLOOR_DBFS, 20.0 * log10(amplitude / 32768.0));
+}
+
+/*! \brief Round half up to \a digits decimals: printf's own rounding of a tie differs from JavaScript's. */
+static double round_to(double x, int digits)
+{
+	double f = pow(10.0, digits);
+
+	return floor(x * f + 0.5) / f;
+}
+
+/*! \brief `duration_ms=…;peak_dbfs=…;rms_dbfs=…;silence_ratio=…;clipped_ratio=…` (no comma, no space). */
+static void audio_text(const struct audio_stats *a, char *buf, size_t len)
+{
+	uint64_t blocks = a->samples / GSM_FRAME_SAMPLES;
+	double rms = a->samples ? sqrt((double) a->sum_squares / (double) a->samples) : 0;
+
+	snprintf(buf, len, "duration_ms=%" PRIu64 ";peak_dbfs=%.2f;rms_dbfs=%.2f;silence_ratio=%.4f;clipped_ratio=%.6f",
+		a->samples / 8, round_to(dbfs(a->peak), 2), round_to(dbfs(rms), 2),
+		round_to(blocks ? (double) a->silent_blocks / (double) blocks : 0.0, 4),
+		round_to(a->samples ? (double) a->clipped / (double) a->samples : 0.0, 6));
+}
+
+/*! One input: a leg of the call, one channel of the WAV. */
+struct leg {
+	const char *path;
+	int fd;
+	struct stat st;
+	size_t frames;
+	struct ast_trans_pvt *decoder;
+	struct sha256 sha;
+	struct audio_stats audio;
+};
+
 /*! The outcome of one conversion, as the channel variables will say it. */
 struct outcome {
 	const char *detail;
 	char reason[256];
 	off_t bytes;
 	size_t frames;
+	char input_sha256[MAX_LEGS * 65];
+	char wav_sha256[65];
+	char audio[MAX_LEGS * 128];
 };
 
 static void __attribute__((format(printf, 3, 4))) fail(struct outcome *out, const char *detail, const char *fmt, ...)
@@ -242,18 +429,18 @@ static void put_le32(unsigned char *p, uint32_t v)
 	p[3] = (v >> 24) & 0xff;
 }
 
-/*! \brief The canonical 44-byte header: PCM, 8 kHz, mono, 16-bit, \a data_bytes of samples. */
-static void wav_header(unsigned char *h, uint32_t data_bytes)
+/*! \brief The canonical 44-byte header: PCM, 8 kHz, \a channels, 16-bit, \a data_bytes of samples. */
+static void wav_header(unsigned char *h, uint16_t channels, uint32_t data_bytes)
 {
 	memcpy(h, "RIFF", 4);
 	put_le32(h + 4, 36 + data_bytes);
 	memcpy(h + 8, "WAVEfmt ", 8);
 	put_le32(h + 16, 16);
 	put_le16(h + 20, 1);
-	put_le16(h + 22, 1);
+	put_le16(h + 22, channels);
 	put_le32(h + 24, 8000);
-	put_le32(h + 28, 16000);
-	put_le16(h + 32, 2);
+	put_le32(h + 28, 16000u * channels);
+	put_le16(h + 32, (uint16_t) (2 * channels));
 	put_le16(h + 34, 16);
 	memcpy(h + 36, "data", 4);
 	put_le32(h + 40, data_bytes);
@@ -312,155 +499,226 @@ static int temp_name(char *buf, size_t len, const char *output, const char *uniq
 }
 
 /*!
- * \brief Opens \a input for reading if, and only if, it is a regular file.
- * \return the descriptor, or -1 with \a out filled in
+ * \brief Opens a leg's input for reading if, and only if, it is a regular file.
+ * \param what "the input", or "leg N's input" when there are two
+ * \retval 0 \a leg's fd and st are set
+ * \retval -1 \a out filled in
  */
-static int open_input(const char *input, struct stat *st, struct outcome *out)
+static int open_input(struct leg *leg, const char *what, struct outcome *out)
 {
 	struct stat lst;
-	int fd;
+	const char *input = leg->path;
 
 	if (lstat(input, &lst)) {
 		if (errno == ENOENT || errno == ENOTDIR) {
-			fail(out, "input-missing", "the input does not exist: %s", input);
+			fail(out, "input-missing", "%s does not exist: %s", what, input);
 		} else {
-			fail(out, "input-unreadable", "cannot stat the input %s: %s", input, strerror(errno));
+			fail(out, "input-unreadable", "cannot stat %s %s: %s", what, input, strerror(errno));
 		}
 		return -1;
 	}
 	if (!S_ISREG(lst.st_mode)) {
-		fail(out, "input-not-regular", "the input is not a regular file but %s: %s",
+		fail(out, "input-not-regular", "%s is not a regular file but %s: %s", what,
 			S_ISDIR(lst.st_mode) ? "a directory" : S_ISLNK(lst.st_mode) ? "a symbolic link" :
 			S_ISFIFO(lst.st_mode) ? "a FIFO" : S_ISSOCK(lst.st_mode) ? "a socket" : "a device", input);
 		return -1;
 	}
 	/* O_NONBLOCK: should the name have become a FIFO since lstat(), open() must not wait for a writer. */
-	fd = open(input, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		fail(out, errno == ENOENT ? "input-missing" : "input-unreadable", "cannot open the input %s: %s",
-			input, strerror(errno));
+	leg->fd = open(input, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (leg->fd < 0) {
+		fail(out, errno == ENOENT ? "input-missing" : "input-unreadable", "cannot open %s %s: %s",
+			what, input, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, st)) {
-		fail(out, "input-unreadable", "cannot stat the open input %s: %s", input, strerror(errno));
-		close(fd);
+	if (fstat(leg->fd, &leg->st)) {
+		fail(out, "input-unreadable", "cannot stat %s %s: %s", what, input, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st->st_mode) || st->st_dev != lst.st_dev || st->st_ino != lst.st_ino) {
-		fail(out, "input-not-regular", "the input changed into something else while it was opened: %s", input);
-		close(fd);
+	if (!S_ISREG(leg->st.st_mode) || leg->st.st_dev != lst.st_dev || leg->st.st_ino != lst.st_ino) {
+		fail(out, "input-not-regular", "%s changed into something else while it was opened: %s", what, input);
 		return -1;
 	}
-	return fd;
+	if (leg->st.st_size < GSM_FRAME_BYTES) {
+		fail(out, "input-empty", "%s holds no whole GSM frame (%jd bytes): %s", what, (intmax_t) leg->st.st_size, input);
+		return -1;
+	}
+	leg->frames = (size_t) (leg->st.st_size / GSM_FRAME_BYTES);
+	return 0;
 }
 
 /*!
- * \brief Decodes \a frames whole frames from \a in and appends their samples to \a tmp.
- * \retval 0 every frame decoded into 160 samples and written
+ * \brief Reads and decodes the next \a batch frames of \a leg into \a pcm (every \a stride-th
+ * sample), hashing the bytes read; past the leg's end, silence.
+ * \param first the number of the batch's first frame, for the reason
+ * \retval 0 done
  * \retval -1 \a out says why
  */
-static int decode(struct ast_channel *chan, int in, int tmp, size_t frames, struct outcome *out)
+static int decode_batch(struct leg *leg, const char *what, size_t first, size_t batch, int16_t *pcm, size_t stride,
+	struct outcome *out)
 {
 	unsigned char gsm[FRAMES_PER_BATCH * GSM_FRAME_BYTES];
-	struct ast_trans_pvt *path;
-	size_t done = 0;
-	int res = -1;
+	size_t have = first >= leg->frames ? 0 : MIN(batch, leg->frames - first);
+	size_t want = have * GSM_FRAME_BYTES, samples = 0, i;
+	struct ast_frame f = {
+		.frametype = AST_FRAME_VOICE,
+		.datalen = (int) want,
+		.samples = (int) (have * GSM_FRAME_SAMPLES),
+		.src = app,
+	};
+	struct ast_frame *decoded, *cur;
+	ssize_t got;
 
-	path = ast_translator_build_path(ast_format_slin, ast_format_gsm);
-	if (!path) {
-		fail(out, "no-codec", "no GSM decoder: load codec_gsm.so");
+	for (i = have * GSM_FRAME_SAMPLES; i < batch * GSM_FRAME_SAMPLES; i++) {
+		pcm[i * stride] = 0;
+	}
+	if (!have) {
+		return 0;
+	}
+	got = read_full(leg->fd, gsm, want);
+	if (got < 0) {
+		fail(out, "input-unreadable", "cannot read %s: %s", what, strerror(errno));
 		return -1;
 	}
+	if ((size_t) got != want) {
+		fail(out, "input-changed", "%s shrank while it was read (frame %zu of %zu)", what, first, leg->frames);
+		return -1;
+	}
+	sha256_update(&leg->sha, gsm, want);
+	f.subclass.format = ast_format_gsm;
+	f.data.ptr = gsm;
 
-	while (done < frames) {
+	decoded = ast_translate(leg->decoder, &f, 0);
+	for (cur = decoded; cur; cur = AST_LIST_NEXT(cur, frame_list)) {
+		const int16_t *s = cur->data.ptr;
+		size_t n = (size_t) cur->samples, j;
+
+		if (cur->frametype != AST_FRAME_VOICE || cur->datalen != cur->samples * 2 || samples + n > have * GSM_FRAME_SAMPLES) {
+			samples = 0;
+			break;
+		}
+		for (j = 0; j < n; j++) {
+			pcm[(samples + j) * stride] = s[j];
+		}
+		samples += n;
+	}
+	if (decoded) {
+		ast_frfree(decoded);
+	}
+	if (samples != have * GSM_FRAME_SAMPLES) {
+		/* codec_gsm stops at a frame whose signature nibble is not 0xD: find which one. */
+		size_t bad = 0;
+
+		while (bad < have && (gsm[bad * GSM_FRAME_BYTES] >> 4) == 0xD) {
+			bad++;
+		}
+		fail(out, "input-corrupt", "%s%sGSM frame %zu of %zu cannot be decoded", strncmp(what, "leg", 3) ? "" : what,
+			strncmp(what, "leg", 3) ? "" : ": ", first + bad + 1, leg->frames);
+		return -1;
+	}
+	for (i = 0; i < have; i++) {
+		audio_block(&leg->audio, pcm + i * GSM_FRAME_SAMPLES * stride, GSM_FRAME_SAMPLES, stride);
+	}
+	return 0;
+}
+
+/*! \brief Hashes what is left of a leg after its whole frames (a cut-short last frame): the hash is the file's. */
+static int hash_tail(struct leg *leg, const char *what, struct outcome *out)
+{
+	unsigned char tail[GSM_FRAME_BYTES];
+	size_t want = (size_t) (leg->st.st_size - (off_t) (leg->frames * GSM_FRAME_BYTES));
+	ssize_t got;
+
+	if (!want) {
+		return 0;
+	}
+	got = read_full(leg->fd, tail, want);
+	if (got < 0 || (size_t) got != want) {
+		fail(out, "input-changed", "%s changed while it was read", what);
+		return -1;
+	}
+	sha256_update(&leg->sha, tail, want);
+	return 0;
+}
+
+/*!
+ * \brief Decodes every leg into \a tmp: one channel per leg, interleaved, the shorter padded with silence.
+ * \retval 0 written, every frame decoded into 160 samples
+ * \retval -1 \a out says why
+ */
+static int decode(struct ast_channel *chan, struct leg *legs, size_t n_legs, char what[][24], size_t frames, int tmp,
+	struct sha256 *wav_sha, struct outcome *out)
+{
+	int16_t pcm[FRAMES_PER_BATCH * GSM_FRAME_SAMPLES * MAX_LEGS];
+	size_t done, l;
+
+	for (done = 0; done < frames; done += FRAMES_PER_BATCH) {
 		size_t batch = MIN(frames - done, FRAMES_PER_BATCH);
-		size_t want = batch * GSM_FRAME_BYTES;
-		struct ast_frame f = {
-			.frametype = AST_FRAME_VOICE,
-			.datalen = (int) want,
-			.samples = (int) (batch * GSM_FRAME_SAMPLES),
-			.src = app,
-		};
-		struct ast_frame *decoded, *cur;
-		size_t samples = 0;
-		ssize_t got;
+		size_t bytes = batch * GSM_FRAME_SAMPLES * n_legs * 2;
 
 		if (ast_check_hangup_locked(chan)) {
 			fail(out, "hangup", "the channel hung up after %zu of %zu frames", done, frames);
-			goto cleanup;
+			return -1;
 		}
-		got = read_full(in, gsm, want);
-		if (got < 0) {
-			fail(out, "input-unreadable", "cannot read the input: %s", strerror(errno));
-			goto cleanup;
-		}
-		if ((size_t) got != want) {
-			fail(out, "input-changed", "the input shrank while it was read (frame %zu of %zu)", done, frames);
-			goto cleanup;
-		}
-		f.subclass.format = ast_format_gsm;
-		f.data.ptr = gsm;
-
-		decoded = ast_translate(path, &f, 0);
-		for (cur = decoded; cur; cur = AST_LIST_NEXT(cur, frame_list)) {
-			if (cur->frametype != AST_FRAME_VOICE || cur->datalen != cur->samples * 2) {
-				samples = 0;
-				break;
+		for (l = 0; l < n_legs; l++) {
+			if (decode_batch(&legs[l], what[l], done, batch, pcm + l, n_legs, out)) {
+				return -1;
 			}
+		}
 #if __BYTE_ORDER == __BIG_ENDIAN
-			{
-				/* Signed linear is in the host's order; a WAV is little-endian. */
-				uint16_t *sample = cur->data.ptr;
-				int i;
+		{
+			/* Signed linear is in the host's order; a WAV is little-endian. */
+			size_t i;
 
-				for (i = 0; i < cur->samples; i++) {
-					sample[i] = (uint16_t) ((sample[i] << 8) | (sample[i] >> 8));
-				}
+			for (i = 0; i < bytes / 2; i++) {
+				uint16_t v = (uint16_t) pcm[i];
+
+				pcm[i] = (int16_t) ((v << 8) | (v >> 8));
 			}
+		}
 #endif
-			if (write_all(tmp, cur->data.ptr, (size_t) cur->datalen)) {
-				fail(out, "output-failed", "cannot write the output: %s", strerror(errno));
-				ast_frfree(decoded);
-				goto cleanup;
-			}
-			samples += (size_t) cur->samples;
+		if (write_all(tmp, pcm, bytes)) {
+			fail(out, "output-failed", "cannot write the output: %s", strerror(errno));
+			return -1;
 		}
-		if (decoded) {
-			ast_frfree(decoded);
-		}
-		if (samples != batch * GSM_FRAME_SAMPLES) {
-			/* codec_gsm stops at a frame whose signature nibble is not 0xD: find which one. */
-			size_t bad = 0;
-
-			while (bad < batch && (gsm[bad * GSM_FRAME_BYTES] >> 4) == 0xD) {
-				bad++;
-			}
-			fail(out, "input-corrupt", "GSM frame %zu of %zu cannot be decoded", done + bad + 1, frames);
-			goto cleanup;
-		}
-		done += batch;
+		sha256_update(wav_sha, pcm, bytes);
 	}
-	res = 0;
-
-cleanup:
-	ast_translator_free_path(path);
-	return res;
+	for (l = 0; l < n_legs; l++) {
+		if (hash_tail(&legs[l], what[l], out)) {
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /*! \brief The conversion: fills \a out; returns 0, or -1 if the channel hung up. */
-static int convert(struct ast_channel *chan, const char *input, const char *output, int mkdirs, struct outcome *out)
+static int convert(struct ast_channel *chan, char *inputs, const char *output, int mkdirs, struct outcome *out)
 {
 	char *dir = ast_strdupa(output);
 	char *slash = strrchr(dir, '/');
 	char tmp_path[PATH_MAX];
+	char what[MAX_LEGS][24];
 	unsigned char header[WAV_HEADER_BYTES];
-	struct stat st, dst;
-	size_t frames;
+	struct leg legs[MAX_LEGS];
+	struct sha256 wav_sha;
+	struct stat dst;
+	size_t n_legs = 0, frames = 0, l;
 	uint32_t data_bytes;
-	int in = -1, tmp = -1, tmp_created = 0, res = 0;
+	int tmp = -1, tmp_created = 0, res = 0;
+	char *input;
 
-	if (input[0] != '/' || output[0] != '/' || !ends_with_wav(output) || !slash) {
-		fail(out, "invalid-arguments", "usage: Convert(/input.gsm,/output.wav[,d])");
+	memset(legs, 0, sizeof(legs));
+	for (l = 0; l < MAX_LEGS; l++) {
+		legs[l].fd = -1;
+	}
+	while ((input = strsep(&inputs, "&"))) {
+		if (n_legs == MAX_LEGS || input[0] != '/') {
+			fail(out, "invalid-arguments", "usage: Convert(/input.gsm[&/leg2.gsm],/output.wav[,d])");
+			return 0;
+		}
+		legs[n_legs++].path = input;
+	}
+	if (!n_legs || output[0] != '/' || !ends_with_wav(output) || !slash) {
+		fail(out, "invalid-arguments", "usage: Convert(/input.gsm[&/leg2.gsm],/output.wav[,d])");
 		return 0;
 	}
 	*slash = '\0';
@@ -469,21 +727,25 @@ static int convert(struct ast_channel *chan, const char *input, const char *outp
 		return 0;
 	}
 
-	in = open_input(input, &st, out);
-	if (in < 0) {
-		return 0;
+	for (l = 0; l < n_legs; l++) {
+		if (n_legs == 1) {
+			ast_copy_string(what[l], "the input", sizeof(what[l]));
+		} else {
+			snprintf(what[l], sizeof(what[l]), "leg %zu", l + 1);
+		}
+		if (open_input(&legs[l], what[l], out)) {
+			goto cleanup;
+		}
+		frames = MAX(frames, legs[l].frames);
 	}
-	if (st.st_size < GSM_FRAME_BYTES) {
-		fail(out, "input-empty", "the input holds no whole GSM frame (%jd bytes): %s", (intmax_t) st.st_size, input);
-		goto cleanup;
+	for (l = 0; l < n_legs; l++) {
+		if (legs[l].frames > MAX_FRAMES(n_legs)) {
+			fail(out, "input-too-large", "%s (%jd bytes) is longer than a WAV file can hold: %s", what[l],
+				(intmax_t) legs[l].st.st_size, legs[l].path);
+			goto cleanup;
+		}
 	}
-	if ((uintmax_t) st.st_size / GSM_FRAME_BYTES > MAX_FRAMES) {
-		fail(out, "input-too-large", "the input (%jd bytes) is longer than a WAV file can hold: %s",
-			(intmax_t) st.st_size, input);
-		goto cleanup;
-	}
-	frames = (size_t) (st.st_size / GSM_FRAME_BYTES);
-	data_bytes = (uint32_t) (frames * GSM_FRAME_SAMPLES * 2);
+	data_bytes = (uint32_t) (frames * GSM_FRAME_SAMPLES * 2 * n_legs);
 
 	if (stat(dir, &dst) || !S_ISDIR(dst.st_mode)) {
 		if (!mkdirs) {
@@ -494,6 +756,14 @@ static int convert(struct ast_channel *chan, const char *input, const char *outp
 			fail(out, "output-dir-failed", "cannot create the output directory %s: %s", dir, strerror(errno));
 			goto cleanup;
 		}
+	}
+	for (l = 0; l < n_legs; l++) {
+		legs[l].decoder = ast_translator_build_path(ast_format_slin, ast_format_gsm);
+		if (!legs[l].decoder) {
+			fail(out, "no-codec", "no GSM decoder: load codec_gsm.so");
+			goto cleanup;
+		}
+		sha256_init(&legs[l].sha);
 	}
 
 	if (temp_name(tmp_path, sizeof(tmp_path), output, ast_channel_uniqueid(chan))) {
@@ -508,12 +778,14 @@ static int convert(struct ast_channel *chan, const char *input, const char *outp
 	}
 	tmp_created = 1;
 
-	wav_header(header, data_bytes);
+	wav_header(header, (uint16_t) n_legs, data_bytes);
+	sha256_init(&wav_sha);
+	sha256_update(&wav_sha, header, sizeof(header));
 	if (write_all(tmp, header, sizeof(header))) {
 		fail(out, "output-failed", "cannot write the output: %s", strerror(errno));
 		goto cleanup;
 	}
-	if (decode(chan, in, tmp, frames, out)) {
+	if (decode(chan, legs, n_legs, what, frames, tmp, &wav_sha, out)) {
 		res = !strcmp(out->detail, "hangup") ? -1 : 0;
 		goto cleanup;
 	}
@@ -533,6 +805,17 @@ static int convert(struct ast_channel *chan, const char *input, const char *outp
 	ast_copy_string(out->reason, "converted", sizeof(out->reason));
 	out->bytes = WAV_HEADER_BYTES + (off_t) data_bytes;
 	out->frames = frames;
+	sha256_hex(&wav_sha, out->wav_sha256);
+	for (l = 0; l < n_legs; l++) {
+		char hex[65], audio[128];
+
+		sha256_hex(&legs[l].sha, hex);
+		audio_text(&legs[l].audio, audio, sizeof(audio));
+		/* One per leg, separated by a space. */
+		snprintf(out->input_sha256 + strlen(out->input_sha256), sizeof(out->input_sha256) - strlen(out->input_sha256),
+			"%s%s", l ? " " : "", hex);
+		snprintf(out->audio + strlen(out->audio), sizeof(out->audio) - strlen(out->audio), "%s%s", l ? " " : "", audio);
+	}
 
 cleanup:
 	if (tmp >= 0) {
@@ -541,8 +824,13 @@ cleanup:
 	if (tmp_created && unlink(tmp_path) && errno != ENOENT) {
 		ast_log(LOG_WARNING, "Convert: cannot remove the temporary file %s: %s\n", tmp_path, strerror(errno));
 	}
-	if (in >= 0) {
-		close(in);
+	for (l = 0; l < MAX_LEGS; l++) {
+		if (legs[l].decoder) {
+			ast_translator_free_path(legs[l].decoder);
+		}
+		if (legs[l].fd >= 0) {
+			close(legs[l].fd);
+		}
 	}
 	return res;
 }
@@ -564,7 +852,7 @@ static int convert_exec(struct ast_channel *chan, const char *data)
 	AST_STANDARD_APP_ARGS(args, parse);
 
 	if (ast_strlen_zero(args.input) || ast_strlen_zero(args.output)) {
-		fail(&out, "invalid-arguments", "usage: Convert(/input.gsm,/output.wav[,d])");
+		fail(&out, "invalid-arguments", "usage: Convert(/input.gsm[&/leg2.gsm],/output.wav[,d])");
 	} else if (!ast_strlen_zero(args.options) && ast_app_parse_options(convert_opts, &opts, NULL, args.options)) {
 		fail(&out, "invalid-arguments", "unknown option in '%s' (only d)", args.options);
 	} else {
@@ -581,6 +869,9 @@ static int convert_exec(struct ast_channel *chan, const char *data)
 	pbx_builtin_setvar_helper(chan, "CONVERT_REASON", out.reason);
 	pbx_builtin_setvar_helper(chan, "CONVERT_BYTES", bytes);
 	pbx_builtin_setvar_helper(chan, "CONVERT_FRAMES", frames);
+	pbx_builtin_setvar_helper(chan, "CONVERT_INPUT_SHA256", out.input_sha256);
+	pbx_builtin_setvar_helper(chan, "CONVERT_WAV_SHA256", out.wav_sha256);
+	pbx_builtin_setvar_helper(chan, "CONVERT_AUDIO", out.audio);
 	return res;
 }
 

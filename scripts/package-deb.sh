@@ -6,9 +6,9 @@
 #   app/dist          the service alone, compiled from src/ by tsc (tsconfig.build.json), no maps
 #   app/node_modules  the production dependencies, copied from ./node_modules as `npm ls
 #                     --omit=dev` lists them (no network, no install scripts)
-#   app/package.json  version and "type": "module" for dist/
-#   app/transcoding.conf, debian/auditorai-transcoding.service (the repository's unit with the
-#                     package's paths), debian/changelog (version from package.json)
+#   app/package.json  version (package.json's, or $AUDIOCONVERT_DEB_VERSION) and "type": "module" for dist/
+#   app/transcoding.conf (the example postinst copies when /etc has none), debian/auditorai-transcoding.service (the repository's unit with the
+#                     package's paths), debian/changelog (that version)
 # Needs: dpkg-dev, debhelper, build-essential, node and an installed ./node_modules (npm ci). See docs/packaging.md.
 set -euo pipefail
 
@@ -25,8 +25,10 @@ dpkg-query -W -f='${Status}' build-essential 2>/dev/null | grep -q 'install ok i
 
 [[ -x node_modules/.bin/tsc ]] || die "node_modules is missing: run npm ci first"
 
-version=$(node -p 'require("./package.json").version')
-[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "package.json version '$version' is not x.y.z"
+# AUDIOCONVERT_DEB_VERSION builds the same tree under another version (x.y.z plus an optional
+# +suffix, e.g. 0.1.0+t2): the systemd suite upgrades one build to another with it.
+version=${AUDIOCONVERT_DEB_VERSION:-$(node -p 'require("./package.json").version')}
+[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+(\+[0-9A-Za-z.]+)?$ ]] || die "version '$version' is not x.y.z or x.y.z+suffix"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/audio-convert-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -37,7 +39,8 @@ cp -R packaging/debian "$tree/debian"
 
 echo "package-deb: compiling the service"
 node_modules/.bin/tsc -p tsconfig.build.json --outDir "$app/dist" --sourceMap false
-cp package.json "$app/"
+# The staged package.json carries the package's version: `audio-convert --version` reads it.
+V="$version" node -e 'const p = require("./package.json"); p.version = process.env.V; process.stdout.write(JSON.stringify(p, null, 2) + "\n")' >"$app/package.json"
 chmod 0755 "$app/dist/cli.js"    # the entry point of bin and of /usr/bin/audio-convert
 cp config/transcoding.conf "$app/transcoding.conf"
 

@@ -4,7 +4,8 @@
 # there is left alone, and each thing it does is printed first.
 #   1. Debian packages: sox (the simulator converts with it, tests make GSM with it), rabbitmq-server,
 #      openssl (test certificates), systemd (systemd-analyze, systemd-notify: unit and sd_notify tests).
-#      With --ci also what `npm run test:package` needs: dpkg-dev, debhelper, build-essential, lintian.
+#      With --ci also what `npm run test:package` and `npm run test:systemd` need: dpkg-dev, debhelper,
+#      build-essential, lintian, debootstrap, systemd-container.
 #      Root is used for apt-get only; without root it prints the apt-get line to run.
 #   2. RabbitMQ: started when nothing answers on 127.0.0.1:5672 (root), waited for (90 s at most).
 #   3. Node 24 when the node in PATH is another version: the npm registry's node-linux-<arch>@24
@@ -35,7 +36,7 @@ root=false
 # --- 1. Debian packages -------------------------------------------------------------------
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 want=(sox rabbitmq-server openssl systemd)
-if $ci; then want+=(dpkg-dev debhelper build-essential lintian); fi
+if $ci; then want+=(dpkg-dev debhelper build-essential lintian debootstrap systemd-container); fi
 missing=()
 for p in "${want[@]}"; do installed "$p" || missing+=("$p"); done
 if [ "${#missing[@]}" -eq 0 ]; then

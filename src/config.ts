@@ -5,7 +5,7 @@
  * allowed; secret values are never put in a message.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './errors.js';
+import { ConfigError, errorCode } from './errors.js';
 import { readSources, type Env, type Reader } from './config/read.js';
 import * as v from './config/values.js';
 import type { LogFormat } from './log.js';
@@ -94,7 +94,7 @@ export function loadConfig(file: string, env: Env): Config {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errorCode(err);
     const why =
       code === 'ENOENT'
         ? 'no such file (copy config/transcoding.conf there, or pass --config PATH)'

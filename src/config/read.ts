@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorCode } from '../errors.js';
 import { parseIni } from './ini.js';
 import * as v from './values.js';
 import { Invalid, type Converter } from './values.js';
@@ -219,7 +219,7 @@ function readCredential(path: string): string | undefined {
     // `echo secret > file` leaves a newline that is not part of the secret.
     return readFileSync(path, 'utf8').replace(/[\r\n]+$/, '');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errorCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new ConfigError(`${path}: cannot read the credential: ${code ?? String(err)}`, { cause: err });
   }

@@ -13,6 +13,7 @@ import {
   INSTANT_WAV_BYTES,
   inputMissing,
   pong,
+  PRIORITY,
   stepResult,
   userEventBody,
   WAV_DIR_MODE,
@@ -168,7 +169,13 @@ export class Call {
     if (this.spec.exten !== 'convert') return undefined; // h: no UserEvent, the channel just ends
     const check = checkConvert(this.spec.vars, this.host.rules);
     if (check.kind === 'refused') return check.outcome;
-    const info: ConversionInfo = { channelId: this.spec.uid1, jobId: check.jobId, gsmPath: check.gsmPath, wavPath: check.wavPath };
+    const info: ConversionInfo = {
+      channelId: this.spec.uid1,
+      jobId: check.jobId,
+      gsmPath: check.gsmPath,
+      gsmPath2: check.gsmPath2,
+      wavPath: check.wavPath,
+    };
     const host = this.host;
     const forced = host.outcomeOverride?.(info);
     if (forced === 'input-missing') return inputMissing(check.jobId);
@@ -210,6 +217,7 @@ export class Call {
         {
           soxPath: host.soxPath,
           gsmPath: info.gsmPath,
+          gsmPath2: info.gsmPath2,
           tmpPath: tempPathOf(info.wavPath, info.channelId),
           wavPath: info.wavPath,
           timeoutMs: host.conversionTimeoutMs,
@@ -224,13 +232,15 @@ export class Call {
   private async step(info: ConversionInfo, forced: 'APPERROR' | 'FAILURE' | undefined): Promise<DialplanOutcome> {
     const host = this.host;
     if (host.mode === 'real' && forced === undefined && !(await exists(info.gsmPath))) return inputMissing(info.jobId);
+    if (host.mode === 'real' && forced === undefined && info.gsmPath2 !== '' && !(await exists(info.gsmPath2)))
+      return inputMissing(info.jobId);
     if (host.step === 'convert-app') return this.appStep(info, forced);
     if (host.mode === 'real' && forced === undefined && !host.stopped) {
       this.priority = 20;
       // A failed mkdir goes on to the step, which then fails to write (APPERROR), as in the dialplan.
       await ensureDir(wavDirOf(info.wavPath), WAV_DIR_MODE);
     }
-    this.priority = 12;
+    this.priority = info.gsmPath2 === '' ? 12 : PRIORITY.legsStep;
     host.stats.conversionsStarted++;
     host.emitConversion('conversionStart', info);
     if (host.latencyMs > 0) await host.sleep(host.latencyMs);
@@ -245,7 +255,14 @@ export class Call {
     else {
       const tmpPath = tempPathOf(info.wavPath, info.jobId);
       status = await convert(
-        { soxPath: host.soxPath, gsmPath: info.gsmPath, tmpPath, wavPath: info.wavPath, timeoutMs: host.conversionTimeoutMs },
+        {
+          soxPath: host.soxPath,
+          gsmPath: info.gsmPath,
+          gsmPath2: info.gsmPath2,
+          tmpPath,
+          wavPath: info.wavPath,
+          timeoutMs: host.conversionTimeoutMs,
+        },
         host.children,
       );
     }

@@ -7,8 +7,10 @@
  * arguments go to sox as an argv, so even a path the dialplan would have refused cannot inject.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { audioFacts, formatAudio } from '../audio/facts.js';
 
 /**
  * The step's verdict: SUCCESS (printed OK after the rename), APPERROR (anything else: non-zero exit, killed,
@@ -34,11 +36,16 @@ export function soxArgs(gsmPath: string, outPath: string): string[] {
  * Runs one step. `children` tracks the live sox processes so the emulator can kill them on close();
  * an Asterisk restart does not (the recordings show the steps running on as orphans).
  */
-export async function convert(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemStatus> {
-  let status = await runSox(job, children);
+export async function convert(job: ConvertJob & { readonly gsmPath2?: string }, children: Set<ChildProcess>): Promise<SystemStatus> {
+  const legs = job.gsmPath2 ? [job.gsmPath, job.gsmPath2] : [job.gsmPath];
+  let status = await runSox(job, children, legs.length === 1 ? soxArgs(job.gsmPath, job.tmpPath) : soxMergeArgs(legs, job.tmpPath));
   // The shipped step renames only a whole output (`-s $tmp == 44 + $n`): sox exits 0 on a corrupt
-  // recording with an empty or short WAV, which the step's size check turns into APPERROR.
-  if (status === 'SUCCESS' && (await statSize(job.tmpPath)) !== wholeWavBytes(await statSize(job.gsmPath))) status = 'APPERROR';
+  // recording with an empty or short WAV, which the step's size check turns into APPERROR. Two legs
+  // (priority 26): each leg's decode must give 320 bytes per whole frame, the WAV 640 per frame of the longer.
+  const frames = await Promise.all(legs.map(async (g) => Math.floor((await statSize(g)) / 33)));
+  const whole = 44 + 320 * legs.length * Math.max(...frames);
+  if (status === 'SUCCESS' && (await statSize(job.tmpPath)) !== whole) status = 'APPERROR';
+  if (status === 'SUCCESS' && legs.length === 2 && (await anyBadFrame(legs, frames))) status = 'APPERROR';
   if (status !== 'SUCCESS') {
     await rm(job.tmpPath, { force: true }).catch(() => undefined);
     return status;
@@ -53,11 +60,11 @@ export async function convert(job: ConvertJob, children: Set<ChildProcess>): Pro
   }
 }
 
-function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemStatus> {
+function runSox(job: ConvertJob, children: Set<ChildProcess>, args = soxArgs(job.gsmPath, job.tmpPath)): Promise<SystemStatus> {
   return new Promise((resolve) => {
     let child: ChildProcess;
     try {
-      child = spawn(job.soxPath, soxArgs(job.gsmPath, job.tmpPath), { stdio: 'ignore' });
+      child = spawn(job.soxPath, args, { stdio: 'ignore' });
     } catch {
       resolve('APPERROR');
       return;
@@ -73,11 +80,6 @@ function runSox(job: ConvertJob, children: Set<ChildProcess>): Promise<SystemSta
     child.once('error', () => done('APPERROR'));
     child.once('exit', (code) => done(code === 0 ? 'SUCCESS' : 'APPERROR'));
   });
-}
-
-/** The size of the WAV the shipped step accepts: a 44-byte header and 320 bytes per whole 33-byte GSM frame. */
-export function wholeWavBytes(gsmBytes: number): number {
-  return 44 + 320 * Math.floor(gsmBytes / 33);
 }
 
 /** STAT(s,path): the size, or 0 when it cannot be read (func_env prints 0 then). */
@@ -129,11 +131,16 @@ export type ConvertDetail =
   | 'output-dir-failed'
   | 'output-failed';
 
-/** What Convert() sets: CONVERT_DETAIL, CONVERT_REASON and CONVERT_BYTES. */
+/** What Convert() sets: CONVERT_DETAIL, CONVERT_REASON, CONVERT_BYTES, and on success the hashes and facts. */
 export interface ConvertAppResult {
   readonly detail: ConvertDetail;
   readonly reason: string;
   readonly bytes: number;
+  /** CONVERT_INPUT_SHA256: one per leg, separated by a space. */
+  readonly inputSha256?: string;
+  readonly wavSha256?: string;
+  /** CONVERT_AUDIO (src/audio/facts.ts formatAudio). */
+  readonly audio?: string;
 }
 
 /** app_convert's bound: the RIFF sizes are 32-bit, so at most this many whole frames fit a WAV. */
@@ -141,57 +148,112 @@ export const CONVERT_MAX_FRAMES = Math.floor((0xffffffff - 36) / 320);
 const GSM_FRAME_BYTES = 33;
 
 /**
- * Convert(${GSM_PATH},${WAV_PATH},d) of priority 22, as app_convert does it: lstat (a symlink, FIFO,
- * directory or device is refused without being opened), no whole frame, too long for a WAV, the
- * output's directories (mode 2775), a frame libgsm refuses, then the decode into the temp file and the
- * rename. The decoder is sox here (the module uses Asterisk's codec_gsm: the same samples).
+ * Convert(${GSM_PATH}[&${GSM_PATH2}],${WAV_PATH},d) of priority 22, as app_convert does it: per leg
+ * lstat (a symlink, FIFO, directory or device is refused without being opened), no whole frame, too
+ * long for a WAV; the output's directories (mode 2775); a frame libgsm refuses; then the decode into
+ * the temp file and the rename. The decoder is sox here (`-M` for two legs: it pads the shorter with
+ * silence, as the module does); the module uses Asterisk's codec_gsm: the same samples.
  */
-export async function convertApp(job: ConvertJob, wavDir: string, children: Set<ChildProcess>): Promise<ConvertAppResult> {
+export async function convertApp(
+  job: ConvertJob & { readonly gsmPath2: string },
+  wavDir: string,
+  children: Set<ChildProcess>,
+): Promise<ConvertAppResult> {
   const fail = (detail: ConvertDetail, reason: string): ConvertAppResult => ({ detail, reason, bytes: 0 });
-  let size: number;
-  try {
-    const st = await lstat(job.gsmPath);
-    if (!st.isFile()) return fail('input-not-regular', `the input is not a regular file but ${kindOf(st)}: ${job.gsmPath}`);
-    size = st.size;
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return fail('input-missing', `the input does not exist: ${job.gsmPath}`);
-    return fail('input-unreadable', `cannot stat the input ${job.gsmPath}: ${String(code)}`);
+  const paths = job.gsmPath2 === '' ? [job.gsmPath] : [job.gsmPath, job.gsmPath2];
+  const what = (i: number): string => (paths.length === 1 ? 'the input' : `leg ${i + 1}`);
+  const frames: number[] = [];
+  for (const [i, p] of paths.entries()) {
+    let size: number;
+    try {
+      const st = await lstat(p);
+      if (!st.isFile()) return fail('input-not-regular', `${what(i)} is not a regular file but ${kindOf(st)}: ${p}`);
+      size = st.size;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return fail('input-missing', `${what(i)} does not exist: ${p}`);
+      return fail('input-unreadable', `cannot stat ${what(i)} ${p}: ${String(code)}`);
+    }
+    if (size < GSM_FRAME_BYTES) return fail('input-empty', `${what(i)} holds no whole GSM frame (${size} bytes): ${p}`);
+    frames.push(Math.floor(size / GSM_FRAME_BYTES));
   }
-  if (size < GSM_FRAME_BYTES) return fail('input-empty', `the input holds no whole GSM frame (${size} bytes): ${job.gsmPath}`);
-  if (Math.floor(size / GSM_FRAME_BYTES) > CONVERT_MAX_FRAMES)
-    return fail('input-too-large', `the input (${size} bytes) is longer than a WAV file can hold: ${job.gsmPath}`);
+  for (const [i, p] of paths.entries()) {
+    if (frames[i]! > Math.floor(CONVERT_MAX_FRAMES / paths.length))
+      return fail('input-too-large', `${what(i)} (${(await stat(p)).size} bytes) is longer than a WAV file can hold: ${p}`);
+  }
   try {
     await makeDirs(wavDir);
   } catch (error) {
     return fail('output-dir-failed', `cannot create the output directory ${wavDir}: ${String((error as { code?: unknown }).code)}`);
   }
-  const frames = Math.floor(size / GSM_FRAME_BYTES);
-  const bad = await firstBadFrame(job.gsmPath, frames);
-  if (bad !== undefined) return fail('input-corrupt', `GSM frame ${bad} of ${frames} cannot be decoded`);
-  const status = await runSox(job, children);
-  const want = wholeWavBytes(size);
+  const inputs = await Promise.all(paths.map((p) => readFile(p)));
+  for (const [i, data] of inputs.entries()) {
+    const bad = firstBadFrame(data, frames[i]!);
+    if (bad !== undefined)
+      return fail('input-corrupt', `${paths.length === 1 ? '' : `${what(i)}: `}GSM frame ${bad} of ${frames[i]} cannot be decoded`);
+  }
+  const status = await runSox(job, children, paths.length === 1 ? soxArgs(job.gsmPath, job.tmpPath) : soxMergeArgs(paths, job.tmpPath));
+  const want = 44 + 320 * paths.length * Math.max(...frames);
   if (status !== 'SUCCESS' || (await statSize(job.tmpPath)) !== want) {
     await rm(job.tmpPath, { force: true }).catch(() => undefined);
     return fail('output-failed', `cannot write the output: sox ended with ${status}`);
   }
+  const wav = await readFile(job.tmpPath);
   try {
     await rename(job.tmpPath, job.wavPath);
   } catch (error) {
     await rm(job.tmpPath, { force: true }).catch(() => undefined);
     return fail('output-failed', `cannot rename ${job.tmpPath} into place: ${String((error as { code?: unknown }).code)}`);
   }
-  return { detail: 'converted', reason: 'converted', bytes: want };
+  const facts = audioFacts(
+    wav.subarray(44),
+    paths.length,
+    frames.map((f) => f * 160),
+  );
+  return {
+    detail: 'converted',
+    reason: 'converted',
+    bytes: want,
+    inputSha256: inputs.map(sha256).join(' '),
+    wavSha256: sha256(wav),
+    audio: formatAudio(facts),
+  };
 }
+
+/** sox merging two GSM legs into one 2-channel WAV (`-M`: channel i = input i, the shorter padded). */
+export function soxMergeArgs(gsmPaths: readonly string[], outPath: string): string[] {
+  return [
+    '-M',
+    ...gsmPaths.flatMap((p) => ['-t', 'gsm', p]),
+    '-r',
+    '8000',
+    '-c',
+    String(gsmPaths.length),
+    '-e',
+    'signed-integer',
+    '-b',
+    '16',
+    '-t',
+    'wav',
+    outPath,
+  ];
+}
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /**
  * The 1-based number of the first whole frame libgsm refuses, or undefined: gsm_decode checks only
  * that a frame's first nibble is GSM's signature 0xD (codec_gsm then stops the conversion there).
  */
-async function firstBadFrame(gsmPath: string, frames: number): Promise<number | undefined> {
-  const data = await readFile(gsmPath);
+function firstBadFrame(data: Buffer, frames: number): number | undefined {
   for (let i = 0; i < frames; i++) if (data[i * GSM_FRAME_BYTES]! >> 4 !== 0xd) return i + 1;
   return undefined;
+}
+
+/** A leg with a frame untoast refuses (the two-leg program checks each leg's decoded size; sox -M pads a failed one). */
+async function anyBadFrame(legs: readonly string[], frames: readonly number[]): Promise<boolean> {
+  for (const [i, g] of legs.entries()) if (firstBadFrame(await readFile(g), frames[i]!) !== undefined) return true;
+  return false;
 }
 
 /** Each missing directory of `dir` created with mode 2775 exactly (app_convert's make_dirs: mkdir, then chmod). */

@@ -13,6 +13,8 @@ export const PRIORITY = {
   result: 16,
   /** The UserEvent after Convert() (priority 22), when app_convert is loaded. */
   convertAppResult: 23,
+  /** Priority 26: the perl step's two-leg program (a two-leg job where app_convert is not loaded). */
+  legsStep: 26,
   ping: 1,
 } as const;
 
@@ -38,7 +40,7 @@ export interface DialplanState {
 const EXTENSIONS: Record<string, Record<string, { last: number; labels: Record<string, number> }>> = {
   [HOLD_CONTEXT]: { s: { last: 3, labels: {} } },
   [CONVERT_CONTEXT]: {
-    convert: { last: 24, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18, app: 22 } },
+    convert: { last: 30, labels: { paths: 5, input: 8, run: 11, report: 16, outdir: 18, app: 22, legs: 25 } },
     ping: { last: 2, labels: {} },
     h: { last: 1, labels: {} },
   },
@@ -129,6 +131,8 @@ export interface DialplanOutcome {
   readonly wavBytes: number | undefined;
   /** Convert()'s CONVERT_REASON (priority 23), between Detail and WavBytes. */
   readonly reason?: string;
+  /** Convert()'s CONVERT_INPUT_SHA256, CONVERT_WAV_SHA256 and CONVERT_AUDIO, after WavBytes (priority 23). */
+  readonly facts?: { readonly inputSha256: string; readonly wavSha256: string; readonly audio: string };
   /** Header lines after the others (exten ping's roots). */
   readonly extra?: string;
 }
@@ -138,13 +142,22 @@ export function userEventBody(o: DialplanOutcome): string {
   const job = o.jobId === undefined ? '' : `JobId: ${o.jobId}\r\n`;
   const bytes = o.wavBytes === undefined ? '' : `WavBytes: ${o.wavBytes}\r\n`;
   const reason = o.reason === undefined ? '' : `Reason: ${o.reason}\r\n`;
-  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${reason}${bytes}${o.extra ?? ''}`;
+  const f =
+    o.facts === undefined ? '' : `InputSha256: ${o.facts.inputSha256}\r\nWavSha256: ${o.facts.wavSha256}\r\nAudio: ${o.facts.audio}\r\n`;
+  return `UserEvent: AudioConvert\r\n${job}Status: ${o.status}\r\nDetail: ${o.detail}\r\n${reason}${bytes}${f}${o.extra ?? ''}`;
 }
 
 /** Priorities 1–10 of exten convert: a refusal, or the validated names the step needs. */
 export type ConvertCheck =
   | { readonly kind: 'refused'; readonly outcome: DialplanOutcome }
-  | { readonly kind: 'check-input'; readonly jobId: string; readonly gsmPath: string; readonly wavPath: string };
+  | {
+      readonly kind: 'check-input';
+      readonly jobId: string;
+      readonly gsmPath: string;
+      /** GSM_PATH2, the second leg of a two-leg job ('' for one input). */
+      readonly gsmPath2: string;
+      readonly wavPath: string;
+    };
 
 export function checkConvert(vars: ReadonlyMap<string, string>, rules: Pick<PathRulesOfDialplan, 'gsm' | 'wav'>): ConvertCheck {
   const jobId = vars.get('JOB_ID') ?? '';
@@ -153,10 +166,11 @@ export function checkConvert(vars: ReadonlyMap<string, string>, rules: Pick<Path
   }
   const gsmPath = vars.get('GSM_PATH') ?? '';
   const wavPath = vars.get('WAV_PATH') ?? '';
-  if (!rules.gsm.test(gsmPath) || !rules.wav.test(wavPath)) {
+  const gsmPath2 = vars.get('GSM_PATH2') ?? '';
+  if (!rules.gsm.test(gsmPath) || !rules.wav.test(wavPath) || (gsmPath2 !== '' && !rules.gsm.test(gsmPath2))) {
     return refused({ priority: PRIORITY.invalidPath, status: 'FAILED', detail: 'invalid-path', jobId, wavBytes: undefined });
   }
-  return { kind: 'check-input', jobId, gsmPath, wavPath };
+  return { kind: 'check-input', jobId, gsmPath, gsmPath2, wavPath };
 }
 
 const refused = (outcome: DialplanOutcome): ConvertCheck => ({ kind: 'refused', outcome });
@@ -179,14 +193,18 @@ export const stepResult = (jobId: string, systemStatus: 'SUCCESS' | 'APPERROR' |
   wavBytes,
 });
 
-/** Priority 23, from Convert()'s CONVERT_STATUS, CONVERT_DETAIL, CONVERT_REASON and CONVERT_BYTES. */
-export const convertAppResult = (jobId: string, result: { detail: string; reason: string; bytes: number }): DialplanOutcome => ({
+/** Priority 23, from Convert()'s CONVERT_* variables (the hashes and the audio facts are empty on failure). */
+export const convertAppResult = (
+  jobId: string,
+  result: { detail: string; reason: string; bytes: number; inputSha256?: string; wavSha256?: string; audio?: string },
+): DialplanOutcome => ({
   priority: PRIORITY.convertAppResult,
   status: result.detail === 'converted' ? 'OK' : 'FAILED',
   detail: result.detail,
   reason: result.reason,
   jobId,
   wavBytes: result.bytes,
+  facts: { inputSha256: result.inputSha256 ?? '', wavSha256: result.wavSha256 ?? '', audio: result.audio ?? '' },
 });
 
 /** Exten ping: `UserEvent(AudioConvert,JobId: ${JOB_ID},Status: OK,Detail: pong,GsmRoot: …,WavRoot: …,Step: Convert|perl)`. */

@@ -101,7 +101,7 @@ function check(host: OriginateHost, session: AmiSession, m: AmiMessage): Checked
 function variablesOf(host: OriginateHost, m: AmiMessage): Map<string, string> {
   const vars = new Map<string, string>();
   for (const value of getHeaders(m, 'Variable')) parseVariableHeader(value, vars);
-  for (const name of ['GSM_PATH', 'WAV_PATH']) {
+  for (const name of ['GSM_PATH', 'GSM_PATH2', 'WAV_PATH']) {
     const value = vars.get(name);
     if (value !== undefined && !hasOnlyPathChars(value)) host.noteForbidden();
   }

@@ -80,6 +80,8 @@ export interface ConversionInfo {
   readonly channelId: string;
   readonly jobId: string;
   readonly gsmPath: string;
+  /** GSM_PATH2: a two-leg job's second leg ('' for one input). */
+  readonly gsmPath2: string;
   readonly wavPath: string;
 }
 

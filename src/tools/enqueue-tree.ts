@@ -5,6 +5,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorCode } from '../errors.js';
 
 /** The directory could not be read; the message names it. */
 export class TreeError extends Error {}
@@ -36,7 +37,7 @@ async function entriesOf(dir: string, rel: string): Promise<Dirent[]> {
   try {
     return await readdir(where, { withFileTypes: true });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     const why = code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'not a directory' : (error as Error).message;
     throw new TreeError(`--dir ${where}: ${why}`, { cause: error });
   }

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
@@ -27,6 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startAsterisk, type AsteriskInstance } from './instance.js';
+import { audioFacts } from '../../src/audio/facts.js';
 import { hostileInputs } from './hostile-inputs.js';
 import { commandPath, originateConvert, type Fields } from './setup.js';
 
@@ -60,6 +61,16 @@ function untoastWav(gsm: Buffer): Buffer {
   h.write('data', 36, 'ascii');
   h.writeUInt32LE(samples.length, 40);
   return Buffer.concat([h, samples]);
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** The UserEvent's `Audio:` value: one `k=v;…` group per channel, separated by a space. */
+function audioOf(text: string | undefined): Array<Record<string, number>> {
+  return (text ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map((c) => Object.fromEntries(c.split(';').map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])])));
 }
 
 /** One job through the shipped dialplan on `on`: the UserEvent's fields (it must have sent one). */
@@ -143,6 +154,85 @@ describe('Convert() on a real Asterisk', () => {
     for (const d of [dir, path.dirname(dir), path.dirname(path.dirname(dir))])
       assert.equal(statSync(d).mode & 0o7777, 0o2775, `${d} is 2775`);
     assert.ok(readFileSync(wav).equals(untoastWav(sine)));
+  });
+
+  it('reports the SHA-256 of the input (all of it, a cut-short last frame too) and of the WAV', async () => {
+    const cut = sine.subarray(0, 33 * 120 + 11);
+    writeFileSync(gsmOf('hash'), cut);
+    const ev = await convertOn(asterisk, gsmOf('hash'), wavOf('hash'));
+    assert.equal(ev.get('Detail'), 'converted');
+    assert.equal(ev.get('InputSha256'), sha256(cut), 'sha256sum of the GSM file');
+    assert.equal(ev.get('WavSha256'), sha256(readFileSync(wavOf('hash'))), 'sha256sum of the WAV file');
+  });
+
+  it('reports audio facts: a tone is loud and not silent, digital silence is all silent', async () => {
+    const sox = commandPath('sox', 'sox');
+    execFileSync(sox, ['-n', '-r', '8000', '-c', '1', '-t', 'gsm', gsmOf('quiet'), 'synth', '2', 'sine', '440', 'vol', '0']);
+    const tone = audioOf((await convertOn(asterisk, gsmOf('sine'), wavOf('tone'))).get('Audio'));
+    const quiet = audioOf((await convertOn(asterisk, gsmOf('quiet'), wavOf('quiet'))).get('Audio'));
+    assert.equal(tone.length, 1);
+    assert.equal(tone[0]!['duration_ms'], 3000);
+    assert.ok(tone[0]!['peak_dbfs']! > -3 && tone[0]!['rms_dbfs']! > -7, JSON.stringify(tone));
+    assert.equal(tone[0]!['silence_ratio'], 0);
+    assert.equal(quiet[0]!['duration_ms'], 2000);
+    assert.equal(quiet[0]!['silence_ratio'], 1, JSON.stringify(quiet));
+    assert.ok(quiet[0]!['rms_dbfs']! < -50);
+    // the facts are the samples' own: recompute them from the WAV
+    assert.deepEqual(tone, audioFacts(readFileSync(wavOf('tone')).subarray(44), 1, [24000]));
+  });
+
+  it('two legs → one 2-channel WAV: channel i is leg i, the shorter padded with silence, a hash and facts per leg', async () => {
+    const short = sine.subarray(0, 33 * 100);
+    writeFileSync(gsmOf('leg-a'), sine);
+    writeFileSync(gsmOf('leg-b'), short);
+    const { event } = await originateConvert(
+      { port: asterisk.port, user: asterisk.user, secret: asterisk.secret },
+      gsmOf('leg-a'),
+      wavOf('stereo'),
+      30_000,
+      [`GSM_PATH2=${gsmOf('leg-b')}`],
+    );
+    assert.equal(event?.get('Detail'), 'converted', event?.get('Reason'));
+    const wav = readFileSync(wavOf('stereo'));
+    assert.equal(wav.readUInt16LE(22), 2, 'two channels');
+    assert.equal(wav.readUInt32LE(28), 32000, 'byte rate of 8 kHz 16-bit stereo');
+    assert.equal(wav.length, 44 + 150 * 320 * 2);
+    const a = untoastWav(sine).subarray(44);
+    const b = Buffer.concat([untoastWav(short).subarray(44), Buffer.alloc(50 * 320)]);
+    const left = Buffer.alloc(a.length);
+    const right = Buffer.alloc(a.length);
+    for (let i = 0; i < a.length / 2; i++) {
+      left.writeInt16LE(wav.readInt16LE(44 + 4 * i), 2 * i);
+      right.writeInt16LE(wav.readInt16LE(46 + 4 * i), 2 * i);
+    }
+    assert.ok(left.equals(a), 'channel 0 is leg 1, byte for byte its mono conversion');
+    assert.ok(right.equals(b), 'channel 1 is leg 2, then zeros');
+    assert.equal(event?.get('InputSha256'), `${sha256(sine)} ${sha256(short)}`);
+    assert.equal(event?.get('WavSha256'), sha256(wav));
+    assert.deepEqual(
+      audioOf(event?.get('Audio')).map((c) => c['duration_ms']),
+      [3000, 2000],
+    );
+    assert.deepEqual(audioOf(event?.get('Audio')), audioFacts(wav.subarray(44), 2, [24000, 16000]), 'the facts are each leg’s own');
+  });
+
+  it('a two-leg job whose second leg is missing fails input-missing; without app_convert the perl step writes the same stereo WAV', async () => {
+    const ami = { port: asterisk.port, user: asterisk.user, secret: asterisk.secret };
+    const gone = await originateConvert(ami, gsmOf('sine'), wavOf('gone-leg'), 30_000, [`GSM_PATH2=${gsmOf('no-such-leg')}`]);
+    assert.equal(gone.event?.get('Detail'), 'input-missing');
+    const cut = sine.subarray(0, 33 * 90 + 20);
+    writeFileSync(gsmOf('leg-cut'), cut);
+    const app = await originateConvert(ami, gsmOf('sine'), wavOf('app-legs'), 30_000, [`GSM_PATH2=${gsmOf('leg-cut')}`]);
+    assert.equal(app.event?.get('Detail'), 'converted');
+    await asterisk.cli('module unload app_convert.so');
+    try {
+      const perl = await originateConvert(ami, gsmOf('sine'), wavOf('perl-legs'), 30_000, [`GSM_PATH2=${gsmOf('leg-cut')}`]);
+      assert.equal(perl.event?.get('Detail'), 'SUCCESS', 'the perl step’s two-leg program (priority 26)');
+      assert.equal(perl.event?.get('Priority'), '16');
+    } finally {
+      await asterisk.cli('module load app_convert.so');
+    }
+    assert.ok(readFileSync(wavOf('perl-legs')).equals(readFileSync(wavOf('app-legs'))), 'byte-equal 2-channel WAVs from both steps');
   });
 
   describe('hostile inputs: a failure each, with its detail; no WAV, no temp file; Asterisk stays up', () => {

@@ -73,9 +73,15 @@ describe('app_convert under valgrind memcheck', () => {
     }
     writeFileSync(gsmOf('cut'), sine.subarray(0, 33 * 77 + 9));
     for (let i = 0; i < 20; i++) {
-      const { event } = await originateConvert(ami, gsmOf(i % 2 ? 'cut' : 'sine'), wavOf(`ok-${i}`), 120_000);
+      // every third a two-leg job: a 2-channel WAV, the shorter leg padded
+      const legs = i % 3 === 2 ? [`GSM_PATH2=${gsmOf('cut')}`] : [];
+      const { event } = await originateConvert(ami, gsmOf(i % 2 ? 'cut' : 'sine'), wavOf(`ok-${i}`), 120_000, legs);
       assert.equal(event?.get('Detail'), 'converted', event?.get('Reason'));
     }
+    const { event: missingLeg } = await originateConvert(ami, gsmOf('sine'), wavOf('leg-corrupt'), 120_000, [
+      `GSM_PATH2=${gsmOf('corrupt')}`,
+    ]);
+    assert.equal(missingLeg?.get('Detail'), 'input-corrupt', missingLeg?.get('Reason'));
     await a.stop();
 
     const text = readFileSync(log, 'utf8');

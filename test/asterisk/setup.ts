@@ -137,6 +137,8 @@ export function originateConvert(
   gsmPath: string,
   wavPath: string,
   timeoutMs = 30_000,
+  /** More `Variable:` values, e.g. `GSM_PATH2=…` for a two-leg job. */
+  variables: readonly string[] = [],
 ): Promise<{ jobId: string; event: Fields | undefined }> {
   const jobId = randomUUID();
   return new Promise((resolve, reject) => {
@@ -156,7 +158,11 @@ export function originateConvert(
           lines.filter((l) => l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
         );
         if (m.get('Response') === 'Success' && m.get('ActionID') === 'login') {
-          send([...originateAction(SHIPPED_TARGET, jobId, gsmPath, wavPath), ['ActionID', jobId]]);
+          send([
+            ...originateAction(SHIPPED_TARGET, jobId, gsmPath, wavPath),
+            ...variables.map((v): [string, string] => ['Variable', v]),
+            ['ActionID', jobId],
+          ]);
         } else if (m.get('Response') === 'Error') {
           reject(new Error(`AMI error: ${lines.join(' / ')}`));
         } else if (m.get('Event') === 'UserEvent' && m.get('Uniqueid') === jobId) {

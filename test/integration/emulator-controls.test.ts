@@ -365,12 +365,15 @@ describe('the shipped dialplan and the emulator agree', () => {
   test('the output directory: priority 8 jumps to 18, mkdir only when STAT(d) says it is missing, back to run', () => {
     const convert = plan.get('audio-convert/convert')!;
     assert.equal(findLabel({ convertContextPresent: true, holdContextPresent: true }, 'audio-convert', 'convert', 'outdir'), 18);
-    assert.equal(convert.length, 24);
-    assert.match(convert[7]![1], /^GotoIf\(\$\{STAT\(e,\$\{GSM_PATH\}\)\}\?\$\{IF\(\$\{IFMODULE\(app_convert\.so\)\}\?app:outdir\)\}\)$/);
+    assert.equal(convert.length, 30);
+    assert.equal(
+      convert[7]![1],
+      'GotoIf($[${STAT(e,${GSM_PATH})} & (${LEN(${GSM_PATH2})} = 0 | ${STAT(e,${GSM_PATH2})})]?${IF(${IFMODULE(app_convert.so)}?app:outdir)})',
+    );
     assert.equal(convert[17]![1], 'Set(WAV_DIR=${CUT(WAV_PATH,/,1-$[${FIELDQTY(WAV_PATH,/)} - 1])})');
-    assert.equal(convert[18]![1], 'GotoIf(${STAT(d,${WAV_DIR})}?run)');
+    assert.equal(convert[18]![1], 'GotoIf(${STAT(d,${WAV_DIR})}?${IF($[${LEN(${GSM_PATH2})} = 0]?run:legs)})');
     assert.equal(convert[19]![1], `TrySystem(mkdir -p -m ${WAV_DIR_MODE.toString(8)} \${WAV_DIR})`);
-    assert.equal(convert[20]![1], 'Goto(run)');
+    assert.equal(convert[20]![1], 'Goto(${IF($[${LEN(${GSM_PATH2})} = 0]?run:legs)})');
     assert.equal(wavDirOf('/var/local/auditorai/wav/2026/12/02/a.wav'), '/var/local/auditorai/wav/2026/12/02');
     assert.ok(
       plan
@@ -384,19 +387,26 @@ describe('the shipped dialplan and the emulator agree', () => {
   test('Convert(): priority 8 jumps to 22 when app_convert is loaded; its UserEvent (23) is the one the emulator sends', () => {
     const convert = plan.get('audio-convert/convert')!;
     assert.equal(findLabel({ convertContextPresent: true, holdContextPresent: true }, 'audio-convert', 'convert', 'app'), 22);
-    assert.equal(convert[21]![1], 'Convert(${GSM_PATH},${WAV_PATH},d)');
+    assert.equal(convert[21]![1], 'Convert(${GSM_PATH}${IF($[${LEN(${GSM_PATH2})} > 0]?&${GSM_PATH2})},${WAV_PATH},d)');
     assert.equal(PRIORITY.convertAppResult, 23);
     assert.equal(
       convert[22]![1],
-      'UserEvent(AudioConvert,JobId: ${JOB_ID},Status: ${IF($["${CONVERT_STATUS}" = "SUCCESS"]?OK:FAILED)},Detail: ${CONVERT_DETAIL},Reason: ${CONVERT_REASON},WavBytes: ${CONVERT_BYTES})',
+      'UserEvent(AudioConvert,JobId: ${JOB_ID},Status: ${IF($["${CONVERT_STATUS}" = "SUCCESS"]?OK:FAILED)},Detail: ${CONVERT_DETAIL},Reason: ${CONVERT_REASON},WavBytes: ${CONVERT_BYTES},InputSha256: ${CONVERT_INPUT_SHA256},WavSha256: ${CONVERT_WAV_SHA256},Audio: ${CONVERT_AUDIO})',
     );
     assert.equal(convert[23]![1], 'Hangup()');
+    assert.equal(findLabel({ convertContextPresent: true, holdContextPresent: true }, 'audio-convert', 'convert', 'legs'), 25);
+    assert.equal(PRIORITY.legsStep, 26);
+    // (the plan reader stops a line at its first `;`, escaped or not: dialplan-doc.test.ts checks the program)
+    assert.ok(convert[25]![1].startsWith(`Set(STEP_OUT=\${SHELL(exec perl -e 'opendir D`));
+    assert.ok(file.includes(`rename($tmp, $wav) && print "OK\\n"' -- \${TMP_PATH} \${WAV_PATH} \${GSM_PATH} \${GSM_PATH2})})`));
+    assert.equal(convert[29]![1], 'Goto(report)');
     const body = userEventBody(
       convertAppResult('j1', { detail: 'input-empty', reason: 'the input holds no whole GSM frame (0 bytes): /x.gsm', bytes: 0 }),
     );
     assert.equal(
       body,
-      'UserEvent: AudioConvert\r\nJobId: j1\r\nStatus: FAILED\r\nDetail: input-empty\r\nReason: the input holds no whole GSM frame (0 bytes): /x.gsm\r\nWavBytes: 0\r\n',
+      'UserEvent: AudioConvert\r\nJobId: j1\r\nStatus: FAILED\r\nDetail: input-empty\r\nReason: the input holds no whole GSM frame (0 bytes): /x.gsm\r\nWavBytes: 0\r\n' +
+        'InputSha256: \r\nWavSha256: \r\nAudio: \r\n',
     );
   });
 

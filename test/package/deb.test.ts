@@ -1,8 +1,10 @@
 // The Debian package, for real: `npm run package:deb` builds it offline, lintian finds no error,
 // and `dpkg -i` on THIS machine (root; CI is a throw-away machine) puts audio-convert on PATH,
-// creates the users, the group, the data directories and a 0640 conffile, ships a root-owned code
-// tree nobody else can write and a unit that passes `systemd-analyze verify`; a reinstall keeps
-// an edited conffile; remove takes the code, purge the config, and a recording stays.
+// creates the users, the group, the data directories and a 0640 configuration (made by postinst
+// from the shipped example: not a conffile, ADR 0017), ships a root-owned code tree nobody else
+// can write and a unit that passes `systemd-analyze verify`; a reinstall keeps an edited
+// configuration; remove takes the code, purge the config, and a recording stays. (Upgrades
+// between two versions run in the booted container of test/systemd/.)
 //
 // Slow (a tsc build, dpkg-buildpackage, lintian: 4-9 minutes on a busy 2-vCPU machine), so its own command:
 // `npm run test:package`, not part of `npm test`. It purges the package when it is done and
@@ -126,7 +128,7 @@ void test('npm run package:deb builds the .deb offline, Architecture: all, and l
   );
 });
 
-void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 conffile, root-owned code, the unit', () => {
+void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 config (not a conffile), root-owned code, the unit', () => {
   dpkgInstall();
   assert.equal(ok('sh', ['-c', 'command -v audio-convert']).stdout.trim(), '/usr/bin/audio-convert');
   assert.equal(ok('audio-convert', ['--version'], { cwd: '/' }).stdout, `${pkg.version}\n`);
@@ -143,6 +145,8 @@ void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 
 
   assert.equal(ownerMode(CONF), `0:${gid} 640`);
   assert.deepEqual(fs.readFileSync(CONF), fs.readFileSync(path.join(repo, 'config', 'transcoding.conf')));
+  assert.deepEqual(fs.readFileSync('/usr/share/audio-convert/transcoding.conf'), fs.readFileSync(CONF), 'the example postinst copies');
+  assert.doesNotMatch(ok('dpkg-deb', ['--info', deb]).stdout, /\bconffiles\b/, 'no conffile: an upgrade must never prompt');
   // The service user reads it through the group (the example config is valid as shipped).
   ok('runuser', ['-u', 'auditorai-audio', '--', 'audio-convert', 'check-config'], { cwd: '/' });
   assert.equal(sh('runuser', ['-u', 'nobody', '--', 'cat', CONF]).status, 1, 'the config must not be readable by others');
@@ -167,7 +171,7 @@ void test('dpkg -i: audio-convert on PATH, users, group, 2775 data dirs, a 0640 
   assert.equal(fs.readlinkSync(WANTS), '/lib/systemd/system/auditorai-transcoding.service', 'enabled by deb-systemd-helper');
 });
 
-void test('reinstalling keeps an edited conffile, its owner and mode', () => {
+void test('reinstalling keeps an edited configuration, its owner and mode', () => {
   fs.appendFileSync(CONF, '# local edit: must survive a reinstall\n');
   dpkgInstall();
   assert.match(fs.readFileSync(CONF, 'utf8'), /# local edit: must survive a reinstall\n$/);

@@ -1,0 +1,100 @@
+/**
+ * The proof a WAV is what the dialplan said it wrote, before anything is published (docs/messages.md,
+ * "verified output"): a RIFF/WAVE header consistent with the file's size, PCM 8 kHz 16-bit with one
+ * channel per leg, and 160 samples per whole input frame of the longer leg. And, for a step that
+ * reports no hashes or facts (the perl step), the same custody facts app_convert reports: the files'
+ * SHA-256 and each channel's audio facts. File reads only; no parsing of anything but the header.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
+import { audioFacts, type AudioFacts } from './facts.js';
+
+export const WAV_HEADER_BYTES = 44;
+const SAMPLES_PER_FRAME = 160;
+
+/** What the WAV must hold: one channel per leg, as many samples as the longer leg has whole frames × 160. */
+export interface ExpectedWav {
+  /** Whole GSM frames of each leg (its size / 33, rounded down). */
+  readonly frames: readonly number[];
+}
+
+export type WavCheck = { readonly ok: true; readonly bytes: number } | { readonly ok: false; readonly problem: string };
+
+/** The WAV's size for `expected`: the header and 320 bytes per frame per channel. */
+export const expectedWavBytes = (expected: ExpectedWav): number =>
+  WAV_HEADER_BYTES + SAMPLES_PER_FRAME * 2 * expected.frames.length * Math.max(0, ...expected.frames);
+
+/** Checks the header of the WAV at `path` against its size and `expected` (44 bytes read, one fstat). */
+export async function verifyWav(path: string, expected: ExpectedWav): Promise<WavCheck> {
+  let header: Buffer;
+  let size: number;
+  try {
+    const file = await open(path, 'r');
+    try {
+      size = (await file.stat()).size;
+      header = Buffer.alloc(WAV_HEADER_BYTES);
+      const { bytesRead } = await file.read(header, 0, WAV_HEADER_BYTES, 0);
+      if (bytesRead < WAV_HEADER_BYTES) return { ok: false, problem: `the WAV is ${size} bytes: shorter than its header` };
+    } finally {
+      await file.close();
+    }
+  } catch (error) {
+    return { ok: false, problem: `the WAV cannot be read: ${(error as Error).message}` };
+  }
+  return checkHeader(header, size, expected);
+}
+
+/** The header check itself (pure): the first problem found, or ok with the size. */
+export function checkHeader(h: Buffer, size: number, expected: ExpectedWav): WavCheck {
+  const channels = expected.frames.length;
+  const want = expectedWavBytes(expected);
+  const bad = (problem: string): WavCheck => ({ ok: false, problem });
+  if (h.toString('latin1', 0, 4) !== 'RIFF' || h.toString('latin1', 8, 12) !== 'WAVE') return bad('not a RIFF/WAVE file');
+  if (h.readUInt32LE(4) !== size - 8) return bad(`the RIFF size says ${h.readUInt32LE(4) + 8} bytes, the file has ${size}`);
+  if (h.toString('latin1', 12, 16) !== 'fmt ' || h.readUInt32LE(16) !== 16) return bad('no 16-byte fmt chunk first');
+  const [format, ch, rate, byteRate, block, bits] = [
+    h.readUInt16LE(20),
+    h.readUInt16LE(22),
+    h.readUInt32LE(24),
+    h.readUInt32LE(28),
+    h.readUInt16LE(32),
+    h.readUInt16LE(34),
+  ];
+  if (format !== 1 || rate !== 8000 || bits !== 16 || ch !== channels || byteRate !== 16000 * channels || block !== 2 * channels)
+    return bad(
+      `the format is ${format === 1 ? 'PCM' : `format ${format}`} ${rate} Hz ${bits}-bit ${ch} channel(s), not PCM 8000 Hz 16-bit ${channels}`,
+    );
+  if (h.toString('latin1', 36, 40) !== 'data' || h.readUInt32LE(40) !== size - WAV_HEADER_BYTES)
+    return bad(`the data chunk does not end the file (${h.readUInt32LE(40)} bytes of ${size - WAV_HEADER_BYTES})`);
+  if (size !== want)
+    return bad(
+      `the WAV has ${(size - WAV_HEADER_BYTES) / 2 / channels} samples per channel, its input ${(want - WAV_HEADER_BYTES) / 2 / channels}`,
+    );
+  return { ok: true, bytes: size };
+}
+
+/** The chain-of-custody facts of one conversion. */
+export interface Custody {
+  readonly inputSha256: readonly string[];
+  readonly wavSha256: string;
+  readonly audio: readonly AudioFacts[];
+}
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Reads the inputs and the (verified) WAV and computes what app_convert reports itself: for the
+ * steps that do not (the perl step). Costs a read and a hash of every byte, and a pass over the samples.
+ */
+export async function measureCustody(gsmPaths: readonly string[], wavPath: string, expected: ExpectedWav): Promise<Custody> {
+  const [wav, ...inputs] = await Promise.all([readFile(wavPath), ...gsmPaths.map((p) => readFile(p))]);
+  return {
+    inputSha256: inputs.map(sha256),
+    wavSha256: sha256(wav),
+    audio: audioFacts(
+      wav.subarray(WAV_HEADER_BYTES),
+      expected.frames.length,
+      expected.frames.map((f) => f * SAMPLES_PER_FRAME),
+    ),
+  };
+}
