@@ -5,25 +5,152 @@
  * State: idle → connecting ⇄ open → closing → closed. `connecting` covers the TCP connect, the
  * login and the wait before a retry. The login is a small synchronous handshake (not awaited
  * promises) so that `connected` is emitted before the events Asterisk sends right after it.
+ *
+ * Read top to bottom: the options, events and states; the client; the ActionID → pending map;
+ * one socket's record (open, name why it closed, close politely); the outage log and pacing.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
 import { errorText } from '../errors.js';
-import { AmiActionTimeoutError, AmiAuthError, AmiConnectionError, AmiProtocolError, AmiSerializeError } from './errors.js';
-import { AMI_CLIENT_DEFAULTS, AmiClientStateError, silentLogger } from './client-types.js';
-import type { ActionOptions, AmiClientEvents, AmiClientOptions, AmiClientState, AmiLogger, DisconnectReason } from './client-types.js';
-import { closeReason, endSocket, openConn, writeCorked, type Conn, type ConnHandlers } from './connection.js';
+import { expBackoff, type BackoffOptions } from '../util/backoff.js';
+import {
+  AmiActionTimeoutError,
+  AmiAuthError,
+  AmiClientStateError,
+  AmiConnectionError,
+  AmiProtocolError,
+  AmiSerializeError,
+} from './errors.js';
 import { firstLoginStep, nextLoginStep, type LoginPhase, type LoginStep } from './login.js';
-import { Outage } from './outage.js';
-import { getHeader, type AmiMessage, type AmiPair } from './protocol.js';
-import { serialize } from './serialize.js';
+import { AmiParser, getHeader, serialize, type AmiMessage, type AmiPair } from './protocol.js';
 
-export * from './client-types.js';
+// ---- Options, events, states ----
+
+export type AmiClientState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+
+/** Why a connection (or an attempt) ended. */
+export type DisconnectReason =
+  | 'connect-failed'
+  | 'connect-timeout'
+  | 'login-timeout'
+  | 'login-failed'
+  | 'auth-failed'
+  | 'peer-closed'
+  | 'socket-error'
+  | 'protocol-error'
+  | 'ping-timeout'
+  | 'shutdown'
+  | 'closed';
+
+/** Syslog-level logger; the client never passes the secret to it. */
+export interface AmiLogger {
+  debug(msg: string, meta?: object): void;
+  info(msg: string, meta?: object): void;
+  warning(msg: string, meta?: object): void;
+  error(msg: string, meta?: object): void;
+  crit(msg: string, meta?: object): void;
+}
+
+const noop = (): void => undefined;
+/** The default: logs nothing. */
+export const silentLogger: AmiLogger = { debug: noop, info: noop, warning: noop, error: noop, crit: noop };
+
+export interface AmiClientOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly secret: string;
+  /** 'md5': Challenge, then Login with Key = md5(challenge + secret). Default 'plain'. */
+  readonly authType?: 'plain' | 'md5';
+  /** Connect with node:tls using these options when set. */
+  readonly tls?: tls.ConnectionOptions | undefined;
+  /** Login `Events:` value. Default 'call,user,system'. */
+  readonly events?: string;
+  /** Default deadline of an action. Default 10000. */
+  readonly actionTimeoutMs?: number;
+  /** Pause between a Pong and the next Ping; 0 disables pings. Default 5000. */
+  readonly pingIntervalMs?: number;
+  /** A Ping unanswered this long means a silent peer: the socket is reset. Default 5000. */
+  readonly pingTimeoutMs?: number;
+  /** From the TCP/TLS connect until the banner. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /** Between reconnect attempts. Default { baseMs: 200, capMs: 15000 }. */
+  readonly backoff?: BackoffOptions;
+  /** After a refused login (nothing changes until a person fixes it). Default { baseMs: 5000, capMs: 60000 }. */
+  readonly authBackoff?: BackoffOptions;
+  readonly logger?: AmiLogger | undefined;
+  /** Jitter source in [0, 1). Default Math.random. */
+  readonly random?: () => number;
+  /**
+   * Only these events reach 'event' listeners (FullyBooted and Shutdown are always kept: the
+   * client needs them); the rest are read but never turned into messages. Default: every event.
+   * The bridge follows 3 of the 14 events a job produces; skipping the others halves the parsing
+   * and its garbage (docs/benchmarks.md).
+   */
+  readonly keepEvents?: readonly string[] | undefined;
+}
+
+/** The options AmiClient fills in when they are not given (each documented on AmiClientOptions). */
+export const AMI_CLIENT_DEFAULTS = {
+  authType: 'plain',
+  events: 'call,user,system',
+  actionTimeoutMs: 10_000,
+  pingIntervalMs: 5000,
+  pingTimeoutMs: 5000,
+  connectTimeoutMs: 5000,
+  backoff: { baseMs: 200, capMs: 15_000 },
+  authBackoff: { baseMs: 5000, capMs: 60_000 },
+  random: Math.random,
+} as const satisfies Required<Omit<AmiClientOptions, 'host' | 'port' | 'username' | 'secret' | 'tls' | 'logger' | 'keepEvents'>>;
+
+export interface DisconnectInfo {
+  readonly reason: DisconnectReason;
+  readonly error?: Error;
+}
+
+export interface ReconnectInfo {
+  /** Failed attempts since the last successful login (1 for the first retry). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly reason: DisconnectReason;
+}
+
+/** Events of AmiClient. Nothing is emitted as 'error': a client never crashes its process. */
+export interface AmiClientEvents {
+  /** Logged in; actions may be sent. */
+  connected: [];
+  /** A logged-in session ended; every pending action has already been rejected. */
+  disconnected: [info: DisconnectInfo];
+  /** The next attempt is scheduled after `delayMs`. */
+  reconnecting: [info: ReconnectInfo];
+  /** Asterisk answered "Authentication failed"; retrying continues with the slow authBackoff. */
+  authFailed: [error: AmiAuthError];
+  fullyBooted: [event: AmiMessage];
+  /** Asterisk is stopping or restarting; the socket closes next. */
+  shutdown: [event: AmiMessage];
+  /** Every message with an `Event:` header, including those carrying an ActionID (OriginateResponse). */
+  event: [event: AmiMessage];
+  /** close() finished. */
+  closed: [];
+}
+
+export interface ActionOptions {
+  /** Deadline for the Response. Default: the client's actionTimeoutMs. */
+  readonly timeoutMs?: number;
+  /**
+   * The ActionID to use, for callers that must register it before the action is written (events
+   * may arrive before the Response). Must be unique: a pending one is refused. Default: a fresh UUID.
+   */
+  readonly actionId?: string;
+}
+
+// ---- The client ----
 
 const LOGOFF_TIMEOUT_MS = 1000;
 /** The events the client itself follows, whatever its `keepEvents`. */
 export const CLIENT_EVENTS: readonly string[] = ['FullyBooted', 'Shutdown'];
-const noop = (): void => undefined;
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 export class AmiClient extends EventEmitter<AmiClientEvents> {
@@ -355,5 +482,153 @@ export class PendingMap<T> {
       clearTimeout(entry.timer);
       entry.deferred.reject(makeError());
     }
+  }
+}
+
+// ---- One socket ----
+// One AMI socket's bookkeeping for AmiClient: the connection record, opening it (TCP or TLS,
+// Nagle off: actions are small and latency matters), naming why it closed, closing it politely.
+
+const CLOSE_GRACE_MS = 1000;
+
+/** One TCP connection and its login progress. */
+export interface Conn {
+  readonly socket: net.Socket;
+  readonly parser: AmiParser;
+  phase: 'banner' | LoginPhase | 'open';
+  handshakeId: string;
+  timer: NodeJS.Timeout | undefined;
+  error: Error | undefined;
+  sawShutdown: boolean;
+  closing: boolean;
+  /** The socket is corked until the end of this turn of the event loop (see writeCorked). */
+  corked: boolean;
+}
+
+/** What the client does with a connection's bytes and its end. */
+export interface ConnHandlers {
+  onData(conn: Conn, chunk: Buffer): void;
+  /** Once, however the socket ended; `conn.error` holds the socket's first error, if any. */
+  onClose(conn: Conn): void;
+}
+
+/**
+ * Opens a socket (TLS when `tlsOptions` is set) with a fresh parser (keeping only `keepEvents`,
+ * when set), wired to `handlers` before any byte can arrive.
+ */
+export function openConn(
+  where: { host: string; port: number; tlsOptions: tls.ConnectionOptions | undefined; keepEvents: ReadonlySet<string> | undefined },
+  handlers: ConnHandlers,
+): Conn {
+  const { host, port, tlsOptions, keepEvents } = where;
+  const socket = tlsOptions ? tls.connect({ ...tlsOptions, host, port }) : net.connect({ host, port });
+  socket.setNoDelay(true);
+  const conn: Conn = {
+    socket,
+    parser: new AmiParser({ expectBanner: true, keepEvents }),
+    phase: 'banner',
+    handshakeId: '',
+    timer: undefined,
+    error: undefined,
+    sawShutdown: false,
+    closing: false,
+    corked: false,
+  };
+  socket.on('data', (chunk: Buffer) => handlers.onData(conn, chunk));
+  socket.on('error', (err) => {
+    conn.error ??= err;
+  });
+  socket.on('close', () => handlers.onClose(conn));
+  return conn;
+}
+
+/** Why a socket that closed by itself closed, from what was seen on it. */
+export function closeReason(conn: Conn): DisconnectReason {
+  if (conn.closing) return 'closed';
+  if (conn.phase === 'banner') return 'connect-failed';
+  if (conn.sawShutdown) return 'shutdown';
+  return conn.error === undefined ? 'peer-closed' : 'socket-error';
+}
+
+/** Half-closes and waits for the peer to close, at most `graceMs`; then destroys. */
+export function endSocket(socket: net.Socket, graceMs = CLOSE_GRACE_MS): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, graceMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.end();
+  });
+}
+
+/**
+ * Writes through a cork that opens on the first write of a turn and closes at setImmediate: the
+ * actions of every job started in one turn of the event loop leave in one writev, not one
+ * syscall each (under load several Originates share one; docs/benchmarks.md). end() flushes a cork.
+ */
+export function writeCorked(conn: Conn, wire: string): void {
+  if (!conn.corked) {
+    conn.corked = true;
+    conn.socket.cork();
+    setImmediate(() => {
+      conn.corked = false;
+      conn.socket.uncork();
+    });
+  }
+  conn.socket.write(wire);
+}
+
+// ---- Outages ----
+// One AMI outage at a time: how many attempts it took, since when, and how long to wait before
+// the next one. It logs the first failure of an outage at warning and the rest at debug, so a
+// long outage is one line, not one per retry. No timers: the client schedules.
+
+export interface OutagePacing {
+  /** Between reconnect attempts. */
+  readonly backoff: BackoffOptions;
+  /** After a refused login (nothing changes until a person fixes it). */
+  readonly authBackoff: BackoffOptions;
+  /** Jitter source in [0, 1). */
+  readonly random: () => number;
+}
+
+export class Outage {
+  /** Attempts since the last successful login. */
+  private attempts = 0;
+  private since: number | undefined;
+  /** The last failure was a refused login: wait with the slow authBackoff. */
+  authFailing = false;
+
+  constructor(
+    private readonly pacing: OutagePacing,
+    private readonly log: AmiLogger,
+    private readonly peer: string,
+  ) {}
+
+  /** Counts a failed or lost connection and returns the delay before the next attempt. */
+  next(reason: DisconnectReason, error: Error | undefined): { attempt: number; delayMs: number } {
+    const { backoff, authBackoff, random } = this.pacing;
+    const delayMs = expBackoff(this.attempts, this.authFailing ? authBackoff : backoff, random);
+    this.attempts++;
+    const meta = { reason, error: error?.message, attempt: this.attempts, delay_ms: delayMs };
+    if (this.since === undefined) {
+      this.since = Date.now();
+      this.log.warning(`AMI connection to ${this.peer} unavailable; reconnecting`, meta);
+    } else this.log.debug('AMI reconnect attempt failed', meta);
+    return { attempt: this.attempts, delayMs };
+  }
+
+  /** Logged in: logs the connection (or its restoration, with how long the outage lasted) and resets. */
+  ended(meta: Record<string, unknown>): void {
+    if (this.since === undefined) this.log.info('AMI connected', meta);
+    else this.log.info('AMI connection restored', { ...meta, duration_ms: Date.now() - this.since, attempts: this.attempts });
+    this.attempts = 0;
+    this.authFailing = false;
+    this.since = undefined;
   }
 }

@@ -54,3 +54,12 @@ export class AmiSerializeError extends Error {
     this.name = 'AmiSerializeError';
   }
 }
+
+/** A method called in a state that does not allow it (e.g. start() twice). */
+export class AmiClientStateError extends Error {
+  readonly code = 'AMI_STATE' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'AmiClientStateError';
+  }
+}

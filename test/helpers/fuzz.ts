@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { AmiParser, type AmiFrame, type AmiPair, type ParserOptions } from '../../src/ami/protocol.js';
-import { serialize } from '../../src/ami/serialize.js';
+import { serialize } from '../../src/ami/protocol.js';
 import { AmiProtocolError, AmiSerializeError } from '../../src/ami/errors.js';
 import { Prng } from '../../scripts/chaos/prng.js';
 import { listTranscripts, readTranscript, serverStream } from './transcripts.js';

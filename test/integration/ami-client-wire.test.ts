@@ -9,9 +9,16 @@ import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
-import { AmiActionTimeoutError, AmiClient, AmiClientStateError, type ReconnectInfo } from '../../src/ami/client.js';
+import { AmiClient, type ReconnectInfo } from '../../src/ami/client.js';
 import { AmiParser, getHeader, type AmiMessage } from '../../src/ami/protocol.js';
-import { AmiAuthError, AmiConnectionError, AmiProtocolError, AmiSerializeError } from '../../src/ami/errors.js';
+import {
+  AmiActionTimeoutError,
+  AmiAuthError,
+  AmiClientStateError,
+  AmiConnectionError,
+  AmiProtocolError,
+  AmiSerializeError,
+} from '../../src/ami/errors.js';
 import { clientFor, onConnected, onNth } from '../helpers/ami-client.js';
 
 const BANNER = 'Asterisk Call Manager/11.0.0\r\n';

@@ -1,7 +1,7 @@
 // parseJob on valid input, and what an invalid message's `failed` result may carry.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ASTERISK_MAX_LINE_BYTES } from '../../src/ami/serialize.js';
+import { ASTERISK_MAX_LINE_BYTES } from '../../src/ami/protocol.js';
 import { InvalidMessageError } from '../../src/errors.js';
 import {
   MAX_BODY_BYTES,

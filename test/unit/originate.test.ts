@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { AmiActionTimeoutError, AmiConnectionError, AmiSerializeError } from '../../src/ami/errors.js';
 import { Originator, originateAction, type OriginateOutcome } from '../../src/worker/originate.js';
 import { getHeader, type AmiMessage, type AmiPair } from '../../src/ami/protocol.js';
-import { serialize } from '../../src/ami/serialize.js';
+import { serialize } from '../../src/ami/protocol.js';
 import { clientActions, serverMessages } from '../helpers/transcripts.js';
 
 const TARGET = { channel: 'Local/s@audio-convert-hold', context: 'audio-convert', exten: 'convert' };

@@ -14,7 +14,7 @@ import {
   type AmiPair,
   type ParserOptions,
 } from '../../src/ami/protocol.js';
-import { serialize } from '../../src/ami/serialize.js';
+import { serialize } from '../../src/ami/protocol.js';
 import {
   blockBytes,
   clientActions,
