@@ -61,7 +61,7 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const live = brokerNames(config);
   const names = { live, bulk: bulkBrokerNames(live) };
   const events: ServiceEvents = new EventEmitter<ServiceEventMap>();
-  const problems: ReadinessProblems = { deployment: undefined, auth: undefined, topology: undefined };
+  const problems: ReadinessProblems = { deployment: undefined, auth: undefined };
 
   // `intake` is created below: the callbacks that use it only run later.
   const amqp = connectAmqp(config, metrics, logger, {
@@ -92,7 +92,6 @@ export async function start(config: Config, options: StartOptions): Promise<Serv
   const stopping = new AbortController();
   const declaring = declareAtStart(amqp, [names.live, names.bulk], {
     intake,
-    problems,
     log: logger.child({ component: 'amqp' }),
     stop: stopping.signal,
   });
@@ -176,8 +175,6 @@ export interface ReadinessProblems {
   deployment: string | undefined;
   /** AMI refused the login; cleared by the next successful login. */
   auth: string | undefined;
-  /** The topology could not be declared yet; cleared once it is. */
-  topology: string | undefined;
 }
 
 /** Intake on/off → metric, event, log line; a failed consumer close → a log line (intake closes it again). */
@@ -330,12 +327,13 @@ export function followAmqp(
 export async function declareAtStart(
   amqp: Connection,
   lanes: readonly BrokerNames[],
-  s: { intake: Intake; problems: ReadinessProblems; log: Logger; stop: AbortSignal; backoff?: { baseMs: number; capMs: number } },
+  s: { intake: Intake; log: Logger; stop: AbortSignal; backoff?: { baseMs: number; capMs: number } },
 ): Promise<void> {
+  // The last failure's text: a failure like the previous one is not logged again (one line per problem).
+  let last: string | undefined;
   for (let failures = 0; !s.stop.aborted; failures++) {
     try {
       for (const names of lanes) await declareTopology(amqp, names);
-      s.problems.topology = undefined;
       const names = lanes[0]!;
       s.log.info('topology declared', {
         queues: lanes.map((l) => l.queueName).join(','),
@@ -348,11 +346,11 @@ export async function declareAtStart(
     } catch (error) {
       const mismatch = explainDeclareMismatch(error, lanes[0]!.queueName);
       const text = mismatch ?? errorText(error);
-      if (s.problems.topology !== text) {
+      if (last !== text) {
         if (mismatch !== undefined) s.log.crit(mismatch);
         else s.log.warning('cannot declare the queues and the results exchange yet; retrying', { error: text });
       }
-      s.problems.topology = text;
+      last = text;
       await delay(expBackoff(failures, s.backoff ?? { baseMs: 1000, capMs: 30_000 }), undefined, { signal: s.stop, ref: false }).catch(
         () => undefined,
       );
