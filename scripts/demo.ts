@@ -59,6 +59,8 @@ function writeConfig(amiPort: number): string {
       '[Worker]',
       'Concurrency = 4',
       'JobTimeout = 30',
+      // The demo writes its recordings whole just before it queues them: no need to wait for them to settle.
+      'SettleTime = 0',
       `AllowedRoots = ${root}`,
       '[Metrics]',
       'Listen = 127.0.0.1:0',

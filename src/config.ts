@@ -65,6 +65,10 @@ export interface Config {
     readonly retryDelayMs: number;
     readonly retryMaxDelayMs: number;
     readonly drainTimeoutMs: number;
+    /** An input is settled once its mtime is this old; a younger one waits (docs/messages.md, "settled inputs"). */
+    readonly settleTimeMs: number;
+    /** How long a job waits for its inputs to settle before it converts what is there, flagged `unsettled`. */
+    readonly settleMaxMs: number;
     readonly inputExtension: string;
     readonly outputExtension: string;
   };
@@ -255,6 +259,8 @@ function workerSection(r: Reader): Config['worker'] {
     retryDelayMs: r.get('Worker', 'RetryDelay', v.seconds(0, 3600), 5000),
     retryMaxDelayMs: r.get('Worker', 'RetryMaxDelay', v.seconds(0, 86_400), 300_000),
     drainTimeoutMs: r.get('Worker', 'DrainTimeout', v.seconds(0, 3600), 30_000),
+    settleTimeMs: r.get('Worker', 'SettleTime', v.seconds(0, 3600), 2000),
+    settleMaxMs: r.get('Worker', 'SettleMax', v.seconds(0, 86_400), 600_000),
     inputExtension: r.get('Worker', 'InputExtension', v.extension, '.gsm'),
     outputExtension: r.get('Worker', 'OutputExtension', v.extension, '.wav'),
   };

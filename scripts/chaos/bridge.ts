@@ -96,6 +96,8 @@ export function configText(config: BridgeConfig): string {
       RetryDelay: '100ms',
       RetryMaxDelay: '1',
       DrainTimeout: '5',
+      // The chaos run writes each recording whole just before its job.
+      SettleTime: '0',
       AllowedRoots: config.root,
       ...config.worker,
     }),

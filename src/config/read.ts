@@ -51,6 +51,8 @@ export const SCHEMA = {
     'RetryDelay',
     'RetryMaxDelay',
     'DrainTimeout',
+    'SettleTime',
+    'SettleMax',
     'InputExtension',
     'OutputExtension',
   ],

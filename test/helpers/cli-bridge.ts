@@ -37,6 +37,7 @@ export function cliBridge(
         RetryDelay: `${worker.retryDelayMs}ms`,
         RetryMaxDelay: `${worker.retryMaxDelayMs}ms`,
         DrainTimeout: `${worker.drainTimeoutMs}ms`,
+        SettleTime: `${worker.settleTimeMs}ms`,
       },
       logLevel: 'INFO',
       ...extra,

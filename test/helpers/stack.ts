@@ -170,6 +170,8 @@ export function testConfig(root: string, amiPort: number, overrides: ConfigOverr
       RetryDelay: '50ms',
       RetryMaxDelay: '200ms',
       DrainTimeout: '5',
+      // Test inputs are written whole just before their job: no settle wait (settle tests set their own).
+      SettleTime: '0',
       AllowedRoots: root,
       ...overrides.worker,
     }),

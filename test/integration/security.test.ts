@@ -101,6 +101,7 @@ function configText(stack: Stack, extra: { rabbitmq?: Record<string, string>; am
       RetryDelay: '50ms',
       RetryMaxDelay: '100ms',
       DrainTimeout: '5',
+      SettleTime: '0',
       AllowedRoots: stack.data.root,
     }),
     section('Metrics', { Listen: '127.0.0.1:0' }),

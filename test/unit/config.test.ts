@@ -121,6 +121,8 @@ void describe('defaults', () => {
       retryDelayMs: 5000,
       retryMaxDelayMs: 300_000,
       drainTimeoutMs: 30_000,
+      settleTimeMs: 2000,
+      settleMaxMs: 600_000,
       inputExtension: '.gsm',
       outputExtension: '.wav',
     });
