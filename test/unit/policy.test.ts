@@ -2,7 +2,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OriginateOutcome } from '../../src/worker/originate.js';
-import { InputMissingError, InputUnreadableError, PathNotAllowedError } from '../../src/errors.js';
+import {
+  DeploymentError,
+  ERROR_CODES,
+  ERROR_POLICY,
+  InputMissingError,
+  InputUnreadableError,
+  PathNotAllowedError,
+  UNEXPECTED_CODES,
+} from '../../src/errors.js';
 import { retryDelayMs } from '../../src/queue/broker.js';
 import { decide, type Action } from '../../src/worker/handler.js';
 
@@ -177,5 +185,24 @@ describe('policy: errors thrown while checking a job', () => {
       [1, 2, 3, 4, 5, 6, 7].map((l) => retryDelayMs(l, 5000, 60000)),
       [5000, 10000, 20000, 40000, 60000, 60000, 60000],
     );
+  });
+});
+
+describe('policy: the ERROR_POLICY table is the one source', () => {
+  it('the code lists derive from it, and each error class reads its own row', () => {
+    assert.deepEqual(ERROR_CODES, Object.keys(ERROR_POLICY));
+    assert.deepEqual(UNEXPECTED_CODES, ['INPUT_UNREADABLE', 'OUTPUT_UNREADABLE', 'INTERNAL']);
+    assert.deepEqual(
+      ERROR_CODES.filter((code) => ERROR_POLICY[code].pausesIntake),
+      ['DEPLOYMENT_ERROR'],
+    );
+    for (const error of [new InputMissingError('x'), new InputUnreadableError('x'), new DeploymentError('x')]) {
+      const row = ERROR_POLICY[error.code];
+      assert.deepEqual(
+        [error.disposition, error.pausesIntake, error.unexpected],
+        [row.disposition, row.pausesIntake, row.unexpected],
+        error.code,
+      );
+    }
   });
 });
