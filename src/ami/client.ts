@@ -132,8 +132,6 @@ export interface AmiClientEvents {
   shutdown: [event: AmiMessage];
   /** Every message with an `Event:` header, including those carrying an ActionID (OriginateResponse). */
   event: [event: AmiMessage];
-  /** close() finished. */
-  closed: [];
 }
 
 export interface ActionOptions {
@@ -236,7 +234,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     }
     this.pending.rejectAll(() => new AmiConnectionError('AMI client closed'));
     this.stateValue = 'closed';
-    this.emitSafe('closed');
   }
 
   private connect(): void {
