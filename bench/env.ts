@@ -59,7 +59,8 @@ export interface EmulatorProc {
 
 /** `audio-convert simulate-asterisk` in its own process; resolves once it listens. */
 export async function startEmulator(mode: 'instant' | 'real', root: string): Promise<EmulatorProc> {
-  const args = [CLI, 'simulate-asterisk', '--port', '0', '--root', root, ...(mode === 'instant' ? ['--instant'] : [])];
+  // --convert-app: the step a host with app_convert runs (the shipped default): its UserEvent carries the hashes and facts.
+  const args = [CLI, 'simulate-asterisk', '--port', '0', '--root', root, '--convert-app', ...(mode === 'instant' ? ['--instant'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';

@@ -39,12 +39,16 @@ export const ERROR_POLICY = {
   INVALID_MESSAGE: deadLetter,
   PATH_NOT_ALLOWED: deadLetter,
   INPUT_MISSING: deadLetter,
+  /** The input holds no whole GSM frame (an unanswered call): nothing to convert, now or later. */
+  INPUT_EMPTY: deadLetter,
   /** Retried: the usual causes (permissions, a full disk, an overloaded host) are fixed by people; bounded by MaxAttempts. */
   CONVERSION_FAILED: retry,
   TIMEOUT: retry,
   ORIGINATE_FAILED: retry,
   HANGUP_WITHOUT_RESULT: retry,
   AMI_DISCONNECTED: retry,
+  /** The step said OK but the WAV is not what its inputs make (header, format, samples): never `converted`. */
+  OUTPUT_INVALID: retry,
   INPUT_UNREADABLE: unexpected,
   OUTPUT_UNREADABLE: unexpected,
   INTERNAL: unexpected,
@@ -96,6 +100,16 @@ export class PathNotAllowedError extends AppError {
 /** The dialplan reported that the GSM input does not exist. */
 export class InputMissingError extends AppError {
   readonly code = 'INPUT_MISSING' as const;
+}
+
+/** The input (a leg of it) holds no whole 33-byte GSM frame: 0–32 bytes, a call nobody answered. */
+export class InputEmptyError extends AppError {
+  readonly code = 'INPUT_EMPTY' as const;
+}
+
+/** The conversion step reported success, but the WAV fails the header and size proof (audio/verify.ts). */
+export class OutputInvalidError extends AppError {
+  readonly code = 'OUTPUT_INVALID' as const;
 }
 
 /**

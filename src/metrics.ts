@@ -14,6 +14,17 @@ export const JOB_RESULTS = ['converted', 'failed'] as const satisfies readonly J
 export type JobClass = 'live' | 'bulk';
 export const JOB_CLASSES = ['live', 'bulk'] as const satisfies readonly JobClass[];
 
+/** The audio flags a converted channel can carry (docs/messages.md "audio"). */
+export type AudioFlag = 'silent' | 'clipped' | 'unsettled';
+export const AUDIO_FLAGS = ['silent', 'clipped', 'unsettled'] as const satisfies readonly AudioFlag[];
+
+/** What happened to a job whose input was still being written when it arrived. */
+export type UnsettledOutcome = 'deferred' | 'converted';
+export const UNSETTLED_OUTCOMES = ['deferred', 'converted'] as const satisfies readonly UnsettledOutcome[];
+
+/** Recordings last seconds to an hour or more. */
+export const AUDIO_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200];
+
 /** Job durations are seconds to minutes (a conversion is ~0.1–1 s; JobTimeout defaults to 120 s). */
 export const JOB_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
 
@@ -41,6 +52,15 @@ export interface Metrics {
    * service cannot read, a bug, a message that could not be settled); the storm detector.
    */
   readonly unexpectedErrors: Counter<'code'>;
+  /** `audioconvert_audio_duration_seconds`: the audio of each converted channel (a two-leg job counts two). */
+  readonly audioDuration: Histogram;
+  /** `audioconvert_audio_flags_total{flag}`: converted channels flagged silent, clipped or unsettled. */
+  readonly audioFlags: Counter<'flag'>;
+  /**
+   * `audioconvert_inputs_unsettled_total{outcome}`: jobs whose input was still being written: sent to
+   * wait through a delay queue (`deferred`), or converted as they were after SettleMax (`converted`).
+   */
+  readonly inputsUnsettled: Counter<'outcome'>;
   /** `audioconvert_ami_connected`: 1 while logged in to AMI. */
   readonly amiConnected: Gauge;
   /** `audioconvert_ami_reconnects_total`: AMI connections re-established after a loss. */
@@ -99,6 +119,18 @@ export function createMetrics(options: { readonly version: string }): Metrics {
       byClass,
     ),
     unexpectedErrors: counter('audioconvert_unexpected_errors_total', UNEXPECTED_HELP, ['code']),
+    audioDuration: new Histogram({
+      name: 'audioconvert_audio_duration_seconds',
+      help: 'Audio duration of each converted channel (from its samples).',
+      buckets: AUDIO_DURATION_BUCKETS,
+      registers,
+    }),
+    audioFlags: counter('audioconvert_audio_flags_total', 'Converted channels by audio flag (silent, clipped, unsettled).', ['flag']),
+    inputsUnsettled: counter(
+      'audioconvert_inputs_unsettled_total',
+      'Jobs whose input was still being written: deferred through a delay queue, or converted after SettleMax.',
+      ['outcome'],
+    ),
     amiConnected: gauge('audioconvert_ami_connected', '1 while logged in to Asterisk AMI.'),
     amiReconnects: counter('audioconvert_ami_reconnects_total', 'AMI connections re-established after a loss.'),
     amqpConnected: gauge('audioconvert_amqp_connected', '1 while connected to RabbitMQ.'),
@@ -127,6 +159,9 @@ function zeroSeries(metrics: Metrics): void {
     }
   }
   for (const code of UNEXPECTED_CODES) metrics.unexpectedErrors.inc({ code }, 0);
+  for (const flag of AUDIO_FLAGS) metrics.audioFlags.inc({ flag }, 0);
+  for (const outcome of UNSETTLED_OUTCOMES) metrics.inputsUnsettled.inc({ outcome }, 0);
+  metrics.audioDuration.zero({});
   for (const g of [metrics.workerConcurrency, metrics.amiConnected, metrics.amqpConnected, metrics.consuming]) {
     g.set(0);
   }

@@ -3,14 +3,13 @@
  * (final-ok.txt: 14 per job), the dialplan run on the ;1 half, and the recorded reorderings.
  */
 import type { ChildProcess } from 'node:child_process';
-import { convert, convertApp, ensureDir, exists, statSize, type SystemStatus } from './convert.js';
+import { convert, convertApp, ensureDir, exists, instantWav, statSize, writeShortWav, type SystemStatus } from './convert.js';
 import {
   ANSWER_HOLD_MS,
   checkConvert,
   convertAppResult,
   HOLD_ANSWER_PRIORITY,
   HOLD_WAIT_PRIORITY,
-  INSTANT_WAV_BYTES,
   inputMissing,
   pong,
   PRIORITY,
@@ -28,7 +27,11 @@ import type { ChanSnap, WireEvent } from './events.js';
 import type { ConversionInfo, EmulatorStats, JobResultInfo, ReorderMode } from './types.js';
 
 /** What a test may force instead of the input check and the step (any mode). */
-export type OutcomeOverride = (job: ConversionInfo) => 'input-missing' | 'APPERROR' | 'FAILURE' | undefined;
+/**
+ * What a test may force instead of the input check and the step (any mode). `short-ok`: a step that
+ * lies — it writes a WAV too short for its input and reports success (the bridge's proof must catch it).
+ */
+export type OutcomeOverride = (job: ConversionInfo) => 'input-missing' | 'APPERROR' | 'FAILURE' | 'short-ok' | undefined;
 
 /** What a call needs from the emulator. */
 export interface CallHost {
@@ -179,20 +182,31 @@ export class Call {
     const host = this.host;
     const forced = host.outcomeOverride?.(info);
     if (forced === 'input-missing') return inputMissing(check.jobId);
+    if (forced === 'short-ok') {
+      const bytes = writeShortWav(info.wavPath);
+      host.stats.conversionsStarted++;
+      return this.converted(
+        info,
+        host.step === 'convert-app'
+          ? convertAppResult(check.jobId, { detail: 'converted', reason: 'converted', bytes })
+          : stepResult(check.jobId, 'SUCCESS', bytes),
+      );
+    }
     if (host.mode === 'instant' && forced === undefined && host.latencyMs === 0 && !host.hangConversions) {
       // The benchmark path: synchronous, so the whole job goes out in one write.
       host.stats.conversionsStarted++;
       host.emitConversion('conversionStart', info);
-      return this.converted(info, this.instantResult(check.jobId));
+      return this.converted(info, this.instantResult(info));
     }
     return this.step(info, forced);
   }
 
-  /** What `instant` mode reports for a conversion, in the chosen step's words. */
-  private instantResult(jobId: string): DialplanOutcome {
+  /** What `instant` mode reports for a conversion, in the chosen step's words (it writes a silent WAV of the inputs' length). */
+  private instantResult(info: ConversionInfo): DialplanOutcome {
+    const wav = instantWav(info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2], info.wavPath);
     return this.host.step === 'convert-app'
-      ? convertAppResult(jobId, { detail: 'converted', reason: 'converted', bytes: INSTANT_WAV_BYTES })
-      : stepResult(jobId, 'SUCCESS', INSTANT_WAV_BYTES);
+      ? convertAppResult(info.jobId, { detail: 'converted', reason: 'converted', ...wav })
+      : stepResult(info.jobId, 'SUCCESS', wav.bytes);
   }
 
   /**
@@ -211,7 +225,12 @@ export class Call {
       // In process there is no bound to reach; a hung read (an NFS mount) holds the channel until the hold ends.
       await host.sleep(host.conversionTimeoutMs);
       result = { detail: 'input-unreadable', reason: 'cannot read the input: Input/output error', bytes: 0 };
-    } else if (host.mode === 'instant') result = { detail: 'converted', reason: 'converted', bytes: INSTANT_WAV_BYTES };
+    } else if (host.mode === 'instant')
+      result = {
+        detail: 'converted',
+        reason: 'converted',
+        ...instantWav(info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2], info.wavPath),
+      };
     else {
       result = await convertApp(
         {
@@ -266,7 +285,12 @@ export class Call {
         host.children,
       );
     }
-    const bytes = host.mode === 'instant' ? (status === 'SUCCESS' ? INSTANT_WAV_BYTES : 0) : await statSize(info.wavPath);
+    const bytes =
+      host.mode === 'instant'
+        ? status === 'SUCCESS'
+          ? instantWav(info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2], info.wavPath).bytes
+          : 0
+        : await statSize(info.wavPath);
     return this.converted(info, stepResult(info.jobId, status, bytes));
   }
 

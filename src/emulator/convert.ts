@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { audioFacts, formatAudio } from '../audio/facts.js';
 
@@ -276,4 +276,92 @@ function kindOf(st: Stats): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isSocket()) return 'a socket';
   return 'a device';
+}
+
+/** What `instant` mode reports: the WAV it wrote and, for the Convert() step, the facts app_convert would report. */
+export interface InstantWav {
+  readonly bytes: number;
+  readonly inputSha256: string;
+  readonly wavSha256: string;
+  readonly audio: string;
+}
+
+const instantCache = new Map<string, string>();
+
+/**
+ * `instant` mode's conversion, synchronous (the benchmark path: the whole job goes out in one
+ * write): a WAV of the right size for its inputs (none for a missing one: instant mode does not look), header then
+ * silence (a sparse file: ftruncate), so the bridge's proof of the output holds; the hashes of the
+ * inputs and of that WAV, and the facts of silence. Hashes are cached by file and size.
+ */
+export function instantWav(gsmPaths: readonly string[], wavPath: string): InstantWav {
+  const frames = gsmPaths.map((p) => {
+    const st = statSync(p, { throwIfNoEntry: false });
+    return st === undefined ? 0 : Math.floor(st.size / GSM_FRAME_BYTES);
+  });
+  const channels = gsmPaths.length;
+  const dataBytes = 320 * channels * Math.max(...frames);
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + dataBytes, 4);
+  header.write('WAVEfmt ', 8, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(channels, 22);
+  header.writeUInt32LE(8000, 24);
+  header.writeUInt32LE(16000 * channels, 28);
+  header.writeUInt16LE(2 * channels, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(dataBytes, 40);
+  mkdirSync(wavPath.slice(0, wavPath.lastIndexOf('/')), { recursive: true });
+  const fd = openSync(wavPath, 'w');
+  try {
+    writeSync(fd, header);
+    ftruncateSync(fd, 44 + dataBytes);
+  } finally {
+    closeSync(fd);
+  }
+  const cached = (key: string, make: () => string): string => {
+    let v = instantCache.get(key);
+    if (v === undefined) instantCache.set(key, (v = make()));
+    return v;
+  };
+  const inputSha256 = gsmPaths
+    .map((p) => {
+      const st = statSync(p, { throwIfNoEntry: false });
+      return st === undefined ? '' : cached(`in:${p}:${st.size}:${st.mtimeMs}`, () => sha256(readFileSync(p)));
+    })
+    .join(' ');
+  const wavSha256 = cached(`wav:${channels}:${dataBytes}`, () => sha256(Buffer.concat([header, Buffer.alloc(dataBytes)])));
+  const audio = formatAudio(
+    frames.map((f) => ({ duration_ms: f * 20, peak_dbfs: -120, rms_dbfs: -120, silence_ratio: 1, clipped_ratio: 0 })),
+  );
+  return { bytes: 44 + dataBytes, inputSha256, wavSha256, audio };
+}
+
+/** A lying step's output (OutcomeOverride 'short-ok'): a header claiming 1 s of audio, and 100 bytes of it. */
+export function writeShortWav(wavPath: string): number {
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + 16000, 4);
+  header.write('WAVEfmt ', 8, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(8000, 24);
+  header.writeUInt32LE(16000, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(16000, 40);
+  mkdirSync(wavPath.slice(0, wavPath.lastIndexOf('/')), { recursive: true });
+  const data = Buffer.concat([header, Buffer.alloc(100)]);
+  const fd = openSync(wavPath, 'w');
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+  return data.length;
 }

@@ -28,6 +28,8 @@ export interface BrokerNames {
 
 /** The header that counts the attempts already made (the broker's redeliveries do not count). */
 export const ATTEMPTS_HEADER = 'x-audioconvert-attempts';
+/** When the service first saw a job whose input was still being written (ms since the epoch): SettleMax counts from it. */
+export const SETTLE_HEADER = 'x-audioconvert-unsettled-since';
 
 export type QueueDeclare = { queue: string; durable: boolean; arguments?: Record<string, unknown> };
 

@@ -131,9 +131,25 @@ function tooDeep(): InvalidMessageError {
 export interface Job {
   /** The caller's name for the job: `job_id`, else the AMQP message_id, else a generated UUID. */
   readonly jobId: string;
+  /** The input; for a two-leg job, the first leg's (channel 0). */
   readonly gsmPath: string;
   readonly wavPath: string;
+  /** A two-leg job (`legs`): one recording per speaker, channel i of the WAV = legs[i]. */
+  readonly legs?: readonly [Leg, Leg];
 }
+
+/** One speaker's recording of a two-leg job. */
+export interface Leg {
+  readonly gsmPath: string;
+  /** Who speaks on this channel (`caller`, `agent`, …): `[A-Za-z0-9_-]{1,32}`. */
+  readonly role: string;
+}
+
+/** A leg's role: what the next stage names the channel by. */
+export const ROLE = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** The inputs of a job, one per channel of its WAV. */
+export const inputsOf = (job: Job): readonly string[] => (job.legs === undefined ? [job.gsmPath] : job.legs.map((l) => l.gsmPath));
 
 /** Where jobs may read and write; from config [Worker] AllowedRoots. */
 export interface PathRules {
@@ -165,11 +181,35 @@ export const MAX_SEGMENT_BYTES = 255;
  */
 export function parseJob(body: unknown, messageId: string | undefined, rules: PathRules): Job {
   const fields = decodeBody(body);
+  const rawLegs = ownField(fields, 'legs');
+  if (rawLegs !== undefined) return parseLegsJob(fields, rawLegs, messageId, rules);
   const gsmPath = checkPath('gsm_path', ownField(fields, 'gsm_path'), rules.inputExtension, rules);
   const wavPath = checkPath('wav_path', ownField(fields, 'wav_path'), rules.outputExtension, rules);
   if (gsmPath === wavPath) throw new PathNotAllowedError('wav_path must not be the same file as gsm_path');
   const jobId = checkJobId(ownField(fields, 'job_id')) ?? validJobId(messageId) ?? randomUUID();
   return { jobId, gsmPath, wavPath };
+}
+
+/** `{"legs": [{gsm_path, role}, {gsm_path, role}], wav_path, job_id}`: one 2-channel WAV (docs/messages.md). */
+function parseLegsJob(fields: Record<string, unknown>, rawLegs: unknown, messageId: string | undefined, rules: PathRules): Job {
+  if (ownField(fields, 'gsm_path') !== undefined) throw new InvalidMessageError('a job has gsm_path or legs, not both');
+  if (!Array.isArray(rawLegs)) throw new InvalidMessageError(`legs must be an array of two {gsm_path, role}, got ${typeName(rawLegs)}`);
+  if (rawLegs.length !== 2) throw new InvalidMessageError(`legs must hold exactly two legs (one per channel), got ${rawLegs.length}`);
+  const legs = rawLegs.map((raw: unknown, i): Leg => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new InvalidMessageError(`legs[${i}] must be an object {gsm_path, role}, got ${typeName(raw)}`);
+    const leg = raw as Record<string, unknown>;
+    const role = ownField(leg, 'role');
+    if (typeof role !== 'string' || !ROLE.test(role))
+      throw new InvalidMessageError(`legs[${i}].role must be 1-32 characters from A-Z a-z 0-9 _ -`);
+    return { gsmPath: checkPath(`legs[${i}].gsm_path`, ownField(leg, 'gsm_path'), rules.inputExtension, rules), role };
+  }) as unknown as [Leg, Leg];
+  if (legs[0].role === legs[1].role) throw new InvalidMessageError(`the two legs have the same role (${legs[0].role})`);
+  if (legs[0].gsmPath === legs[1].gsmPath) throw new PathNotAllowedError('the two legs name the same gsm_path');
+  const wavPath = checkPath('wav_path', ownField(fields, 'wav_path'), rules.outputExtension, rules);
+  if (legs.some((l) => l.gsmPath === wavPath)) throw new PathNotAllowedError('wav_path must not be the same file as a leg');
+  const jobId = checkJobId(ownField(fields, 'job_id')) ?? validJobId(messageId) ?? randomUUID();
+  return { jobId, gsmPath: legs[0].gsmPath, wavPath, legs };
 }
 
 /** What can safely be said about an invalid message in its `failed` result. */
@@ -243,7 +283,7 @@ function firstCharNotIn(text: string, allowed: RegExp): { index: number; cp: num
 
 // ---- paths ----------------------------------------------------------------------------------
 
-type PathField = 'gsm_path' | 'wav_path';
+type PathField = 'gsm_path' | 'wav_path' | `legs[${number}].gsm_path`;
 
 function checkPath(field: PathField, value: unknown, extension: string, rules: PathRules): string {
   if (value === undefined) throw new InvalidMessageError(`${field} is required: an absolute path ending in ${extension}`);
@@ -345,12 +385,19 @@ function checkExtension(field: PathField, name: string, extension: string, rules
 // eslint-disable-next-line @typescript-eslint/require-await -- async: every refusal arrives as a rejection, as before
 export async function checkRealPaths(job: Job, rules: PathRules): Promise<void> {
   const roots = new Roots(rules.allowedRoots);
-  try {
-    checkInput(job.gsmPath, roots, rules.inputExtension);
-  } catch (error) {
-    // As when the roots were resolved first: an error on a root wins over the job's own.
-    roots.resolve();
-    throw unreadable(error, (m, o) => new InputUnreadableError(m, o), 'gsm_path', job.gsmPath);
+  for (const [i, gsmPath] of inputsOf(job).entries()) {
+    try {
+      checkInput(gsmPath, roots, rules.inputExtension);
+    } catch (error) {
+      // As when the roots were resolved first: an error on a root wins over the job's own.
+      roots.resolve();
+      throw unreadable(
+        error,
+        (m, o) => new InputUnreadableError(m, o),
+        job.legs === undefined ? 'gsm_path' : `legs[${i}].gsm_path`,
+        gsmPath,
+      );
+    }
   }
   try {
     checkOutput(job.wavPath, roots);
@@ -532,10 +579,46 @@ interface ResultCommon {
   readonly duration_ms: number;
 }
 
+/** A channel's audio facts and flags, as a result carries them (docs/messages.md "audio"). */
+export interface AudioField {
+  readonly duration_ms: number;
+  readonly peak_dbfs: number;
+  readonly rms_dbfs: number;
+  readonly silence_ratio: number;
+  readonly clipped_ratio: number;
+  readonly flags: readonly string[];
+}
+
+/** What a proven conversion adds to its result: one input's hashes and audio, or a channel per leg. */
+export interface CustodyFields {
+  readonly inputSha256?: string;
+  readonly wavSha256?: string;
+  readonly audio?: AudioField;
+  readonly channels?: ReadonlyArray<{
+    readonly index: number;
+    readonly role: string;
+    readonly gsmPath: string;
+    readonly durationMs: number;
+    readonly inputSha256: string;
+    readonly audio: AudioField;
+  }>;
+}
+
 /** Routing key `converted`. */
 export interface ConvertedResult extends ResultCommon {
   readonly status: 'converted';
   readonly wav_bytes: number;
+  readonly input_sha256?: string;
+  readonly wav_sha256?: string;
+  readonly audio?: AudioField;
+  readonly channels?: ReadonlyArray<{
+    readonly index: number;
+    readonly role: string;
+    readonly gsm_path: string;
+    readonly duration_ms: number;
+    readonly input_sha256: string;
+    readonly audio: AudioField;
+  }>;
 }
 
 /** Routing key `failed`. */
@@ -545,8 +628,29 @@ export interface FailedResult extends ResultCommon {
 }
 
 /** The `converted` result: the WAV exists and has `wavBytes` bytes. */
-export function convertedResult(job: ResultBase & { wavBytes: number }): ConvertedResult {
-  return { job_id: job.jobId, status: 'converted', ...safePaths(job), wav_bytes: job.wavBytes, ...timing(job) };
+export function convertedResult(job: ResultBase & { wavBytes: number } & CustodyFields): ConvertedResult {
+  return {
+    job_id: job.jobId,
+    status: 'converted',
+    ...safePaths(job),
+    wav_bytes: job.wavBytes,
+    ...(job.inputSha256 === undefined ? {} : { input_sha256: job.inputSha256 }),
+    ...(job.wavSha256 === undefined ? {} : { wav_sha256: job.wavSha256 }),
+    ...(job.audio === undefined ? {} : { audio: job.audio }),
+    ...(job.channels === undefined
+      ? {}
+      : {
+          channels: job.channels.map((c) => ({
+            index: c.index,
+            role: c.role,
+            gsm_path: c.gsmPath,
+            duration_ms: c.durationMs,
+            input_sha256: c.inputSha256,
+            audio: c.audio,
+          })),
+        }),
+    ...timing(job),
+  };
 }
 
 /** The `failed` result; `code` is one of the codes in docs/messages.md "Error codes" (an AppError's `code`). */

@@ -10,7 +10,10 @@
  * attempt, carries the action out (publish, confirm, then ack), logs it and counts it.
  */
 import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { audioFlags, parseAudio, type AudioFacts } from '../audio/facts.js';
+import { measureCustody, verifyWav, type Custody } from '../audio/verify.js';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import {
   AmiDisconnectedError,
@@ -19,17 +22,20 @@ import {
   DeploymentError,
   errorText,
   HangupWithoutResultError,
+  InputEmptyError,
   InputMissingError,
   InternalError,
   InvalidMessageError,
   JobTimeoutError,
   OriginateFailedError,
+  OutputInvalidError,
   PathNotAllowedError,
   ShuttingDownError,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ATTEMPTS_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
+import { ATTEMPTS_HEADER, SETTLE_HEADER, type BrokerPublisher, type JobEnvelope } from '../queue/broker.js';
 import {
+  inputsOf,
   invalidMessageFields,
   parseJob,
   type Job,
@@ -37,6 +43,7 @@ import {
   checkRealPaths,
   convertedResult,
   deadLetterEnvelope,
+  type CustodyFields,
   failedResult,
 } from '../queue/message.js';
 import { RateLimit } from '../util/ratelimit.js';
@@ -60,12 +67,26 @@ export type Outcome =
    * The service is stopping: the drain deadline passed while the attempt ran (`started`), or the
    * job was handed back before it reached Asterisk (still waiting for a slot).
    */
-  | { readonly kind: 'abandoned'; readonly started: boolean };
+  | { readonly kind: 'abandoned'; readonly started: boolean }
+  /** An input was modified less than SettleTime ago (still being written): wait, no attempt made. */
+  | { readonly kind: 'unsettled'; readonly since: number }
+  /** The step said converted and the WAV passed the proof (audio/verify.ts): with its custody facts. */
+  | { readonly kind: 'proven'; readonly wavBytes: number; readonly custody: Custody; readonly unsettled: readonly boolean[] }
+  /** The step said converted but the WAV is not what its inputs make. */
+  | { readonly kind: 'output-invalid'; readonly problem: string };
 
 /** What the handler does with the message. `attempts`: the count the result and headers carry. */
 export type Action =
-  /** Publish `converted`, ack. */
-  | { readonly kind: 'complete'; readonly attempts: number; readonly wavBytes: number }
+  /** Publish `converted`, ack. `custody`: the hashes and audio facts of a proven WAV (absent only in tests). */
+  | {
+      readonly kind: 'complete';
+      readonly attempts: number;
+      readonly wavBytes: number;
+      readonly custody?: Custody;
+      readonly unsettled?: readonly boolean[];
+    }
+  /** Copy to the first delay queue with the same attempt count, ack: the input is still being written. */
+  | { readonly kind: 'defer'; readonly attempts: number; readonly since: number }
   /** Publish `failed`, copy to the dead-letter queue, ack. */
   | {
       readonly kind: 'dead-letter';
@@ -111,6 +132,18 @@ export function decide(outcome: Outcome, attemptsBefore: number, maxAttempts: nu
     }
     case 'converted':
       return { kind: 'complete', attempts: attemptsBefore + 1, wavBytes: outcome.wavBytes };
+    case 'proven':
+      return {
+        kind: 'complete',
+        attempts: attemptsBefore + 1,
+        wavBytes: outcome.wavBytes,
+        custody: outcome.custody,
+        unsettled: outcome.unsettled,
+      };
+    case 'unsettled':
+      return { kind: 'defer', attempts: attemptsBefore, since: outcome.since };
+    case 'output-invalid':
+      return byDisposition(new OutputInvalidError(`the step said converted, but ${outcome.problem}`), attemptsBefore + 1, maxAttempts);
     default:
       return byDisposition(outcomeError(outcome), attemptsBefore + 1, maxAttempts);
   }
@@ -128,6 +161,8 @@ export function outcomeError(outcome: Exclude<OriginateOutcome, { kind: 'convert
   switch (outcome.kind) {
     case 'conversion-failed':
       if (outcome.inputMissing) return new InputMissingError('the GSM input file does not exist (dialplan: input-missing)');
+      // Convert() found no whole frame: emptied between the bridge's look and the step's.
+      if (outcome.detail === 'input-empty') return new InputEmptyError(`the input holds no whole GSM frame (Convert(): ${outcome.reason})`);
       if (outcome.invalidPath)
         return new PathNotAllowedError('the dialplan refused the paths (invalid-path): check AllowedRoots against extensions.conf');
       return new ConversionFailedError(
@@ -218,6 +253,10 @@ export interface JobCounters {
   requeued(): void;
   /** An error that is not one of the expected outcomes (INPUT_UNREADABLE, OUTPUT_UNREADABLE, INTERNAL). */
   unexpected(code: string): void;
+  /** One converted channel: its audio duration and flags. */
+  audio(seconds: number, flags: readonly string[]): void;
+  /** A job whose input was still being written: deferred, or converted anyway after SettleMax. */
+  unsettled(outcome: 'deferred' | 'converted'): void;
 }
 
 /** What the handler needs from the rest of the service. */
@@ -226,6 +265,9 @@ export interface HandlerDeps {
   readonly rules: PathRules;
   readonly jobTimeoutMs: number;
   readonly maxAttempts: number;
+  /** [Worker] SettleTime / SettleMax (docs/messages.md "settled inputs"). */
+  readonly settleTimeMs: number;
+  readonly settleMaxMs: number;
   readonly originator: Pick<Originator, 'run'>;
   readonly publisher: Pick<BrokerPublisher, 'publishResult' | 'publishRetry' | 'publishDeadLetter'>;
   readonly counters: JobCounters;
@@ -306,24 +348,120 @@ async function handle(ctx: Context, message: AsyncMessage): Promise<ConsumerStat
  */
 async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Outcome> {
   const { message } = delivery;
+  let inputs: InputState[];
   try {
     delivery.job = parseJob(message.body, message.messageId, deps.rules);
     await checkRealPaths(delivery.job, deps.rules);
+    inputs = inspectInputs(delivery.job);
   } catch (error) {
     return { kind: 'thrown', error };
   }
+  const settle = settleOf(deps, inputs, message.headers);
+  if (settle.kind === 'wait') return { kind: 'unsettled', since: settle.since };
   const release = await deps.acquireSlot();
   if (release === undefined) return { kind: 'abandoned', started: false };
   deps.counters.inFlight(1);
   try {
-    return deps.abandon.aborted ? { kind: 'abandoned', started: false } : await attemptInSlot(deps, delivery, delivery.job);
+    if (deps.abandon.aborted) return { kind: 'abandoned', started: false };
+    const outcome = await attemptInSlot(deps, delivery, delivery.job);
+    return outcome.kind === 'converted' ? await prove(delivery.job, inputs, outcome, settle.young) : outcome;
   } finally {
     deps.counters.inFlight(-1);
     release();
   }
 }
 
-async function attemptInSlot(deps: HandlerDeps, delivery: Delivery, job: Job): Promise<Outcome> {
+// ---- Inputs: settled, not empty; the output: proven ----
+
+const GSM_FRAME_BYTES = 33;
+
+/** One input as the bridge saw it before the attempt: undefined size when it does not exist (the dialplan says so). */
+interface InputState {
+  readonly path: string;
+  readonly size: number | undefined;
+  readonly mtimeMs: number;
+}
+
+/**
+ * Stats each input once: an input with no whole GSM frame is INPUT_EMPTY (dead-lettered: there is
+ * nothing to convert, now or later), a two-leg job's missing leg is INPUT_MISSING naming the leg;
+ * a missing single input is left to the dialplan, which reports it (as it always has).
+ */
+function inspectInputs(job: Job): InputState[] {
+  return inputsOf(job).map((path, i) => {
+    const what = job.legs === undefined ? 'the GSM input' : `leg ${i + 1} (${job.legs[i]!.role})`;
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st === undefined) {
+      if (job.legs !== undefined) throw new InputMissingError(`${what} does not exist: ${path}`);
+      return { path, size: undefined, mtimeMs: 0 };
+    }
+    if (st.size < GSM_FRAME_BYTES) throw new InputEmptyError(`${what} holds no whole GSM frame (${st.size} bytes): nothing to convert`);
+    return { path, size: st.size, mtimeMs: st.mtimeMs };
+  });
+}
+
+/**
+ * Settled: every input unmodified for SettleTime. Otherwise wait (a delay queue, no attempt used)
+ * until SettleMax has passed since the job was first seen unsettled (our header), then convert
+ * what is there, the young inputs flagged `unsettled`.
+ */
+function settleOf(
+  deps: HandlerDeps,
+  inputs: readonly InputState[],
+  headers: Record<string, unknown> | undefined,
+): { kind: 'wait'; since: number } | { kind: 'go'; young: boolean[] } {
+  const now = Date.now();
+  const young = inputs.map((i) => i.size !== undefined && now - i.mtimeMs < deps.settleTimeMs);
+  if (!young.some(Boolean)) return { kind: 'go', young };
+  const seen = headers?.[SETTLE_HEADER];
+  const since = typeof seen === 'number' && Number.isFinite(seen) && seen <= now ? seen : now;
+  if (now - since < deps.settleMaxMs) return { kind: 'wait', since };
+  deps.counters.unsettled('converted');
+  return { kind: 'go', young };
+}
+
+/**
+ * The step said converted: prove the WAV (header against size, format, one channel per leg, 160
+ * samples per whole frame of the longer leg) before anything is published, and gather its custody
+ * facts — from Convert()'s UserEvent, or measured here for a step that reports none (the perl step).
+ * The frames expected are those of the inputs as the converter read them: what Convert() reports
+ * (never fewer than the bridge saw: a file only grows), or a fresh stat after the perl step.
+ */
+async function prove(
+  job: Job,
+  inputs: readonly InputState[],
+  outcome: Extract<OriginateOutcome, { kind: 'converted' }>,
+  young: readonly boolean[],
+): Promise<Outcome> {
+  const reported = parseAudio(outcome.facts?.audio);
+  const frames = inputs.map((input, i) => {
+    const before = Math.floor((input.size ?? 0) / GSM_FRAME_BYTES);
+    const read =
+      reported?.[i] !== undefined
+        ? Math.round(reported[i].duration_ms / 20)
+        : Math.floor((statSync(input.path, { throwIfNoEntry: false })?.size ?? 0) / GSM_FRAME_BYTES);
+    return Math.max(before, read);
+  });
+  const check = verifyWav(job.wavPath, { frames });
+  if (!check.ok) return { kind: 'output-invalid', problem: check.problem };
+  const facts = outcome.facts;
+  const custody: Custody =
+    facts !== undefined && reported !== undefined && reported.length === frames.length
+      ? { inputSha256: facts.inputSha256.split(' '), wavSha256: facts.wavSha256, audio: reported }
+      : await measureCustody(inputsOf(job), job.wavPath, { frames });
+  return { kind: 'proven', wavBytes: check.bytes, custody, unsettled: young };
+}
+
+/** The `audio` object of a result: the facts and their flags (`unsettled` when the input was still being written). */
+function audioOf(facts: AudioFacts, unsettled: boolean): AudioFacts & { readonly flags: readonly string[] } {
+  return { ...facts, flags: [...audioFlags(facts), ...(unsettled ? ['unsettled'] : [])] };
+}
+
+async function attemptInSlot(
+  deps: HandlerDeps,
+  delivery: Delivery,
+  job: Job,
+): Promise<OriginateOutcome | { kind: 'abandoned'; started: true } | { kind: 'ami-down' }> {
   const { message } = delivery;
   // No child logger per job, and DEBUG lines only built when DEBUG is on: winston pushes even a
   // filtered line through its stream (~5 µs each), a cost paid for every job (docs/benchmarks.md).
@@ -341,7 +479,13 @@ async function attemptInSlot(deps: HandlerDeps, delivery: Delivery, job: Job): P
   const attemptId = randomUUID();
   if (debug) deps.logger.debug('job originated', { job_id: job.jobId, attempt: delivery.attemptsBefore + 1, attempt_id: attemptId });
   const attemptStart = Date.now();
-  const run = deps.originator.run({ gsmPath: job.gsmPath, wavPath: job.wavPath, timeoutMs: deps.jobTimeoutMs, attemptId });
+  const run = deps.originator.run({
+    gsmPath: job.gsmPath,
+    ...(job.legs === undefined ? {} : { gsmPath2: job.legs[1].gsmPath }),
+    wavPath: job.wavPath,
+    timeoutMs: deps.jobTimeoutMs,
+    attemptId,
+  });
   const outcome = await raceAbandon(run, deps.abandon);
   if (mayLeaveTempFile(outcome)) deps.tempFiles.schedule(job.wavPath, attemptId, attemptStart);
   return outcome === 'abandoned' ? { kind: 'abandoned', started: true } : outcome;
@@ -360,14 +504,26 @@ async function finish(ctx: Context, delivery: Delivery, action: Action): Promise
   };
   const base = { jobId: fields.jobId, startedAt: delivery.startedAt, finishedAt, ...paths(fields) };
   switch (action.kind) {
-    case 'complete':
+    case 'complete': {
+      const custody = custodyFields(delivery.job, action);
       await deps.publisher.publishResult(
         'converted',
-        convertedResult({ ...base, attempts: action.attempts, wavBytes: action.wavBytes }),
+        convertedResult({ ...base, attempts: action.attempts, wavBytes: action.wavBytes, ...custody }),
         delivery.envelope,
       );
       deps.counters.completed('converted', seconds);
+      for (const c of custody.channels ?? (custody.audio === undefined ? [] : [{ audio: custody.audio }]))
+        deps.counters.audio(c.audio.duration_ms / 1000, c.audio.flags);
       deps.logger.info('job converted', { ...meta, wav_bytes: action.wavBytes });
+      return ConsumerStatus.ACK;
+    }
+    case 'defer':
+      await deps.publisher.publishRetry(1, action.attempts, retryBody(delivery), {
+        ...delivery.envelope,
+        headers: { ...delivery.envelope.headers, [SETTLE_HEADER]: action.since },
+      });
+      deps.counters.unsettled('deferred');
+      deps.logger.info('job waits for its input to settle', { ...meta, unsettled_since: new Date(action.since).toISOString() });
       return ConsumerStatus.ACK;
     case 'retry':
       await deps.publisher.publishRetry(action.delayLevel, action.attempts, retryBody(delivery), delivery.envelope);
@@ -433,7 +589,29 @@ function logStorm(ctx: Context, text: string, error: AppError): void {
 /** The job for its delay queue: normalised when it parsed, else (a bug in parsing) the original bytes. */
 function retryBody(delivery: Delivery): object {
   const job = delivery.job;
-  return job === undefined ? originalBytes(delivery.message.body) : { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath };
+  if (job === undefined) return originalBytes(delivery.message.body);
+  if (job.legs !== undefined)
+    return { job_id: job.jobId, legs: job.legs.map((l) => ({ gsm_path: l.gsmPath, role: l.role })), wav_path: job.wavPath };
+  return { job_id: job.jobId, gsm_path: job.gsmPath, wav_path: job.wavPath };
+}
+
+/**
+ * The custody part of a `converted` result (docs/messages.md): the hashes and audio facts of the one
+ * input, or per channel for a two-leg job.
+ */
+function custodyFields(job: Job | undefined, action: Extract<Action, { kind: 'complete' }>): CustodyFields {
+  const c = action.custody;
+  if (c === undefined) return {};
+  const unsettled = action.unsettled ?? [];
+  if (job?.legs === undefined)
+    return { inputSha256: c.inputSha256[0] ?? '', wavSha256: c.wavSha256, audio: audioOf(c.audio[0]!, unsettled[0] === true) };
+  return {
+    wavSha256: c.wavSha256,
+    channels: job.legs.map((leg, index) => {
+      const audio = audioOf(c.audio[index]!, unsettled[index] === true);
+      return { index, role: leg.role, gsmPath: leg.gsmPath, durationMs: audio.duration_ms, inputSha256: c.inputSha256[index] ?? '', audio };
+    }),
+  };
 }
 
 function paths(fields: { gsmPath?: string | undefined; wavPath?: string | undefined }): { gsmPath?: string; wavPath?: string } {

@@ -196,13 +196,18 @@ function createLane(cls: JobClass, lane: BrokerNames, publisher: BrokerPublisher
   return createConsumer(c.amqp, lane, c.config, handler, c.logger);
 }
 
-function handlerSettings(config: Config, lane: BrokerNames): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts'> {
+function handlerSettings(
+  config: Config,
+  lane: BrokerNames,
+): Pick<HandlerDeps, 'queueName' | 'rules' | 'jobTimeoutMs' | 'maxAttempts' | 'settleTimeMs' | 'settleMaxMs'> {
   const { worker } = config;
   return {
     queueName: lane.queueName,
     rules: { allowedRoots: worker.allowedRoots, inputExtension: worker.inputExtension, outputExtension: worker.outputExtension },
     jobTimeoutMs: worker.jobTimeoutMs,
     maxAttempts: worker.maxAttempts,
+    settleTimeMs: worker.settleTimeMs,
+    settleMaxMs: worker.settleMaxMs,
   };
 }
 
@@ -261,5 +266,10 @@ export function countersFor(metrics: Metrics, cls: JobClass): JobCounters {
     deadLettered: (code) => metrics.jobsDeadLettered.inc({ class: cls, code }),
     requeued: () => metrics.jobsRequeued.inc({ class: cls }),
     unexpected: (code) => metrics.unexpectedErrors.inc({ code }),
+    audio: (seconds, flags) => {
+      metrics.audioDuration.observe(seconds);
+      for (const flag of flags) metrics.audioFlags.inc({ flag });
+    },
+    unsettled: (outcome) => metrics.inputsUnsettled.inc({ outcome }),
   };
 }

@@ -21,9 +21,20 @@ import { errorText } from '../errors.js';
 import { AmiActionTimeoutError, AmiSerializeError } from '../ami/errors.js';
 import { getHeader, type AmiMessage, type AmiPair } from '../ami/protocol.js';
 
+/**
+ * What Convert() reports besides its status (the UserEvent's InputSha256, WavSha256, Audio): the
+ * files' hashes (one per leg, space-separated) and each channel's audio facts (src/audio/facts.ts's
+ * text). Absent from a step that reports none (the perl step): the bridge measures them then.
+ */
+export interface StepFacts {
+  readonly inputSha256: string;
+  readonly wavSha256: string;
+  readonly audio: string;
+}
+
 /** What one attempt ended in. Exactly one per attempt. */
 export type OriginateOutcome =
-  | { readonly kind: 'converted'; readonly wavBytes: number; readonly detail: string }
+  | { readonly kind: 'converted'; readonly wavBytes: number; readonly detail: string; readonly facts?: StepFacts }
   | {
       readonly kind: 'conversion-failed';
       readonly inputMissing: boolean;
@@ -56,6 +67,8 @@ export interface OriginateTarget {
 
 export interface AttemptRequest {
   readonly gsmPath: string;
+  /** A two-leg job's second leg (the dialplan's GSM_PATH2): one 2-channel WAV. */
+  readonly gsmPath2?: string;
   readonly wavPath: string;
   /** Hard deadline for the whole attempt, from the moment the Originate is sent. */
   readonly timeoutMs: number;
@@ -64,8 +77,14 @@ export interface AttemptRequest {
 }
 
 /** The Originate action (docs/asterisk.md), as ordered pairs (no ActionID: the client adds it). */
-export function originateAction(target: OriginateTarget, attemptId: string, gsmPath: string, wavPath: string): AmiPair[] {
-  return [
+export function originateAction(
+  target: OriginateTarget,
+  attemptId: string,
+  gsmPath: string,
+  wavPath: string,
+  gsmPath2?: string,
+): AmiPair[] {
+  const pairs: AmiPair[] = [
     ['Action', 'Originate'],
     ['Channel', target.channel],
     ['Context', target.context],
@@ -78,11 +97,13 @@ export function originateAction(target: OriginateTarget, attemptId: string, gsmP
     ['Variable', `WAV_PATH=${wavPath}`],
     ['Async', 'true'],
   ];
+  if (gsmPath2 !== undefined) pairs.splice(8, 0, ['Variable', `GSM_PATH2=${gsmPath2}`]);
+  return pairs;
 }
 
 /** The facts gathered about one attempt; decides the outcome once they suffice. Pure. */
 export class AttemptState {
-  private userEvent: { ok: boolean; detail: string; reason: string; wavBytes: number } | undefined;
+  private userEvent: { ok: boolean; detail: string; reason: string; wavBytes: number; facts: StepFacts | undefined } | undefined;
 
   constructor(
     readonly attemptId: string,
@@ -113,6 +134,7 @@ export class AttemptState {
           detail: getHeader(event, 'Detail') ?? getHeader(event, 'SystemStatus') ?? '',
           reason: getHeader(event, 'Reason') ?? '',
           wavBytes: Number(getHeader(event, 'WavBytes') ?? '0') || 0,
+          facts: factsOf(event),
         };
         return undefined;
       case 'Hangup':
@@ -132,8 +154,20 @@ export class AttemptState {
     return this.userEvent === undefined ? { kind: 'disconnected', message } : this.resultOutcome(this.userEvent);
   }
 
-  private resultOutcome(result: { ok: boolean; detail: string; reason: string; wavBytes: number }): OriginateOutcome {
-    if (result.ok) return { kind: 'converted', wavBytes: result.wavBytes, detail: result.detail };
+  private resultOutcome(result: {
+    ok: boolean;
+    detail: string;
+    reason: string;
+    wavBytes: number;
+    facts: StepFacts | undefined;
+  }): OriginateOutcome {
+    if (result.ok)
+      return {
+        kind: 'converted',
+        wavBytes: result.wavBytes,
+        detail: result.detail,
+        ...(result.facts === undefined ? {} : { facts: result.facts }),
+      };
     return {
       kind: 'conversion-failed',
       inputMissing: result.detail === 'input-missing',
@@ -142,6 +176,14 @@ export class AttemptState {
       reason: result.reason,
     };
   }
+}
+
+/** Convert()'s hashes and audio facts in its UserEvent, or undefined from a step that sends none (all three needed). */
+function factsOf(event: AmiMessage): StepFacts | undefined {
+  const inputSha256 = getHeader(event, 'InputSha256');
+  const wavSha256 = getHeader(event, 'WavSha256');
+  const audio = getHeader(event, 'Audio');
+  return inputSha256 && wavSha256 && audio ? { inputSha256, wavSha256, audio } : undefined;
 }
 
 /** The only events an Originator reads (an AmiClient may drop the rest: its `keepEvents` option). */
@@ -195,7 +237,10 @@ export class Originator {
       this.byActionId.set(actionId, pending);
       this.byChannelId.set(attemptId, pending);
       this.client
-        .action(originateAction(this.target, attemptId, request.gsmPath, request.wavPath), { actionId, timeoutMs: request.timeoutMs })
+        .action(originateAction(this.target, attemptId, request.gsmPath, request.wavPath, request.gsmPath2), {
+          actionId,
+          timeoutMs: request.timeoutMs,
+        })
         .then(
           (response) => {
             const outcome = state.onResponse(response);

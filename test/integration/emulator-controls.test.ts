@@ -208,7 +208,11 @@ describe('AMI emulator: controls', () => {
     assert.equal(detail(await jobEnd(c, originate(c, { job: 'bad job;id' }))), 'invalid-job-id');
     const failed = await jobEnd(c, originate(c));
     assert.equal(detail(failed), 'APPERROR');
-    assert.deepEqual(readdirSync(path.join(root, 'wav')), [], 'no temp file left');
+    assert.deepEqual(
+      readdirSync(path.join(root, 'wav')).filter((f) => f.includes('.tmp-')),
+      [],
+      'no temp file left',
+    );
     emu.setOutcomeOverride(() => 'input-missing');
     assert.equal(detail(await jobEnd(c, originate(c))), 'input-missing');
   });

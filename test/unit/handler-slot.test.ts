@@ -3,7 +3,7 @@
 // service stops goes back untouched.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -24,6 +24,8 @@ const noCounters: JobCounters = {
   deadLettered: () => undefined,
   requeued: () => undefined,
   unexpected: () => undefined,
+  audio: () => undefined,
+  unsettled: () => undefined,
 };
 const quiet = createLogger({
   level: 'emerg',
@@ -57,9 +59,14 @@ function rig(slots: number, abandon = new AbortController().signal, logger = qui
     rules: { allowedRoots: [ROOT], inputExtension: '.gsm', outputExtension: '.wav' },
     jobTimeoutMs: 60_000,
     maxAttempts: 3,
+    settleTimeMs: 0,
+    settleMaxMs: 600_000,
     originator: {
       run: ({ wavPath }) => {
         const id = /out-(\d+)/.exec(wavPath)![1]!;
+        // The WAV the step would leave (its input does not exist here: no frames), for the handler's proof.
+        mkdirSync(path.dirname(wavPath), { recursive: true });
+        writeFileSync(wavPath, emptyWav());
         originated.push(`j${id}`);
         const d = Promise.withResolvers<OriginateOutcome>();
         outcomes.set(`j${id}`, d.resolve);
@@ -86,6 +93,35 @@ function rig(slots: number, abandon = new AbortController().signal, logger = qui
   return { handler: createJobHandler(deps), gate, originated, outcomes, confirms };
 }
 
+/** A valid WAV with no samples: what a converter writes for an input of no frames. */
+function emptyWav(): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'latin1');
+  h.writeUInt32LE(36, 4);
+  h.write('WAVEfmt ', 8, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(8000, 24);
+  h.writeUInt32LE(16000, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'latin1');
+  return h;
+}
+
+/** Convert()'s report for that WAV: sizes, hashes and facts, so the handler measures nothing itself. */
+const CONVERTED: OriginateOutcome = {
+  kind: 'converted',
+  wavBytes: 44,
+  detail: 'converted',
+  facts: {
+    inputSha256: 'a'.repeat(64),
+    wavSha256: 'b'.repeat(64),
+    audio: 'duration_ms=0;peak_dbfs=-120.00;rms_dbfs=-120.00;silence_ratio=0.0000;clipped_ratio=0.000000',
+  },
+};
+
 /** Lets promise callbacks (and the handler's awaits) run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -96,14 +132,14 @@ describe('the Concurrency slot', () => {
     const second = r.handler(message(2));
     await settle();
     assert.deepEqual(r.originated, ['j1'], 'one slot: the second job waits');
-    r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    r.outcomes.get('j1')!(CONVERTED);
     await settle();
     assert.ok(r.confirms.has('j1'), "the first job's result is being published");
     assert.deepEqual(r.originated, ['j1', 'j2'], 'the second job started before that publish was confirmed');
     assert.equal(r.gate.busy, 1);
     r.confirms.get('j1')!();
     assert.equal(await first, ConsumerStatus.ACK);
-    r.outcomes.get('j2')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    r.outcomes.get('j2')!(CONVERTED);
     await settle();
     r.confirms.get('j2')!();
     assert.equal(await second, ConsumerStatus.ACK);
@@ -121,7 +157,7 @@ describe('the Concurrency slot', () => {
     assert.ok(r.confirms.has('bad'), 'its failed result is being published while the only slot is still held');
     r.confirms.get('bad')!();
     assert.equal(await ended, ConsumerStatus.ACK);
-    r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    r.outcomes.get('j1')!(CONVERTED);
     await settle();
     r.confirms.get('j1')!();
     assert.equal(await running, ConsumerStatus.ACK);
@@ -146,7 +182,7 @@ describe('the Concurrency slot', () => {
     assert.equal(back?.['job_id'], 'j2');
     assert.equal(back['reason'], 'the service is stopping: handed back before it started', 'it never started: it was not stopped mid-way');
     assert.deepEqual(r.originated, ['j1']);
-    r.outcomes.get('j1')!({ kind: 'converted', wavBytes: 48_044, detail: 'ok' });
+    r.outcomes.get('j1')!(CONVERTED);
     await settle();
     r.confirms.get('j1')!();
     assert.equal(await running, ConsumerStatus.ACK);

@@ -75,7 +75,7 @@ void test('a fresh registry per instance: no clash, nothing in the global regist
   assert.equal(globalRegistry.getSingleMetric('audioconvert_jobs_received_total'), undefined);
 });
 
-void test('labels are closed sets: class, result, code, version, node — never ids or paths', () => {
+void test('labels are closed sets: class, result, code, flag, outcome, version, node — never ids or paths', () => {
   const m = createMetrics({ version: 't' });
   const labels = new Set(
     m.registry
@@ -83,5 +83,5 @@ void test('labels are closed sets: class, result, code, version, node — never 
       .filter((metric) => metric.name.startsWith('audioconvert_'))
       .flatMap((metric) => (metric as unknown as { labelNames: string[] }).labelNames),
   );
-  assert.deepEqual([...labels].sort(), ['class', 'code', 'node', 'result', 'version']);
+  assert.deepEqual([...labels].sort(), ['class', 'code', 'flag', 'node', 'outcome', 'result', 'version']);
 });

@@ -19,7 +19,7 @@ const MAX = 5;
 /** Attempt number `attempt` (1-based) ended in `outcome`. */
 function actionFor(outcome: OriginateOutcome, attempt = 1): { kind: string; code?: string } {
   const action = decide(outcome, attempt - 1, MAX);
-  return action.kind === 'complete' ? { kind: 'complete' } : { kind: action.kind, code: action.error.code };
+  return action.kind === 'complete' || action.kind === 'defer' ? { kind: action.kind } : { kind: action.kind, code: action.error.code };
 }
 
 function thrown(error: unknown, attemptsBefore = 0): Action {
