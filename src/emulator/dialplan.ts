@@ -220,6 +220,3 @@ export const pong = (vars: ReadonlyMap<string, string>, roots: PathRulesOfDialpl
 /** Priorities 18–21: WAV_PATH less its last name (CUT … FIELDQTY), created with mode 2775 when missing. */
 export const wavDirOf = (wavPath: string): string => wavPath.slice(0, wavPath.lastIndexOf('/'));
 export const WAV_DIR_MODE = 0o2775;
-
-/** WAV size of `instant` mode: 3 s of 8 kHz 16-bit mono (the recordings' files) + 44-byte header. */
-export const INSTANT_WAV_BYTES = 48044;
