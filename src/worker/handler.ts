@@ -12,8 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { audioFlags, parseAudio, type AudioFacts } from '../audio/facts.js';
-import { measureCustody, verifyWav, type Custody } from '../audio/verify.js';
+import { audioFlags, measureCustody, parseAudio, verifyWav, type AudioFacts, type Custody } from '../audio.js';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import {
   AmiDisconnectedError,

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startAsterisk, type AsteriskInstance } from './instance.js';
-import { audioFacts } from '../../src/audio/facts.js';
+import { audioFacts } from '../../src/audio.js';
 import { hostileInputs } from './hostile-inputs.js';
 import { commandPath, originateConvert, type Fields } from './setup.js';
 

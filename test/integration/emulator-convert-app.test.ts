@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { audioFacts, parseAudio } from '../../src/audio/facts.js';
+import { audioFacts, parseAudio } from '../../src/audio.js';
 import { getHeader, type AmiMessage } from '../../src/ami/protocol.js';
 import { AsteriskEmulator, type EmulatorOptions } from '../../src/emulator/server.js';
 import { ev, jobEnd, RawAmi } from './emulator-client.js';

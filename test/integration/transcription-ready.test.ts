@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { audioFacts } from '../../src/audio/facts.js';
+import { audioFacts } from '../../src/audio.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
 
 type Audio = { duration_ms: number; peak_dbfs: number; rms_dbfs: number; silence_ratio: number; clipped_ratio: number; flags: string[] };

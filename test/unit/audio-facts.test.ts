@@ -1,7 +1,7 @@
 // The audio facts of docs/messages.md ("audio"), as app_convert computes them and as src/audio/facts.ts does for the rest.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { audioFacts, FLOOR_DBFS, formatAudio, parseAudio } from '../../src/audio/facts.js';
+import { audioFacts, FLOOR_DBFS, formatAudio, parseAudio } from '../../src/audio.js';
 
 /** 16-bit little-endian PCM of the given samples. */
 const pcm = (samples: readonly number[]): Buffer => {

@@ -5,8 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { audioFlags } from '../../src/audio/facts.js';
-import { checkHeader, measureCustody, verifyWav } from '../../src/audio/verify.js';
+import { audioFlags, checkHeader, measureCustody, verifyWav } from '../../src/audio.js';
 
 /** A canonical WAV header for `channels` and `dataBytes`. */
 function header(channels: number, dataBytes: number): Buffer {
