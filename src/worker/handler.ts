@@ -363,7 +363,7 @@ async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Outcome> 
   try {
     if (deps.abandon.aborted) return { kind: 'abandoned', started: false };
     const outcome = await attemptInSlot(deps, delivery, delivery.job);
-    return outcome.kind === 'converted' ? await prove(delivery.job, inputs, outcome, settle.young) : outcome;
+    return outcome.kind === 'converted' ? prove(delivery.job, inputs, outcome, settle.young) : outcome;
   } finally {
     deps.counters.inFlight(-1);
     release();
@@ -426,12 +426,12 @@ function settleOf(
  * The frames expected are those of the inputs as the converter read them: what Convert() reports
  * (never fewer than the bridge saw: a file only grows), or a fresh stat after the perl step.
  */
-async function prove(
+function prove(
   job: Job,
   inputs: readonly InputState[],
   outcome: Extract<OriginateOutcome, { kind: 'converted' }>,
   young: readonly boolean[],
-): Promise<Outcome> {
+): Outcome {
   const reported = parseAudio(outcome.facts?.audio);
   const frames = inputs.map((input, i) => {
     const before = Math.floor((input.size ?? 0) / GSM_FRAME_BYTES);
@@ -447,7 +447,7 @@ async function prove(
   const custody: Custody =
     facts !== undefined && reported !== undefined && reported.length === frames.length
       ? { inputSha256: facts.inputSha256.split(' '), wavSha256: facts.wavSha256, audio: reported }
-      : await measureCustody(inputsOf(job), job.wavPath, { frames });
+      : measureCustody(inputsOf(job), job.wavPath, { frames });
   return { kind: 'proven', wavBytes: check.bytes, custody, unsettled: young };
 }
 
