@@ -134,6 +134,24 @@ export interface ExpectedWav {
 
 export type WavCheck = { readonly ok: true; readonly bytes: number } | { readonly ok: false; readonly problem: string };
 
+/** The canonical 44-byte header (what app_convert writes): PCM, 8 kHz, `channels`, 16-bit, `dataBytes` of samples. */
+export function wavHeader(channels: number, dataBytes: number): Buffer {
+  const h = Buffer.alloc(WAV_HEADER_BYTES);
+  h.write('RIFF', 0, 'latin1');
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write('WAVEfmt ', 8, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(channels, 22);
+  h.writeUInt32LE(8000, 24);
+  h.writeUInt32LE(16000 * channels, 28);
+  h.writeUInt16LE(2 * channels, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'latin1');
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
 /** The WAV's size for `expected`: the header and 320 bytes per frame per channel. */
 export const expectedWavBytes = (expected: ExpectedWav): number =>
   WAV_HEADER_BYTES + SAMPLES_PER_FRAME * 2 * expected.frames.length * Math.max(0, ...expected.frames);

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { audioFacts, formatAudio } from '../audio.js';
+import { audioFacts, formatAudio, wavHeader } from '../audio.js';
 
 /**
  * The step's verdict: SUCCESS (printed OK after the rename), APPERROR (anything else: non-zero exit, killed,
@@ -301,19 +301,7 @@ export function instantWav(gsmPaths: readonly string[], wavPath: string): Instan
   });
   const channels = gsmPaths.length;
   const dataBytes = 320 * channels * Math.max(...frames);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'latin1');
-  header.writeUInt32LE(36 + dataBytes, 4);
-  header.write('WAVEfmt ', 8, 'latin1');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(channels, 22);
-  header.writeUInt32LE(8000, 24);
-  header.writeUInt32LE(16000 * channels, 28);
-  header.writeUInt16LE(2 * channels, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'latin1');
-  header.writeUInt32LE(dataBytes, 40);
+  const header = wavHeader(channels, dataBytes);
   mkdirSync(wavPath.slice(0, wavPath.lastIndexOf('/')), { recursive: true });
   const fd = openSync(wavPath, 'w');
   try {
@@ -342,19 +330,7 @@ export function instantWav(gsmPaths: readonly string[], wavPath: string): Instan
 
 /** A lying step's output (OutcomeOverride 'short-ok'): a header claiming 1 s of audio, and 100 bytes of it. */
 export function writeShortWav(wavPath: string): number {
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'latin1');
-  header.writeUInt32LE(36 + 16000, 4);
-  header.write('WAVEfmt ', 8, 'latin1');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(8000, 24);
-  header.writeUInt32LE(16000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'latin1');
-  header.writeUInt32LE(16000, 40);
+  const header = wavHeader(1, 16000);
   mkdirSync(wavPath.slice(0, wavPath.lastIndexOf('/')), { recursive: true });
   const data = Buffer.concat([header, Buffer.alloc(100)]);
   const fd = openSync(wavPath, 'w');

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startAsterisk, type AsteriskInstance } from './instance.js';
-import { audioFacts } from '../../src/audio.js';
+import { audioFacts, wavHeader } from '../../src/audio.js';
 import { hostileInputs } from './hostile-inputs.js';
 import { commandPath, originateConvert, type Fields } from './setup.js';
 
@@ -47,19 +47,7 @@ let untoast = '';
 function untoastWav(gsm: Buffer): Buffer {
   const whole = gsm.subarray(0, gsm.length - (gsm.length % 33));
   const samples = execFileSync(untoast, ['-l'], { input: whole, maxBuffer: 1 << 28 });
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + samples.length, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(samples.length, 40);
+  const h = wavHeader(1, samples.length);
   return Buffer.concat([h, samples]);
 }
 

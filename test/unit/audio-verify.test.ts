@@ -5,25 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { audioFlags, checkHeader, measureCustody, verifyWav } from '../../src/audio.js';
+import { audioFlags, checkHeader, measureCustody, verifyWav, wavHeader } from '../../src/audio.js';
 
-/** A canonical WAV header for `channels` and `dataBytes`. */
-function header(channels: number, dataBytes: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(36 + dataBytes, 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16000 * channels, 28);
-  h.writeUInt16LE(2 * channels, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(dataBytes, 40);
-  return h;
-}
+const header = wavHeader;
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ac-verify-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import type { OriginateOutcome } from '../../src/worker/originate.js';
+import { wavHeader } from '../../src/audio.js';
 import { createLogger } from '../../src/log.js';
 import { ClassGate } from '../../src/worker/lanes.js';
 import { createJobHandler, type HandlerDeps, type JobCounters } from '../../src/worker/handler.js';
@@ -94,21 +95,7 @@ function rig(slots: number, abandon = new AbortController().signal, logger = qui
 }
 
 /** A valid WAV with no samples: what a converter writes for an input of no frames. */
-function emptyWav(): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(36, 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  return h;
-}
+const emptyWav = (): Buffer => wavHeader(1, 0);
 
 /** Convert()'s report for that WAV: sizes, hashes and facts, so the handler measures nothing itself. */
 const CONVERTED: OriginateOutcome = {
