@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeDataRoot, makeStack, onServiceEvent, type DataRoot, type ExternalStack } from '../helpers/stack.js';
+import { makeDataRoot, makeStack, type DataRoot, type ExternalStack } from '../helpers/stack.js';
 import { DIALPLAN_ROOT, realAsterisk, runData, type RealAsterisk, type Result } from './setup.js';
 
 interface Scenario {
@@ -163,9 +163,21 @@ async function runAll(
 
     const broken = await open(runData(), other, 'no-such-exten');
     const service = await broken.startService();
-    const stopped = onServiceEvent(broken, 'consuming', false);
+    // The deployment error shows in readiness (the event says "look again"): waiting for consuming to
+    // turn false would wait forever when the second lane had not subscribed yet, so consuming never was true.
+    const refused = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (service.readiness().checks['dialplan']?.ok !== false) return;
+        service.events.off('readiness', check);
+        resolve();
+      };
+      service.events.on('readiness', check);
+    });
     await broken.publish({ job_id: 'deploy', gsm_path: broken.data.gsm('deploy'), wav_path: broken.data.wav('deploy') });
-    await stopped;
+    await refused;
+    // The nack that hands the job back follows the pause: wait for the broker to hold it again (bounded).
+    for (const deadline = Date.now() + 10_000; (await broken.queueDepth()) < 1 && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 50));
     const detail = service.readiness().checks['dialplan']?.detail ?? '';
     outcomes.set(
       DEPLOYMENT,
