@@ -4,62 +4,50 @@
  * (worker/originate.ts maps these to an outcome, worker/handler.ts the outcome to an action).
  */
 
-/** An action could not be sent or got no answer: the client is not open, or the session ended with it pending. */
-export class AmiConnectionError extends Error {
-  readonly code = 'AMI_CONNECTION' as const;
+/** The base of the client's errors: a code a caller can switch on, the class's own name. */
+abstract class AmiError extends Error {
+  abstract readonly code: string;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'AmiConnectionError';
+    this.name = new.target.name;
   }
+}
+
+/** An action could not be sent or got no answer: the client is not open, or the session ended with it pending. */
+export class AmiConnectionError extends AmiError {
+  readonly code = 'AMI_CONNECTION' as const;
 }
 
 /** Asterisk refused the login ("Authentication failed"): a person must fix the secret or manager.conf. */
-export class AmiAuthError extends Error {
+export class AmiAuthError extends AmiError {
   readonly code = 'AMI_AUTH' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'AmiAuthError';
-  }
 }
 
 /** No Response to an AMI action within its deadline. The connection may be fine. */
-export class AmiActionTimeoutError extends Error {
+export class AmiActionTimeoutError extends AmiError {
   readonly code = 'AMI_ACTION_TIMEOUT' as const;
   constructor(
     readonly action: string,
     readonly timeoutMs: number,
   ) {
     super(`AMI action ${action} got no response within ${timeoutMs} ms`);
-    this.name = 'AmiActionTimeoutError';
   }
 }
 
 /** A protocol violation on the AMI socket (hostile or broken peer). The connection is reset. */
-export class AmiProtocolError extends Error {
+export class AmiProtocolError extends AmiError {
   readonly code = 'AMI_PROTOCOL' as const;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'AmiProtocolError';
-  }
 }
 
 /**
  * A value or header name that must never be written to AMI (CR, LF, NUL, a line over the limit).
  * Thrown before a single byte is written.
  */
-export class AmiSerializeError extends Error {
+export class AmiSerializeError extends AmiError {
   readonly code = 'AMI_SERIALIZE' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'AmiSerializeError';
-  }
 }
 
 /** A method called in a state that does not allow it (e.g. start() twice). */
-export class AmiClientStateError extends Error {
+export class AmiClientStateError extends AmiError {
   readonly code = 'AMI_STATE' as const;
-  constructor(message: string) {
-    super(message);
-    this.name = 'AmiClientStateError';
-  }
 }
