@@ -125,6 +125,8 @@ export function audioFlags(f: AudioFacts): string[] {
 
 export const WAV_HEADER_BYTES = 44;
 const SAMPLES_PER_FRAME = 160;
+/** One GSM 06.10 frame: 33 bytes, 160 samples (20 ms). */
+export const GSM_FRAME_BYTES = 33;
 
 /** What the WAV must hold: one channel per leg, as many samples as the longer leg has whole frames × 160. */
 export interface ExpectedWav {

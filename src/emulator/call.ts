@@ -203,7 +203,7 @@ export class Call {
 
   /** What `instant` mode reports for a conversion, in the chosen step's words (it writes a silent WAV of the inputs' length). */
   private instantResult(info: ConversionInfo): DialplanOutcome {
-    const wav = instantWav(info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2], info.wavPath);
+    const wav = instantWav(legsOf(info), info.wavPath);
     return this.host.step === 'convert-app'
       ? convertAppResult(info.jobId, { detail: 'converted', reason: 'converted', ...wav })
       : stepResult(info.jobId, 'SUCCESS', wav.bytes);
@@ -229,7 +229,7 @@ export class Call {
       result = {
         detail: 'converted',
         reason: 'converted',
-        ...instantWav(info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2], info.wavPath),
+        ...instantWav(legsOf(info), info.wavPath),
       };
     else {
       result = await convertApp(
@@ -286,11 +286,7 @@ export class Call {
       );
     }
     const bytes =
-      host.mode === 'instant'
-        ? status === 'SUCCESS'
-          ? instantWav(info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2], info.wavPath).bytes
-          : 0
-        : await statSize(info.wavPath);
+      host.mode === 'instant' ? (status === 'SUCCESS' ? instantWav(legsOf(info), info.wavPath).bytes : 0) : await statSize(info.wavPath);
     return this.converted(info, stepResult(info.jobId, status, bytes));
   }
 
@@ -348,4 +344,9 @@ export class Call {
       then: [ev.softHangupRequest(hold, 16), ev.hangupRequest(job, 0), ev.hangup(hold, 0)],
     };
   }
+}
+
+/** The inputs of a conversion: GSM_PATH, and GSM_PATH2 for a two-leg job. */
+function legsOf(info: ConversionInfo): string[] {
+  return info.gsmPath2 === '' ? [info.gsmPath] : [info.gsmPath, info.gsmPath2];
 }

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { audioFacts, formatAudio, wavHeader } from '../audio.js';
+import { audioFacts, formatAudio, GSM_FRAME_BYTES, wavHeader } from '../audio.js';
 
 /**
  * The step's verdict: SUCCESS (printed OK after the rename), APPERROR (anything else: non-zero exit, killed,
@@ -145,7 +145,6 @@ export interface ConvertAppResult {
 
 /** app_convert's bound: the RIFF sizes are 32-bit, so at most this many whole frames fit a WAV. */
 export const CONVERT_MAX_FRAMES = Math.floor((0xffffffff - 36) / 320);
-const GSM_FRAME_BYTES = 33;
 
 /**
  * Convert(${GSM_PATH}[&${GSM_PATH2}],${WAV_PATH},d) of priority 22, as app_convert does it: per leg
@@ -295,10 +294,8 @@ const instantCache = new Map<string, string>();
  * inputs and of that WAV, and the facts of silence. Hashes are cached by file and size.
  */
 export function instantWav(gsmPaths: readonly string[], wavPath: string): InstantWav {
-  const frames = gsmPaths.map((p) => {
-    const st = statSync(p, { throwIfNoEntry: false });
-    return st === undefined ? 0 : Math.floor(st.size / GSM_FRAME_BYTES);
-  });
+  const stats = gsmPaths.map((p) => statSync(p, { throwIfNoEntry: false }));
+  const frames = stats.map((st) => (st === undefined ? 0 : Math.floor(st.size / GSM_FRAME_BYTES)));
   const channels = gsmPaths.length;
   const dataBytes = 320 * channels * Math.max(...frames);
   const header = wavHeader(channels, dataBytes);
@@ -316,8 +313,8 @@ export function instantWav(gsmPaths: readonly string[], wavPath: string): Instan
     return v;
   };
   const inputSha256 = gsmPaths
-    .map((p) => {
-      const st = statSync(p, { throwIfNoEntry: false });
+    .map((p, i) => {
+      const st = stats[i];
       return st === undefined ? '' : cached(`in:${p}:${st.size}:${st.mtimeMs}`, () => sha256(readFileSync(p)));
     })
     .join(' ');

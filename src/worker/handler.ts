@@ -10,9 +10,9 @@
  * attempt, carries the action out (publish, confirm, then ack), logs it and counts it.
  */
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { audioFlags, measureCustody, parseAudio, verifyWav, type AudioFacts, type Custody } from '../audio.js';
+import { audioFlags, GSM_FRAME_BYTES, measureCustody, parseAudio, verifyWav, type AudioFacts, type Custody } from '../audio.js';
 import { ConsumerStatus, type AsyncMessage } from 'rabbitmq-client';
 import {
   AmiDisconnectedError,
@@ -350,8 +350,7 @@ async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Outcome> 
   let inputs: InputState[];
   try {
     delivery.job = parseJob(message.body, message.messageId, deps.rules);
-    await checkRealPaths(delivery.job, deps.rules);
-    inputs = inspectInputs(delivery.job);
+    inputs = inspectInputs(delivery.job, await checkRealPaths(delivery.job, deps.rules));
   } catch (error) {
     return { kind: 'thrown', error };
   }
@@ -372,8 +371,6 @@ async function attempt(deps: HandlerDeps, delivery: Delivery): Promise<Outcome> 
 
 // ---- Inputs: settled, not empty; the output: proven ----
 
-const GSM_FRAME_BYTES = 33;
-
 /** One input as the bridge saw it before the attempt: undefined size when it does not exist (the dialplan says so). */
 interface InputState {
   readonly path: string;
@@ -382,14 +379,14 @@ interface InputState {
 }
 
 /**
- * Stats each input once: an input with no whole GSM frame is INPUT_EMPTY (dead-lettered: there is
+ * From each input's stat (checkRealPaths made it): an input with no whole GSM frame is INPUT_EMPTY (dead-lettered: there is
  * nothing to convert, now or later), a two-leg job's missing leg is INPUT_MISSING naming the leg;
  * a missing single input is left to the dialplan, which reports it (as it always has).
  */
-function inspectInputs(job: Job): InputState[] {
+function inspectInputs(job: Job, stats: readonly (Stats | undefined)[]): InputState[] {
   return inputsOf(job).map((path, i) => {
     const what = job.legs === undefined ? 'the GSM input' : `leg ${i + 1} (${job.legs[i]!.role})`;
-    const st = statSync(path, { throwIfNoEntry: false });
+    const st = stats[i];
     if (st === undefined) {
       if (job.legs !== undefined) throw new InputMissingError(`${what} does not exist: ${path}`);
       return { path, size: undefined, mtimeMs: 0 };

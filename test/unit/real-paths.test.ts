@@ -16,7 +16,7 @@ function job(gsm: string, wav: string): Job {
   return { jobId: 'j', gsmPath: join(root, gsm), wavPath: join(root, wav) };
 }
 
-async function refused(promise: Promise<void>, says: RegExp): Promise<void> {
+async function refused(promise: Promise<unknown>, says: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof PathNotAllowedError, `expected PathNotAllowedError, got ${String(error)}`);
     assert.match(error.message, says);
